@@ -1,0 +1,61 @@
+// A federated client: connects to the coordinator over (m)TLS, announces
+// itself, then trains on its local data whenever it receives a round task,
+// until the coordinator says goodbye.
+//
+// Many clients ("virtual clients", each with its own connection and data
+// shard) can run in one process: RunClients drives them all on one network
+// thread, while their training runs one at a time on a separate training
+// thread so the network never blocks on LibTorch.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/connection.h"
+#include "common/status.h"
+#include "common/tls.h"
+
+namespace fedjets::common {
+struct TensorData;
+}  // namespace fedjets::common
+
+namespace fedjets::client {
+
+struct ClientOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 7000;
+  // Name the coordinator's certificate must carry; defaults to host.
+  std::string server_name;
+  bool insecure = false;
+  common::TlsFiles tls;
+  common::ConnectionLimits limits;
+  // Keep retrying the TCP connect this long (the coordinator may start later).
+  std::chrono::milliseconds connect_timeout{60'000};
+  std::chrono::milliseconds handshake_timeout{10'000};
+  // How long to wait for the next task before giving up on the coordinator.
+  std::chrono::milliseconds idle_timeout{1'800'000};
+};
+
+// One client's identity and data. The data must stay alive and unchanged
+// while RunClients runs.
+struct LocalClient {
+  std::string name;
+  std::shared_ptr<const common::TensorData> data;
+};
+
+struct ClientResult {
+  std::string name;
+  common::Status status;
+  int rounds_trained = 0;
+};
+
+// Runs every client to completion (goodbye from the coordinator, or an
+// error) and returns one result per client, in order. The model's
+// architecture comes from the coordinator's Welcome; a client whose data
+// does not fit it reports the mismatch to the coordinator and stops.
+std::vector<ClientResult> RunClients(const ClientOptions& options,
+                                     const std::vector<LocalClient>& clients);
+
+}  // namespace fedjets::client

@@ -1,0 +1,96 @@
+// fedjets-client: hosts one or more federated clients (each with its own
+// connection and data shard). Parses flags and calls the client library.
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+
+#include "client/client.h"
+#include "client/local_data.h"
+#include "common/cli_flags.h"
+
+int main(int argc, char** argv) {
+  using namespace fedjets;
+  client::ClientOptions o;
+  client::DataOptions d;
+  std::string log_level = "info";
+  int threads = 1;
+  std::chrono::milliseconds connect = o.connect_timeout,
+                            handshake = o.handshake_timeout,
+                            idle = o.idle_timeout;
+
+  CLI::App app{
+      "fedjets-client: joins a federation and trains on local data that "
+      "never leaves this host. One process can host several clients "
+      "(--shards 0,1,2), each with its own connection."};
+  app.set_config("--config", "", "read flags from an INI/TOML file");
+  app.add_option("--host", o.host, "coordinator host name or IP")
+      ->capture_default_str();
+  app.add_option("--port", o.port, "coordinator port")->capture_default_str();
+  app.add_option("--server-name", o.server_name,
+                 "name the coordinator's certificate must carry (default: "
+                 "--host)");
+  common::AddTlsFlags(app, o.tls, o.insecure);
+  common::AddLimitFlags(app, o.limits);
+  common::AddSecondsFlag(app, "--connect-timeout", connect,
+                         "keep retrying the connection this long");
+  common::AddSecondsFlag(app, "--handshake-timeout", handshake,
+                         "deadline for the TLS handshake and welcome");
+  common::AddSecondsFlag(app, "--idle-timeout", idle,
+                         "give up if no task arrives for this long");
+  app.add_option("--dataset", d.dataset,
+                 "dataset name (IDX layout: fashion-mnist, mnist, idx)")
+      ->capture_default_str();
+  app.add_option("--data-dir", d.data_dir, "directory with the IDX files")
+      ->capture_default_str();
+  app.add_option("--partition", d.partition,
+                 "how the training split is divided among --num-shards "
+                 "clients: iid, classes:K, dirichlet:ALPHA")
+      ->capture_default_str();
+  app.add_option("--num-shards", d.num_shards,
+                 "number of clients in the whole federation")
+      ->capture_default_str();
+  app.add_option("--shards", d.shards,
+                 "shard indices hosted by this process, one client each "
+                 "(e.g. 0,1,2)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--seed", d.seed,
+                 "partition seed (must match across the federation)")
+      ->capture_default_str();
+  app.add_option("--max-examples", d.max_examples_per_client,
+                 "cap on each client's examples (0 = whole shard)")
+      ->capture_default_str();
+  app.add_option("--name-prefix", d.name_prefix,
+                 "client names are PREFIX<shard>")
+      ->capture_default_str();
+  app.add_option("--threads", threads, "LibTorch threads for local training")
+      ->capture_default_str();
+  common::AddLogLevelFlag(app, log_level);
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  torch::set_num_threads(threads);
+  o.connect_timeout = connect;
+  o.handshake_timeout = handshake;
+  o.idle_timeout = idle;
+  if (o.insecure) {
+    spdlog::warn("--insecure: traffic is neither encrypted nor authenticated");
+  }
+
+  auto local = client::LoadLocalClients(d);
+  if (!local.ok()) {
+    spdlog::error("{}", local.status().ToString());
+    return 1;
+  }
+  int failures = 0;
+  for (const auto& r : client::RunClients(o, *local)) {
+    if (!r.status.ok()) {
+      ++failures;
+      spdlog::error("[{}] {}", r.name, r.status.ToString());
+    } else {
+      spdlog::info("[{}] done after {} rounds", r.name, r.rounds_trained);
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}

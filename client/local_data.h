@@ -1,0 +1,29 @@
+// Loads a process's local clients: the dataset from disk, split by a seeded
+// partitioner, keeping only the shards this process hosts. Every process
+// and the coordinator compute the same split from the same flags, so no
+// data ever crosses the network.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+#include "common/status.h"
+
+namespace fedjets::client {
+
+struct DataOptions {
+  std::string dataset = "fashion-mnist";
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  std::string partition = "iid";  // see common/partition.h
+  int num_shards = 1;             // clients in the whole federation
+  std::vector<int> shards{0};     // the ones hosted here
+  uint64_t seed = 1;
+  int64_t max_examples_per_client = 0;  // 0 = all of the shard
+  std::string name_prefix = "client-";
+};
+
+common::Result<std::vector<LocalClient>> LoadLocalClients(
+    const DataOptions& options);
+
+}  // namespace fedjets::client

@@ -1,0 +1,106 @@
+#include "common/training.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+namespace fedjets::common {
+
+TensorData ToTensors(const Dataset& d) {
+  std::vector<int64_t> shape{d.size()};
+  shape.insert(shape.end(), d.example_shape.begin(), d.example_shape.end());
+  TensorData out;
+  // from_blob does not own the memory: clone so the tensors outlive `d`.
+  out.x = torch::from_blob(const_cast<float*>(d.features.data()), shape,
+                           torch::kFloat32)
+              .clone();
+  out.y = torch::from_blob(const_cast<int64_t*>(d.labels.data()), {d.size()},
+                           torch::kInt64)
+              .clone();
+  return out;
+}
+
+Result<TrainStats> TrainLocal(ClassifierImpl& model, const TensorData& data,
+                              const TrainOptions& o) {
+  if (data.size() == 0) {
+    return FailedPrecondition("cannot train: the client holds no examples");
+  }
+  if (o.batch_size < 1 || o.local_epochs < 1 || o.learning_rate <= 0) {
+    return InvalidArgument(fmt::format(
+        "bad training options: batch_size={} local_epochs={} lr={}",
+        o.batch_size, o.local_epochs, o.learning_rate));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<torch::Tensor> anchor;
+  if (o.prox_mu > 0) {
+    for (const auto& p : model.parameters()) anchor.push_back(p.detach().clone());
+  }
+  torch::optim::SGD optimizer(
+      model.parameters(),
+      torch::optim::SGDOptions(o.learning_rate).momentum(o.momentum));
+  auto gen = at::detail::createCPUGenerator(o.seed);
+  model.train();
+  double loss_sum = 0.0;
+  int64_t seen = 0;
+  const int64_t n = data.size();
+  for (int epoch = 0; epoch < o.local_epochs; ++epoch) {
+    torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
+    for (int64_t begin = 0; begin < n; begin += o.batch_size) {
+      const int64_t end = std::min(n, begin + o.batch_size);
+      torch::Tensor idx = order.slice(/*dim=*/0, begin, end);
+      torch::Tensor x = data.x.index_select(/*dim=*/0, idx);
+      torch::Tensor y = data.y.index_select(/*dim=*/0, idx);
+      optimizer.zero_grad();
+      torch::Tensor loss = torch::nn::functional::cross_entropy(model.forward(x), y);
+      torch::Tensor objective = loss;
+      if (o.prox_mu > 0) {
+        auto params = model.parameters();
+        torch::Tensor prox = torch::zeros({});
+        for (size_t i = 0; i < params.size(); ++i) {
+          prox = prox + (params[i] - anchor[i]).pow(2).sum();
+        }
+        objective = objective + 0.5 * o.prox_mu * prox;
+      }
+      objective.backward();
+      optimizer.step();
+      loss_sum += loss.item<double>() * static_cast<double>(end - begin);
+      seen += end - begin;
+    }
+  }
+  TrainStats stats;
+  stats.mean_loss = loss_sum / static_cast<double>(seen);
+  stats.examples_seen = seen;
+  stats.seconds = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  return stats;
+}
+
+EvalStats Evaluate(ClassifierImpl& model, const TensorData& data,
+                   int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  EvalStats s;
+  double loss_sum = 0.0;
+  int64_t correct = 0;
+  for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
+    const int64_t end = std::min(data.size(), begin + batch_size);
+    torch::Tensor x = data.x.slice(0, begin, end);
+    torch::Tensor y = data.y.slice(0, begin, end);
+    torch::Tensor logits = model.forward(x);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, y,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(
+                        torch::kSum))
+                    .item<double>();
+    correct += logits.argmax(/*dim=*/1).eq(y).sum().item<int64_t>();
+  }
+  s.examples = data.size();
+  if (s.examples > 0) {
+    s.loss = loss_sum / static_cast<double>(s.examples);
+    s.accuracy = static_cast<double>(correct) / static_cast<double>(s.examples);
+  }
+  return s;
+}
+
+}  // namespace fedjets::common

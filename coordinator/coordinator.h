@@ -1,0 +1,106 @@
+// The coordinator: accepts clients over (m)TLS, runs federated rounds and
+// writes the run directory.
+//
+// Threads: one io_context thread runs the accept loop, every client
+// session and the round driver as coroutines, so session state needs no
+// locks. Aggregation and evaluation run on a worker pool and are awaited,
+// so the network never blocks on them. Stop() may be called from any
+// thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/connection.h"
+#include "common/status.h"
+#include "common/tls.h"
+
+namespace fedjets::coordinator {
+
+struct CoordinatorOptions {
+  std::string host = "0.0.0.0";
+  uint16_t port = 7000;  // 0 picks a free port (see Coordinator::port())
+  bool insecure = false;
+  common::TlsFiles tls;
+  common::ConnectionLimits limits;
+
+  int rounds = 5;
+  int min_clients = 2;        // wait for this many before round 1
+  int clients_per_round = 0;  // 0 = every connected client
+  int min_updates = 1;        // quorum: fewer updates and the round is void
+  uint64_t seed = 1;
+
+  // Local training recipe sent to clients.
+  int local_epochs = 1;
+  int batch_size = 64;
+  double learning_rate = 0.01;
+  double momentum = 0.9;
+  double prox_mu = 0.0;
+
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds round_timeout{300'000};
+  std::chrono::milliseconds wait_clients_timeout{600'000};
+
+  // Model and evaluation data.
+  std::string model_family = "auto";
+  int64_t model_hidden = 128;
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  std::string dataset = "fashion-mnist";
+  int64_t eval_examples = 0;  // 0 = whole test set
+  int eval_every = 1;
+
+  std::string run_dir;  // empty = write nothing
+  std::string run_id;   // empty = generated
+  bool print_table = true;
+  bool handle_signals = false;  // SIGINT/SIGTERM stop the run cleanly
+};
+
+struct RoundMetrics {
+  int round = 0;
+  int clients_sampled = 0;
+  int clients_reported = 0;
+  double train_loss = 0.0;
+  double test_loss = 0.0;
+  double test_accuracy = -1.0;  // -1 when not evaluated this round
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+  double seconds = 0.0;
+};
+
+struct RunSummary {
+  std::string run_id;
+  common::ParameterList initial_params;
+  common::ParameterList final_params;
+  std::vector<RoundMetrics> rounds;
+  double initial_accuracy = 0.0;
+  double final_accuracy = 0.0;
+  int rejected_connections = 0;
+};
+
+class Coordinator {
+ public:
+  explicit Coordinator(CoordinatorOptions options);
+  ~Coordinator();
+
+  // Loads evaluation data, builds the model and binds the listening
+  // socket, so that port() is known before Run().
+  common::Status Prepare();
+  uint16_t port() const;
+  const std::string& run_id() const;
+
+  // Runs every round and returns when the run is over or Stop() was called.
+  common::Status Run();
+  void Stop();
+
+  const RunSummary& summary() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fedjets::coordinator

@@ -1,0 +1,39 @@
+// fedjets-sim: a whole federation on localhost in one command. Generates a
+// CA and node certificates for the run, starts fedjets-coordinator and
+// client processes (each hosting one or more virtual clients), waits for
+// the run to finish and reports where its run directory is.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace fedjets::coordinator {
+
+struct SimOptions {
+  int clients = 4;     // clients in the federation
+  int processes = 0;   // client processes; 0 = one per client
+  int rounds = 5;
+  int clients_per_round = 0;
+  std::string partition = "iid";
+  std::string dataset = "fashion-mnist";
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  std::string run_dir;  // default: runs/sim-<time>
+  uint64_t seed = 1;
+  int local_epochs = 1;
+  int batch_size = 64;
+  double learning_rate = 0.01;
+  double momentum = 0.9;
+  double prox_mu = 0.0;
+  int64_t max_examples_per_client = 0;
+  int64_t eval_examples = 0;
+  int threads_per_process = 1;
+  bool insecure = false;
+  double round_timeout_s = 600;
+  std::string bin_dir;  // where the fedjets binaries are; default: beside us
+};
+
+// Runs the simulation; OK when the coordinator finished every round.
+common::Status RunSimulation(SimOptions options);
+
+}  // namespace fedjets::coordinator
