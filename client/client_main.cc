@@ -38,11 +38,7 @@ int main(int argc, char** argv) {
                          "deadline for the TLS handshake and welcome");
   common::AddSecondsFlag(app, "--idle-timeout", idle,
                          "give up if no task arrives for this long");
-  app.add_option("--dataset", d.dataset,
-                 "dataset name (IDX layout: fashion-mnist, mnist, idx)")
-      ->capture_default_str();
-  app.add_option("--data-dir", d.data_dir, "directory with the IDX files")
-      ->capture_default_str();
+  common::AddDatasetFlags(app, d.data);
   app.add_option("--partition", d.partition,
                  "how the training split is divided among --num-shards "
                  "clients: iid, classes:K, dirichlet:ALPHA")

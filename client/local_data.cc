@@ -22,7 +22,7 @@ common::Result<std::vector<LocalClient>> LoadLocalClients(
   }
   auto spec = common::ParsePartitionSpec(o.partition);
   if (!spec.ok()) return spec.status();
-  auto data = common::LoadIdxDir(o.data_dir, o.dataset);
+  auto data = common::LoadDataset(o.data);
   if (!data.ok()) return data.status().Annotate("loading local data");
   const common::Dataset& train = data->train;
   auto parts = common::Partition(train.labels, train.num_classes,

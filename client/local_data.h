@@ -8,13 +8,13 @@
 #include <vector>
 
 #include "client/client.h"
+#include "common/dataset_source.h"
 #include "common/status.h"
 
 namespace fedjets::client {
 
 struct DataOptions {
-  std::string dataset = "fashion-mnist";
-  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  common::DatasetSource data;
   std::string partition = "iid";  // see common/partition.h
   int num_shards = 1;             // clients in the whole federation
   std::vector<int> shards{0};     // the ones hosted here

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/connection.h"
+#include "common/dataset_source.h"
 #include "common/tls.h"
 
 namespace fedjets::common {
@@ -33,6 +34,28 @@ inline void AddLimitFlags(CLI::App& app, ConnectionLimits& limits) {
   app.add_option("--max-tensor-bytes", limits.max_tensor_bytes,
                  "largest single tensor a peer may send")
       ->capture_default_str();
+}
+
+inline void AddDatasetFlags(CLI::App& app, DatasetSource& data) {
+  app.add_option("--dataset", data.name,
+                 "dataset loader: fashion-mnist, mnist, idx (IDX files)")
+      ->capture_default_str();
+  app.add_option("--data", data.path, "dataset file or directory")
+      ->capture_default_str();
+  app.add_option_function<std::vector<std::string>>(
+         "--data-option",
+         [&data](const std::vector<std::string>& kvs) {
+           for (const auto& kv : kvs) {
+             const auto eq = kv.find('=');
+             if (eq == std::string::npos || eq == 0) {
+               throw CLI::ValidationError(
+                   "--data-option", "expected KEY=VALUE, got '" + kv + "'");
+             }
+             data.options[kv.substr(0, eq)] = kv.substr(eq + 1);
+           }
+         },
+         "loader option KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);
 }
 
 // A duration flag given in seconds.

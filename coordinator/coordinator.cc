@@ -148,7 +148,7 @@ Status Coordinator::Impl::Prepare() {
   }
   summary_.run_id = opt_.run_id.empty() ? NewRunId() : opt_.run_id;
 
-  auto data = common::LoadIdxDir(opt_.data_dir, opt_.dataset);
+  auto data = common::LoadDataset(opt_.data);
   if (!data.ok()) return data.status().Annotate("loading evaluation data");
   common::Dataset test = std::move(data->test);
   if (opt_.eval_examples > 0 && opt_.eval_examples < test.size()) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/connection.h"
+#include "common/dataset_source.h"
 #include "common/status.h"
 #include "common/tls.h"
 
@@ -48,8 +49,7 @@ struct CoordinatorOptions {
   // Model and evaluation data.
   std::string model_family = "auto";
   int64_t model_hidden = 128;
-  std::string data_dir = "/usr/share/datasets/fashion-mnist";
-  std::string dataset = "fashion-mnist";
+  common::DatasetSource data;  // its test split is evaluated
   int64_t eval_examples = 0;  // 0 = whole test set
   int eval_every = 1;
 

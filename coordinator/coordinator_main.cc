@@ -81,12 +81,7 @@ int main(int argc, char** argv) {
                          "dropped");
   common::AddSecondsFlag(app, "--wait-timeout", wait,
                          "how long to wait for --min-clients to join");
-  app.add_option("--dataset", o.dataset,
-                 "dataset name (IDX layout: fashion-mnist, mnist, idx)")
-      ->capture_default_str();
-  app.add_option("--data-dir", o.data_dir,
-                 "directory with the IDX files (test split is evaluated)")
-      ->capture_default_str();
+  common::AddDatasetFlags(app, o.data);
   app.add_option("--model", o.model_family, "model family: auto, cnn, mlp")
       ->capture_default_str();
   app.add_option("--hidden", o.model_hidden, "width of the penultimate layer")

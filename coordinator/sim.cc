@@ -135,6 +135,12 @@ Status RunSimulation(SimOptions o) {
             (certs / (node + ".key")).string()};
   };
 
+  std::vector<std::string> data_args = {"--dataset", o.data.name, "--data",
+                                       o.data.path};
+  for (const auto& [k, v] : o.data.options) {
+    data_args.push_back("--data-option");
+    data_args.push_back(k + "=" + v);
+  }
   const fs::path port_file = run / "coordinator.port";
   fs::remove(port_file, ec);
   std::vector<std::string> cargs = {
@@ -151,12 +157,12 @@ Status RunSimulation(SimOptions o) {
       "--lr", fmt::format("{}", o.learning_rate),
       "--momentum", fmt::format("{}", o.momentum),
       "--prox-mu", fmt::format("{}", o.prox_mu),
-      "--dataset", o.dataset, "--data-dir", o.data_dir,
       "--eval-examples", std::to_string(o.eval_examples),
       "--round-timeout", fmt::format("{}", o.round_timeout_s),
       "--threads", std::to_string(o.threads_per_process),
       "--log-level", "warn"};
   for (auto& a : tls_args("coordinator")) cargs.push_back(a);
+  for (auto& a : data_args) cargs.push_back(a);
 
   std::signal(SIGINT, [](int) { g_interrupted = 1; });
   std::signal(SIGTERM, [](int) { g_interrupted = 1; });
@@ -207,7 +213,6 @@ Status RunSimulation(SimOptions o) {
         (bin / "fedjets-client").string(),
         "--host", "127.0.0.1", "--port", std::to_string(port),
         "--server-name", "localhost",
-        "--dataset", o.dataset, "--data-dir", o.data_dir,
         "--partition", o.partition,
         "--num-shards", std::to_string(o.clients),
         "--shards", shards,
@@ -215,6 +220,7 @@ Status RunSimulation(SimOptions o) {
         "--max-examples", std::to_string(o.max_examples_per_client),
         "--threads", std::to_string(o.threads_per_process)};
     for (auto& a : tls_args(node)) args.push_back(a);
+    for (auto& a : data_args) args.push_back(a);
     auto pid = Spawn(args, (run / "logs" / (node + ".log")).string());
     if (!pid.ok()) {
       KillAll(children, SIGTERM);

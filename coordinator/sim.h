@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "common/dataset_source.h"
 #include "common/status.h"
 
 namespace fedjets::coordinator {
@@ -16,8 +17,7 @@ struct SimOptions {
   int rounds = 5;
   int clients_per_round = 0;
   std::string partition = "iid";
-  std::string dataset = "fashion-mnist";
-  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  common::DatasetSource data;
   std::string run_dir;  // default: runs/sim-<time>
   uint64_t seed = 1;
   int local_epochs = 1;

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli_flags.h"
 #include "coordinator/sim.h"
 
 int main(int argc, char** argv) {
@@ -27,9 +28,7 @@ int main(int argc, char** argv) {
   app.add_option("--partition", o.partition,
                  "split of the training data: iid, classes:K, dirichlet:ALPHA")
       ->capture_default_str();
-  app.add_option("--dataset", o.dataset, "dataset name")->capture_default_str();
-  app.add_option("--data-dir", o.data_dir, "directory with the IDX files")
-      ->capture_default_str();
+  fedjets::common::AddDatasetFlags(app, o.data);
   app.add_option("--run-dir", o.run_dir,
                  "run directory (default: runs/sim-<time>)");
   app.add_option("--seed", o.seed, "seed for model, sampling and partition")

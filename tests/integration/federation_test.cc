@@ -90,7 +90,7 @@ class FederationTest : public ::testing::Test {
 
   std::vector<client::LocalClient> Shards(std::vector<int> shards, int num_shards) {
     client::DataOptions d;
-    d.data_dir = kFashionMnist;
+    d.data.path = kFashionMnist;
     d.num_shards = num_shards;
     d.shards = std::move(shards);
     d.max_examples_per_client = 500;
