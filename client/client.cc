@@ -10,8 +10,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <map>
 
 #include "common/model.h"
+#include "common/moe.h"
 #include "common/training.h"
 #include "common/version.h"
 
@@ -24,32 +26,49 @@ using asio::awaitable;
 using asio::ip::tcp;
 using common::Clock;
 using common::Connection;
+using common::ParameterList;
 using common::Status;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr char kGatePrefix[] = "gate.";
+std::string ExpertPrefix(int q) { return fmt::format("expert.{}.", q); }
+
+// Models a process already holds, by content hash (the common expert), so
+// a client that reconnects or serves is not sent it again. Used from the
+// network thread only.
+using ModelCache = std::map<std::string, ParameterList>;
 
 class ClientSession {
  public:
   ClientSession(const ClientOptions& o, const LocalClient& local,
-                std::shared_ptr<ssl::context> tls, asio::thread_pool& trainer)
-      : opt_(o), local_(local), tls_(std::move(tls)), trainer_(trainer) {}
+                std::shared_ptr<ssl::context> tls, asio::thread_pool& trainer,
+                ModelCache& cache)
+      : opt_(o), local_(local), tls_(std::move(tls)), trainer_(trainer),
+        cache_(cache) {}
 
   awaitable<ClientResult> Run() {
-    ClientResult r{local_.name, Status::Ok(), 0};
-    r.status = co_await Session(r.rounds_trained);
-    if (conn_ && joined_ && !r.status.ok()) {
+    result_.name = local_.name;
+    result_.status = co_await Session();
+    if (conn_ && joined_ && !result_.status.ok()) {
       // Tell the coordinator why we leave, so its log names the cause.
-      co_await common::SendErrorAndClose(*conn_, run_id_, round_,
-                                         proto::Error::CODE_INVALID_ARGUMENT,
-                                         fmt::format("client '{}': {}",
-                                                     local_.name,
-                                                     r.status.ToString()));
+      co_await common::SendErrorAndClose(
+          *conn_, run_id_, round_, proto::Error::CODE_INVALID_ARGUMENT,
+          fmt::format("client '{}': {}", local_.name, result_.status.ToString()));
     }
     if (conn_) conn_->Close();
-    co_return r;
+    co_return std::move(result_);
   }
 
  private:
+  // Runs `f` on the training thread and resumes here with its result.
+  template <typename F>
+  auto OnTrainer(F f) -> awaitable<decltype(f())> {
+    using R = decltype(f());
+    return asio::co_spawn(
+        trainer_, [f = std::move(f)]() mutable -> awaitable<R> { co_return f(); },
+        asio::use_awaitable);
+  }
+
   awaitable<Status> Connect() {
     auto ex = co_await asio::this_coro::executor;
     tcp::resolver resolver(ex);
@@ -82,8 +101,7 @@ class ClientSession {
         co_return common::Unavailable(fmt::format(
             "cannot connect to coordinator {}:{}: {} (gave up after {} s)",
             opt_.host, opt_.port, ec.message(),
-            std::chrono::duration_cast<std::chrono::seconds>(
-                opt_.connect_timeout)
+            std::chrono::duration_cast<std::chrono::seconds>(opt_.connect_timeout)
                 .count()));
       }
       // Back off: the coordinator may not be listening yet.
@@ -93,15 +111,19 @@ class ClientSession {
     }
   }
 
-  awaitable<Status> Session(int& rounds_trained) {
+  awaitable<Status> Session() {
     FEDJETS_CO_RETURN_IF_ERROR(co_await Connect());
     const auto hs_deadline = Clock::now() + opt_.handshake_timeout;
     FEDJETS_CO_RETURN_IF_ERROR(
         co_await conn_->Handshake(ssl::stream_base::client, hs_deadline));
     proto::Envelope hello = common::MakeEnvelope("", 0);
-    hello.mutable_hello()->set_protocol_version(common::kProtocolVersion);
-    hello.mutable_hello()->set_client_name(local_.name);
-    hello.mutable_hello()->set_num_samples(local_.data->size());
+    auto* h = hello.mutable_hello();
+    h->set_protocol_version(common::kProtocolVersion);
+    h->set_client_name(local_.name);
+    h->set_num_samples(local_.data->size());
+    h->set_serve(opt_.serve);
+    if (local_.anchor_expert >= 0) h->set_anchor_expert(local_.anchor_expert);
+    for (const auto& [hash, params] : cache_) h->add_cached_models(hash);
     FEDJETS_CO_RETURN_IF_ERROR(co_await conn_->Write(hello, hs_deadline));
     auto welcome = co_await conn_->Read(hs_deadline);
     if (!welcome.ok()) co_return welcome.status();
@@ -120,9 +142,21 @@ class ClientSession {
     }
     run_id_ = welcome->run_id();
     joined_ = true;
-    spdlog::info("[{}] joined run {} ({} rounds)", local_.name, run_id_,
-                 welcome->welcome().total_rounds());
-    FEDJETS_CO_RETURN_IF_ERROR(BuildModel(welcome->welcome().model()));
+    const proto::Welcome& w = welcome->welcome();
+    spdlog::info("[{}] joined run {} ({}, {} rounds)", local_.name, run_id_,
+                 w.algorithm(), w.total_rounds());
+    FEDJETS_CO_RETURN_IF_ERROR(CheckModel(w.model()));
+    if (w.algorithm() == "fedjets") {
+      FEDJETS_CO_RETURN_IF_ERROR(co_await SetUpFedJets(w));
+    } else if (opt_.serve) {
+      co_return common::FailedPrecondition(fmt::format(
+          "--serve needs a fedjets coordinator; this run is {}", w.algorithm()));
+    } else {
+      auto model = common::MakeClassifier(spec_, /*seed=*/0);
+      if (!model.ok()) co_return model.status();
+      model_ = *model;
+    }
+    if (opt_.serve) co_return co_await Serve();
 
     for (;;) {
       auto e = co_await conn_->Read(Clock::now() + opt_.idle_timeout);
@@ -147,35 +181,147 @@ class ClientSession {
             static_cast<int>(e->body_case())));
       }
       FEDJETS_CO_RETURN_IF_ERROR(co_await TrainRound(*e));
-      ++rounds_trained;
+      ++result_.rounds_trained;
     }
   }
 
-  // Builds the federation's model and checks that local data fits it.
-  Status BuildModel(const proto::ModelConfig& m) {
-    common::ModelSpec spec;
-    spec.family = m.family();
-    spec.hidden = m.hidden();
-    spec.input_shape.assign(m.input_shape().begin(), m.input_shape().end());
-    spec.num_classes = m.num_classes();
+  // Checks that local data fits the federation's model and keeps its spec.
+  Status CheckModel(const proto::ModelConfig& m) {
+    spec_.family = m.family();
+    spec_.hidden = m.hidden();
+    spec_.input_shape.assign(m.input_shape().begin(), m.input_shape().end());
+    spec_.num_classes = m.num_classes();
     const auto& x = local_.data->x;
     std::vector<int64_t> example_shape(x.sizes().begin() + 1, x.sizes().end());
-    if (example_shape != spec.input_shape) {
+    if (example_shape != spec_.input_shape) {
       return common::InvalidArgument(fmt::format(
           "local examples have shape {} but the federation's model takes {}",
           common::ShapeString(example_shape),
-          common::ShapeString(spec.input_shape)));
+          common::ShapeString(spec_.input_shape)));
     }
     const int64_t max_label = local_.data->y.max().item<int64_t>();
-    if (max_label >= spec.num_classes) {
+    if (max_label >= spec_.num_classes) {
       return common::InvalidArgument(fmt::format(
           "local label {} is outside the federation's {} classes", max_label,
-          spec.num_classes));
+          spec_.num_classes));
     }
-    auto model = common::MakeClassifier(spec, /*seed=*/0);
-    if (!model.ok()) return model.status();
-    model_ = *model;
     return Status::Ok();
+  }
+
+  // Gets the common expert (from the cache or the wire), embeds the local
+  // data once and builds an empty gate.
+  awaitable<Status> SetUpFedJets(const proto::Welcome& w) {
+    moe_ = w.moe();
+    const std::string& hash = w.common_expert_hash();
+    if (w.common_expert_tensors() > 0) {
+      auto params = co_await common::ReceiveParameters(
+          *conn_, run_id_, 0, w.common_expert_tensors(),
+          Clock::now() + opt_.idle_timeout);
+      if (!params.ok()) co_return params.status();
+      if (common::ContentHash(*params) != hash) {
+        co_return common::DataLoss(
+            "the common expert received does not match its announced hash");
+      }
+      cache_[hash] = std::move(*params);
+    } else if (!cache_.count(hash)) {
+      co_return common::FailedPrecondition(fmt::format(
+          "coordinator assumed a cached common expert {} we do not hold", hash));
+    }
+    auto common = common::MakeClassifier(spec_, /*seed=*/0);
+    if (!common.ok()) co_return common.status();
+    common_ = *common;
+    FEDJETS_CO_RETURN_IF_ERROR(
+        common::FromWire(*common_, common::TakePrefix("common.", cache_[hash])));
+    z_ = co_await OnTrainer(
+        [this] { return common::EmbedAll(*common_, local_.data->x); });
+    gate_ = common::Gate(spec_.hidden, moe_.gate_hidden(), moe_.num_experts());
+    co_return Status::Ok();
+  }
+
+  Status LoadExperts(const ParameterList& params, const std::vector<int>& ids) {
+    experts_.assign(moe_.num_experts(), nullptr);
+    for (int q : ids) {
+      if (q < 0 || q >= moe_.num_experts()) {
+        return common::InvalidArgument(fmt::format("expert id {} out of range", q));
+      }
+      auto e = common::MakeClassifier(spec_, /*seed=*/0);
+      if (!e.ok()) return e.status();
+      experts_[q] = *e;
+      FEDJETS_RETURN_IF_ERROR(common::FromWire(
+          *experts_[q], common::TakePrefix(ExpertPrefix(q), params)));
+    }
+    return Status::Ok();
+  }
+
+  ParameterList MoeWire(const std::vector<int>& ids) {
+    ParameterList out = common::WithPrefix(kGatePrefix, common::ToWire(*gate_));
+    for (int q : ids) {
+      auto e = common::WithPrefix(ExpertPrefix(q), common::ToWire(*experts_[q]));
+      out.insert(out.end(), e.begin(), e.end());
+    }
+    return out;
+  }
+
+  // Picks the top-K experts from the local data, asks for them and loads
+  // what the coordinator grants.
+  awaitable<common::Result<std::vector<int>>> RequestExperts(
+      int64_t round, Clock::time_point deadline) {
+    std::vector<int> ids = co_await OnTrainer(
+        [this] { return common::SelectExperts(*gate_, z_, moe_.top_k()); });
+    proto::Envelope req = common::MakeEnvelope(run_id_, round);
+    for (int q : ids) req.mutable_expert_request()->add_experts(q);
+    FEDJETS_CO_RETURN_IF_ERROR(co_await conn_->Write(req, deadline));
+    auto grant = co_await conn_->Read(deadline);
+    if (!grant.ok()) co_return grant.status();
+    FEDJETS_CO_RETURN_IF_ERROR(common::CheckEnvelope(*grant, run_id_, round));
+    if (!grant->has_expert_grant()) {
+      co_return common::InvalidArgument("expected an ExpertGrant");
+    }
+    std::vector<int> granted(grant->expert_grant().experts().begin(),
+                             grant->expert_grant().experts().end());
+    auto params = co_await common::ReceiveParameters(
+        *conn_, run_id_, round, grant->expert_grant().num_tensors(), deadline);
+    if (!params.ok()) co_return params.status();
+    FEDJETS_CO_RETURN_IF_ERROR(LoadExperts(*params, granted));
+    co_return granted;
+  }
+
+  awaitable<Status> Serve() {
+    const auto deadline = Clock::now() + opt_.idle_timeout;
+    auto e = co_await conn_->Read(deadline);
+    if (!e.ok()) co_return e.status();
+    FEDJETS_CO_RETURN_IF_ERROR(common::CheckEnvelope(*e, run_id_, 0));
+    if (!e->has_round_task() ||
+        e->round_task().role() != proto::RoundTask::ROLE_SERVE) {
+      co_return common::InvalidArgument("expected the gate for serving");
+    }
+    auto gate = co_await common::ReceiveParameters(
+        *conn_, run_id_, 0, e->round_task().num_tensors(), deadline);
+    if (!gate.ok()) co_return gate.status();
+    FEDJETS_CO_RETURN_IF_ERROR(
+        common::FromWire(*gate_, common::TakePrefix(kGatePrefix, *gate)));
+    auto ids = co_await RequestExperts(0, deadline);
+    if (!ids.ok()) co_return ids.status();
+    // Zero-shot: predict with no gradient step.
+    auto jit = co_await OnTrainer([this] {
+      std::vector<common::ClassifierImpl*> ptrs;
+      for (auto& x : experts_) ptrs.push_back(x.get());
+      return common::JitPredict(*gate_, ptrs, local_.data->x, z_,
+                                moe_.top_k());
+    });
+    result_.jit_experts = jit.selected;
+    result_.jit_accuracy = jit.predictions.eq(local_.data->y)
+                               .to(torch::kFloat64)
+                               .mean()
+                               .item<double>();
+    result_.jit_params = MoeWire(*ids);
+    spdlog::info("[{}] just in time: experts [{}], accuracy {:.2f}% on {} "
+                 "local examples, no training",
+                 local_.name, fmt::join(jit.selected, ", "),
+                 100 * result_.jit_accuracy, local_.data->size());
+    proto::Envelope bye = common::MakeEnvelope(run_id_, 0);
+    bye.mutable_goodbye()->set_reason("served");
+    co_return co_await conn_->Write(bye, deadline);
   }
 
   awaitable<Status> TrainRound(const proto::Envelope& e) {
@@ -186,7 +332,6 @@ class ClientSession {
     auto params = co_await common::ReceiveParameters(
         *conn_, run_id_, round, task.num_tensors(), deadline);
     if (!params.ok()) co_return params.status();
-    FEDJETS_CO_RETURN_IF_ERROR(common::FromWire(*model_, *params));
     common::TrainOptions o;
     o.local_epochs = task.local_epochs();
     o.batch_size = task.batch_size();
@@ -194,24 +339,62 @@ class ClientSession {
     o.momentum = task.momentum();
     o.prox_mu = task.prox_mu();
     o.seed = task.seed();
-    // Train off the network thread; resume here when done.
-    auto stats = co_await asio::co_spawn(
-        trainer_,
-        [this, o]() -> awaitable<common::Result<common::TrainStats>> {
-          co_return common::TrainLocal(*model_, *local_.data, o);
-        },
-        asio::use_awaitable);
+    std::vector<int> ids;
+    common::Result<common::TrainStats> stats = common::Internal("not trained");
+    switch (task.role()) {
+      case proto::RoundTask::ROLE_MODEL: {
+        if (!model_) co_return common::FailedPrecondition("no model to train");
+        FEDJETS_CO_RETURN_IF_ERROR(common::FromWire(*model_, *params));
+        stats = co_await OnTrainer(
+            [this, o] { return common::TrainLocal(*model_, *local_.data, o); });
+        break;
+      }
+      case proto::RoundTask::ROLE_ANCHOR:
+      case proto::RoundTask::ROLE_NORMAL: {
+        if (!gate_) co_return common::FailedPrecondition("not a fedjets run");
+        FEDJETS_CO_RETURN_IF_ERROR(
+            common::FromWire(*gate_, common::TakePrefix(kGatePrefix, *params)));
+        if (task.role() == proto::RoundTask::ROLE_ANCHOR) {
+          ids = {task.anchor_expert()};
+          FEDJETS_CO_RETURN_IF_ERROR(LoadExperts(*params, ids));
+          stats = co_await OnTrainer([this, o, &task, q = ids[0]] {
+            return common::TrainAnchor(*experts_[q], *gate_, q, *local_.data,
+                                       z_, o, task.gate_lr(),
+                                       task.anchor_gate_weight());
+          });
+        } else {
+          auto granted = co_await RequestExperts(round, deadline);
+          if (!granted.ok()) co_return granted.status();
+          ids = *granted;
+          stats = co_await OnTrainer([this, o, &task, &ids] {
+            std::vector<common::ClassifierImpl*> ptrs;
+            for (auto& x : experts_) ptrs.push_back(x.get());
+            return common::TrainMixture(ptrs, ids, *gate_, *local_.data, z_, o,
+                                        task.gate_lr());
+          });
+        }
+        break;
+      }
+      default:
+        co_return common::InvalidArgument(fmt::format(
+            "unexpected task role {}", static_cast<int>(task.role())));
+    }
     if (!stats.ok()) co_return stats.status();
-    spdlog::info("[{}] round {}: trained on {} examples, loss {:.4f}, {:.1f} s",
-                 local_.name, round, stats->examples_seen, stats->mean_loss,
-                 stats->seconds);
+    spdlog::info("[{}] round {}: trained on {} examples{}, loss {:.4f}, {:.1f} s",
+                 local_.name, round, stats->examples_seen,
+                 ids.empty() ? std::string()
+                             : fmt::format(" (experts {})", fmt::join(ids, ",")),
+                 stats->mean_loss, stats->seconds);
+    const ParameterList out = ids.empty() && model_ ? common::ToWire(*model_)
+                                                    : MoeWire(ids);
+    experts_.clear();
     proto::Envelope reply = common::MakeEnvelope(run_id_, round);
-    common::ParameterList out = common::ToWire(*model_);
     auto* u = reply.mutable_update();
     u->set_num_tensors(static_cast<int32_t>(out.size()));
     u->set_num_samples(local_.data->size());
     u->set_train_loss(stats->mean_loss);
     u->set_train_seconds(stats->seconds);
+    for (int q : ids) u->add_experts(q);
     FEDJETS_CO_RETURN_IF_ERROR(co_await conn_->Write(reply, deadline));
     co_return co_await common::SendParameters(*conn_, run_id_, round, out,
                                               deadline);
@@ -221,11 +404,20 @@ class ClientSession {
   const LocalClient& local_;
   std::shared_ptr<ssl::context> tls_;
   asio::thread_pool& trainer_;
+  ModelCache& cache_;
   std::unique_ptr<Connection> conn_;
   std::string run_id_;
   bool joined_ = false;
   int64_t round_ = 0;
-  common::Classifier model_;
+  ClientResult result_;
+  common::ModelSpec spec_;
+  common::Classifier model_;  // fedavg/fedprox
+  // fedjets
+  proto::MoeConfig moe_;
+  common::Classifier common_;
+  torch::Tensor z_;  // common-expert embeddings of the local data
+  common::Gate gate_{nullptr};
+  std::vector<common::Classifier> experts_;  // by id; only this round's set
 };
 
 }  // namespace
@@ -249,10 +441,11 @@ std::vector<ClientResult> RunClients(const ClientOptions& options,
   }
   asio::io_context io(1);
   asio::thread_pool trainer(1);
+  ModelCache cache;
   std::vector<std::unique_ptr<ClientSession>> sessions;
   for (size_t i = 0; i < clients.size(); ++i) {
-    sessions.push_back(
-        std::make_unique<ClientSession>(options, clients[i], tls, trainer));
+    sessions.push_back(std::make_unique<ClientSession>(options, clients[i], tls,
+                                                       trainer, cache));
     asio::co_spawn(io, sessions.back()->Run(),
                    [&results, i](std::exception_ptr e, ClientResult r) {
                      if (e) {

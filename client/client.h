@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/connection.h"
+#include "common/tensor_codec.h"
 #include "common/status.h"
 #include "common/tls.h"
 
@@ -36,6 +37,9 @@ struct ClientOptions {
   std::chrono::milliseconds handshake_timeout{10'000};
   // How long to wait for the next task before giving up on the coordinator.
   std::chrono::milliseconds idle_timeout{1'800'000};
+  // Just-in-time mode (FedJETs): never train; get the gate and the top-K
+  // experts for the local data once, predict, report and leave.
+  bool serve = false;
 };
 
 // One client's identity and data. The data must stay alive and unchanged
@@ -43,12 +47,18 @@ struct ClientOptions {
 struct LocalClient {
   std::string name;
   std::shared_ptr<const common::TensorData> data;
+  int anchor_expert = -1;  // FedJETs: the expert this client anchors
 };
 
 struct ClientResult {
   std::string name;
   common::Status status;
   int rounds_trained = 0;
+  // Just-in-time mode: accuracy on the local labels, the experts picked,
+  // and the gate + expert parameters as held after predicting.
+  double jit_accuracy = -1.0;
+  std::vector<int> jit_experts;
+  common::ParameterList jit_params;
 };
 
 // Runs every client to completion (goodbye from the coordinator, or an

@@ -60,6 +60,14 @@ int main(int argc, char** argv) {
   app.add_option("--name-prefix", d.name_prefix,
                  "client names are PREFIX<shard>")
       ->capture_default_str();
+  app.add_option("--num-experts", d.num_experts,
+                 "FedJETs layout: shards 0..N-1 are the anchors of experts "
+                 "0..N-1 (must match the coordinator)")
+      ->capture_default_str();
+  app.add_flag("--serve", o.serve,
+               "just in time (FedJETs): get the gate and the top-K experts "
+               "for the local data, predict with no training, print the "
+               "accuracy and leave");
   app.add_option("--threads", threads, "LibTorch threads for local training")
       ->capture_default_str();
   common::AddLogLevelFlag(app, log_level);
@@ -84,6 +92,9 @@ int main(int argc, char** argv) {
     if (!r.status.ok()) {
       ++failures;
       spdlog::error("[{}] {}", r.name, r.status.ToString());
+    } else if (o.serve) {
+      fmt::print("{}: experts [{}], zero-shot accuracy {:.2f}%\n", r.name,
+                 fmt::join(r.jit_experts, ", "), 100 * r.jit_accuracy);
     } else {
       spdlog::info("[{}] done after {} rounds", r.name, r.rounds_trained);
     }

@@ -1,6 +1,7 @@
 #include "common/tensor_codec.h"
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
 
 #include <bit>
 #include <limits>
@@ -134,6 +135,44 @@ Status CheckParameterList(const ParameterList& expected,
             : fmt::format(" (first extra: '{}')", got[expected.size()].name)));
   }
   return Status::Ok();
+}
+
+ParameterList WithPrefix(const std::string& prefix, ParameterList list) {
+  for (WireTensor& t : list) t.name = prefix + t.name;
+  return list;
+}
+
+ParameterList TakePrefix(const std::string& prefix, const ParameterList& list) {
+  ParameterList out;
+  for (const WireTensor& t : list) {
+    if (t.name.compare(0, prefix.size(), prefix) == 0) {
+      out.push_back(t);
+      out.back().name = t.name.substr(prefix.size());
+    }
+  }
+  return out;
+}
+
+std::string ContentHash(const ParameterList& list) {
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+  for (const auto& t : list) {
+    EVP_DigestUpdate(md, t.name.data(), t.name.size());
+    EVP_DigestUpdate(md, t.bytes.data(), t.bytes.size());
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(md, digest, &n);
+  EVP_MD_CTX_free(md);
+  std::string hex;
+  for (unsigned int i = 0; i < n; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return hex;
+}
+
+uint64_t TotalBytes(const ParameterList& list) {
+  uint64_t n = 0;
+  for (const WireTensor& t : list) n += t.bytes.size();
+  return n;
 }
 
 TensorAssembler::TensorAssembler(int32_t expected_tensors,

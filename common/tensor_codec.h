@@ -46,6 +46,15 @@ std::vector<proto::TensorChunk> ChunkTensor(int32_t index, const WireTensor& t,
 Status CheckParameterList(const ParameterList& expected,
                           const ParameterList& got);
 
+// The list with every name prefixed by `prefix` (e.g. "expert.3.").
+ParameterList WithPrefix(const std::string& prefix, ParameterList list);
+// The tensors whose names start with `prefix`, with the prefix removed.
+ParameterList TakePrefix(const std::string& prefix, const ParameterList& list);
+// SHA-256 (hex) over the tensors' names and bytes, in order.
+std::string ContentHash(const ParameterList& list);
+// Total raw bytes of the tensors.
+uint64_t TotalBytes(const ParameterList& list);
+
 // Reassembles `expected_tensors` tensors from chunks arriving in order.
 class TensorAssembler {
  public:

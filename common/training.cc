@@ -76,6 +76,17 @@ Result<TrainStats> TrainLocal(ClassifierImpl& model, const TensorData& data,
   return stats;
 }
 
+torch::Tensor Logits(ClassifierImpl& model, const torch::Tensor& x,
+                     int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  std::vector<torch::Tensor> parts;
+  for (int64_t b = 0; b < x.size(0); b += batch_size) {
+    parts.push_back(model.forward(x.slice(0, b, std::min(x.size(0), b + batch_size))));
+  }
+  return parts.empty() ? torch::zeros({0}) : torch::cat(parts);
+}
+
 EvalStats Evaluate(ClassifierImpl& model, const TensorData& data,
                    int64_t batch_size) {
   torch::NoGradGuard no_grad;

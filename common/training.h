@@ -46,6 +46,10 @@ struct EvalStats {
   int64_t examples = 0;
 };
 
+// Logits for every row of x, in eval mode and without gradients.
+torch::Tensor Logits(ClassifierImpl& model, const torch::Tensor& x,
+                     int64_t batch_size = 1024);
+
 EvalStats Evaluate(ClassifierImpl& model, const TensorData& data,
                    int64_t batch_size = 1024);
 

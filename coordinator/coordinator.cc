@@ -14,14 +14,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 
-#include "common/aggregate.h"
-#include "common/dataset.h"
-#include "common/model.h"
-#include "common/training.h"
+#include "common/federation_split.h"
 #include "common/version.h"
 
 namespace fedjets::coordinator {
@@ -33,15 +29,14 @@ using asio::awaitable;
 using asio::ip::tcp;
 using common::Clock;
 using common::Connection;
-using common::ParameterList;
 using common::Status;
+using nlohmann::json;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 std::string NewRunId() {
   std::random_device rd;
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const std::time_t t = std::time(nullptr);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char stamp[32];
@@ -49,11 +44,14 @@ std::string NewRunId() {
   return fmt::format("run-{}-{:06x}", stamp, rd() & 0xffffff);
 }
 
-struct ClientUpdate {
-  ParameterList params;
-  int64_t num_samples = 0;
-  double train_loss = 0.0;
-};
+void LogException(const char* what, std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("{} failed: {}", what, ex.what());
+  }
+}
 
 }  // namespace
 
@@ -72,11 +70,7 @@ class Coordinator::Impl {
   void Stop() {
     asio::post(io_, [this] {
       stop_requested_ = true;
-      stopping_ = true;
-      boost::system::error_code ignored;
-      acceptor_.close(ignored);
-      clients_changed_.cancel();
-      for (auto& s : sessions_) s->conn->Close();
+      Shutdown();
     });
   }
   uint16_t port() const { return port_; }
@@ -86,29 +80,32 @@ class Coordinator::Impl {
  private:
   struct Session {
     std::unique_ptr<Connection> conn;
-    std::string name;
-    int64_t num_samples = 0;
+    SessionInfo info;
     bool alive = true;
+  };
+  struct Sampled {
+    std::shared_ptr<Session> session;
+    Role role;
   };
 
   awaitable<void> AcceptLoop();
   awaitable<void> Admit(tcp::socket socket);
   awaitable<Status> Drive();
   awaitable<Status> WaitForClients(int needed);
-  awaitable<std::optional<ClientUpdate>> TrainOn(Session& s, int round,
-                                                 const ParameterList& global);
+  std::vector<Sampled> Sample(std::mt19937_64& rng);
   void Reject(Connection& conn, const Status& why);
   std::vector<std::shared_ptr<Session>> LiveSessions();
-  common::EvalStats EvaluateGlobal();
-  void Record(const nlohmann::json& event);
+  void Record(json event);
   void PrintRow(const RoundMetrics& m);
   void Progress(int round, int reported, int sampled);
+  void Shutdown();
+  awaitable<void> SayGoodbye();
 
   template <typename F>
   auto OnWorkers(F f) -> awaitable<decltype(f())> {
     using R = decltype(f());
     return asio::co_spawn(
-        workers_, [f = std::move(f)]() -> awaitable<R> { co_return f(); },
+        workers_, [f = std::move(f)]() mutable -> awaitable<R> { co_return f(); },
         asio::use_awaitable);
   }
 
@@ -117,18 +114,19 @@ class Coordinator::Impl {
   asio::thread_pool workers_{1};
   tcp::acceptor acceptor_;
   std::shared_ptr<ssl::context> tls_;
+  std::unique_ptr<Strategy> strategy_;
   uint16_t port_ = 0;
   bool stopping_ = false;
   bool stop_requested_ = false;
   bool finished_ = false;
   std::vector<std::shared_ptr<Session>> sessions_;
   asio::steady_timer clients_changed_;  // cancelled whenever a client joins
-  common::Classifier model_;
-  proto::ModelConfig model_config_;
-  common::TensorData test_;
   std::ofstream metrics_;
   RunSummary summary_;
   Status result_;
+  uint64_t client_bytes_total_ = 0;
+  int64_t client_exchanges_ = 0;
+  std::vector<ClientUpdate> pending_updates_;  // this round's, as they come
 };
 
 Status Coordinator::Impl::Prepare() {
@@ -146,26 +144,28 @@ Status Coordinator::Impl::Prepare() {
   if (opt_.eval_every < 1) {
     return common::InvalidArgument("--eval-every must be >= 1");
   }
+  if (opt_.anchor_share < 0 || opt_.anchor_share > 1) {
+    return common::InvalidArgument("--anchor-share must be in [0, 1]");
+  }
   summary_.run_id = opt_.run_id.empty() ? NewRunId() : opt_.run_id;
 
   auto data = common::LoadDataset(opt_.data);
   if (!data.ok()) return data.status().Annotate("loading evaluation data");
-  common::Dataset test = std::move(data->test);
-  if (opt_.eval_examples > 0 && opt_.eval_examples < test.size()) {
-    std::vector<int64_t> first(opt_.eval_examples);
-    std::iota(first.begin(), first.end(), 0);
-    test = common::Subset(test, first);
+  std::optional<common::FederationSplit> split;
+  if (opt_.num_clients > 0) {
+    common::SplitOptions so;
+    so.partition = opt_.partition;
+    so.num_clients = opt_.num_clients;
+    so.num_experts = opt_.strategy.num_experts;  // anchors in the layout
+    so.seed = opt_.strategy.seed;
+    auto s = common::MakeFederationSplit(data->train.labels,
+                                         data->train.num_classes, so);
+    if (!s.ok()) return s.status().Annotate("building the evaluation clients");
+    split = std::move(*s);
   }
-  test_ = common::ToTensors(test);
-  common::ModelSpec spec{opt_.model_family, test.example_shape,
-                         test.num_classes, opt_.model_hidden};
-  auto model = common::MakeClassifier(spec, opt_.seed);
-  if (!model.ok()) return model.status();
-  model_ = *model;
-  model_config_.set_family(common::ResolveFamily(spec));
-  model_config_.set_hidden(spec.hidden);
-  for (int64_t d : spec.input_shape) model_config_.add_input_shape(d);
-  model_config_.set_num_classes(spec.num_classes);
+  auto strategy = MakeStrategy(opt_.strategy, *data, split ? &*split : nullptr);
+  if (!strategy.ok()) return strategy.status();
+  strategy_ = std::move(*strategy);
 
   if (!opt_.insecure) {
     auto ctx = common::MakeServerTlsContext(opt_.tls);
@@ -185,8 +185,7 @@ Status Coordinator::Impl::Prepare() {
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     return common::Unavailable(fmt::format("cannot listen on {}:{}: {}",
-                                           opt_.host, opt_.port,
-                                           ec.message()));
+                                           opt_.host, opt_.port, ec.message()));
   }
   port_ = acceptor_.local_endpoint().port();
 
@@ -200,8 +199,9 @@ Status Coordinator::Impl::Prepare() {
           ec ? ec.message() : "open failed"));
     }
   }
-  spdlog::info("run {} listening on {}:{} ({})", summary_.run_id, opt_.host,
-               port_, opt_.insecure ? "plain TCP, INSECURE" : "mutual TLS 1.3");
+  spdlog::info("run {} ({}) listening on {}:{} ({})", summary_.run_id,
+               opt_.strategy.algorithm, opt_.host, port_,
+               opt_.insecure ? "plain TCP, INSECURE" : "mutual TLS 1.3");
   if (opt_.insecure) {
     spdlog::warn("--insecure: traffic is neither encrypted nor authenticated");
   }
@@ -213,6 +213,14 @@ void Coordinator::Impl::Reject(Connection& conn, const Status& why) {
   spdlog::error("closing connection from {}: {}", conn.peer(), why.ToString());
 }
 
+void Coordinator::Impl::Shutdown() {
+  stopping_ = true;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  clients_changed_.cancel();
+  for (auto& s : sessions_) s->conn->Close();
+}
+
 awaitable<void> Coordinator::Impl::AcceptLoop() {
   while (!stopping_) {
     auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
@@ -221,15 +229,9 @@ awaitable<void> Coordinator::Impl::AcceptLoop() {
       spdlog::warn("accept failed: {}", ec.message());
       continue;
     }
-    asio::co_spawn(io_, Admit(std::move(socket)),
-                   [](std::exception_ptr e) {
-                     if (!e) return;
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       spdlog::error("client session failed: {}", ex.what());
-                     }
-                   });
+    asio::co_spawn(io_, Admit(std::move(socket)), [](std::exception_ptr e) {
+      LogException("client session", e);
+    });
   }
 }
 
@@ -250,8 +252,7 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket) {
   }
   auto hello = co_await conn->Read(deadline);
   if (!hello.ok() || !hello->has_hello()) {
-    Status why = hello.ok() ? common::InvalidArgument(
-                                  "first message must be Hello")
+    Status why = hello.ok() ? common::InvalidArgument("first message must be Hello")
                             : hello.status();
     Reject(*conn, why);
     co_await common::SendErrorAndClose(*conn, summary_.run_id, 0,
@@ -259,11 +260,11 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket) {
                                        why.ToString());
     co_return;
   }
-  if (hello->hello().protocol_version() != common::kProtocolVersion) {
+  const proto::Hello& h = hello->hello();
+  if (h.protocol_version() != common::kProtocolVersion) {
     Status why = common::FailedPrecondition(fmt::format(
         "client '{}' speaks protocol version {}; this coordinator speaks {}",
-        hello->hello().client_name(), hello->hello().protocol_version(),
-        common::kProtocolVersion));
+        h.client_name(), h.protocol_version(), common::kProtocolVersion));
     Reject(*conn, why);
     co_await common::SendErrorAndClose(*conn, summary_.run_id, 0,
                                        proto::Error::CODE_VERSION_MISMATCH,
@@ -271,24 +272,52 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket) {
     co_return;
   }
   auto session = std::make_shared<Session>();
-  session->name = hello->hello().client_name();
-  session->num_samples = hello->hello().num_samples();
+  session->info.name = h.client_name();
+  session->info.num_samples = h.num_samples();
+  session->info.anchor_expert = h.has_anchor_expert() ? h.anchor_expert() : -1;
+  session->info.cached_models.assign(h.cached_models().begin(),
+                                     h.cached_models().end());
+  const bool serve = h.serve();
   proto::Envelope reply = common::MakeEnvelope(summary_.run_id, 0);
-  if (finished_) {
+  if (finished_ && !serve) {
     reply.mutable_goodbye()->set_reason("the run is over");
   } else {
     reply.mutable_welcome()->set_protocol_version(common::kProtocolVersion);
     reply.mutable_welcome()->set_total_rounds(opt_.rounds);
-    *reply.mutable_welcome()->mutable_model() = model_config_;
+    strategy_->FillWelcome(session->info, *reply.mutable_welcome());
   }
-  if (Status st = co_await conn->Write(reply, deadline); !st.ok()) {
+  Status st = co_await conn->Write(reply, deadline);
+  if (st.ok() && reply.has_welcome()) {
+    st = co_await strategy_->AfterWelcome(*conn, summary_.run_id, session->info,
+                                          Clock::now() + opt_.round_timeout);
+  }
+  if (!st.ok()) {
     Reject(*conn, st);
     conn->Close();
     co_return;
   }
-  if (finished_) co_return;
-  spdlog::info("client '{}' joined from {} with {} samples", session->name,
-               conn->peer(), session->num_samples);
+  if (reply.has_goodbye()) co_return;
+  if (serve) {
+    st = co_await strategy_->Serve(*conn, summary_.run_id,
+                                   Clock::now() + opt_.round_timeout);
+    if (!st.ok()) {
+      Reject(*conn, st);
+      co_await common::SendErrorAndClose(*conn, summary_.run_id, 0,
+                                         proto::Error::CODE_INVALID_ARGUMENT,
+                                         st.ToString());
+      co_return;
+    }
+    ++summary_.served_clients;
+    spdlog::info("served just-in-time client '{}'", session->info.name);
+    conn->Close();
+    co_return;
+  }
+  spdlog::info("client '{}' joined from {} with {} samples{}",
+               session->info.name, conn->peer(), session->info.num_samples,
+               session->info.anchor_expert >= 0
+                   ? fmt::format(" (anchor of expert {})",
+                                 session->info.anchor_expert)
+                   : "");
   session->conn = std::move(conn);
   sessions_.push_back(std::move(session));
   clients_changed_.cancel();
@@ -318,62 +347,30 @@ awaitable<Status> Coordinator::Impl::WaitForClients(int needed) {
   co_return Status::Ok();
 }
 
-awaitable<std::optional<ClientUpdate>> Coordinator::Impl::TrainOn(
-    Session& s, int round, const ParameterList& global) {
-  const auto deadline = Clock::now() + opt_.round_timeout;
-  const std::string& run = summary_.run_id;
-  auto fail = [&](const Status& st) -> std::optional<ClientUpdate> {
-    spdlog::warn("client '{}' dropped in round {}: {}", s.name, round,
-                 st.ToString());
-    s.alive = false;
-    s.conn->Close();
-    return std::nullopt;
-  };
-  proto::Envelope task = common::MakeEnvelope(run, round);
-  auto* t = task.mutable_round_task();
-  t->set_num_tensors(static_cast<int32_t>(global.size()));
-  t->set_local_epochs(opt_.local_epochs);
-  t->set_batch_size(opt_.batch_size);
-  t->set_learning_rate(opt_.learning_rate);
-  t->set_momentum(opt_.momentum);
-  t->set_prox_mu(opt_.prox_mu);
-  t->set_seed(opt_.seed * 1000003 + static_cast<uint64_t>(round));
-  if (Status st = co_await s.conn->Write(task, deadline); !st.ok()) {
-    co_return fail(st);
+std::vector<Coordinator::Impl::Sampled> Coordinator::Impl::Sample(
+    std::mt19937_64& rng) {
+  auto live = LiveSessions();
+  const int n = opt_.clients_per_round > 0
+                    ? std::min<int>(opt_.clients_per_round, live.size())
+                    : static_cast<int>(live.size());
+  std::vector<std::shared_ptr<Session>> anchors, normal;
+  for (auto& s : live) {
+    (strategy_->UsesAnchors() && s->info.anchor_expert >= 0 ? anchors : normal)
+        .push_back(s);
   }
-  if (Status st = co_await common::SendParameters(*s.conn, run, round, global,
-                                                  deadline);
-      !st.ok()) {
-    co_return fail(st);
-  }
-  auto reply = co_await s.conn->Read(deadline);
-  if (!reply.ok()) co_return fail(reply.status());
-  if (Status st = common::CheckEnvelope(*reply, run, round); !st.ok()) {
-    co_return fail(st);
-  }
-  if (!reply->has_update()) {
-    co_return fail(common::InvalidArgument("expected an Update message"));
-  }
-  const proto::Update update = reply->update();
-  auto params = co_await common::ReceiveParameters(
-      *s.conn, run, round, update.num_tensors(), deadline);
-  if (!params.ok()) co_return fail(params.status());
-  if (Status st = common::CheckParameterList(global, *params); !st.ok()) {
-    co_return fail(st.Annotate("update rejected"));
-  }
-  if (update.num_samples() <= 0) {
-    co_return fail(common::InvalidArgument(fmt::format(
-        "update reports {} samples; must be positive", update.num_samples())));
-  }
-  co_return ClientUpdate{std::move(*params), update.num_samples(),
-                         update.train_loss()};
+  std::shuffle(anchors.begin(), anchors.end(), rng);
+  std::shuffle(normal.begin(), normal.end(), rng);
+  int n_anchor = std::min<int>(anchors.size(),
+                               static_cast<int>(std::lround(n * opt_.anchor_share)));
+  int n_normal = std::min<int>(normal.size(), n - n_anchor);
+  n_anchor = std::min<int>(anchors.size(), n - n_normal);  // fill up
+  std::vector<Sampled> out;
+  for (int i = 0; i < n_anchor; ++i) out.push_back({anchors[i], Role::kAnchor});
+  for (int i = 0; i < n_normal; ++i) out.push_back({normal[i], Role::kNormal});
+  return out;
 }
 
-common::EvalStats Coordinator::Impl::EvaluateGlobal() {
-  return common::Evaluate(*model_, test_);
-}
-
-void Coordinator::Impl::Record(const nlohmann::json& event) {
+void Coordinator::Impl::Record(json event) {
   if (!metrics_.is_open()) return;
   metrics_ << event.dump() << '\n';
   metrics_.flush();
@@ -390,129 +387,140 @@ void Coordinator::Impl::PrintRow(const RoundMetrics& m) {
   if (!opt_.print_table) return;
   if (isatty(STDERR_FILENO)) fmt::print(stderr, "\r\033[K");
   if (m.round == 1) {
-    fmt::print("{:>5} {:>9} {:>10} {:>9} {:>11} {:>11} {:>8}\n", "round",
-               "clients", "train_loss", "test_acc", "bytes_sent",
+    fmt::print("{:>5} {:>9} {:>10} {:>9} {:>9} {:>11} {:>11} {:>8}\n", "round",
+               "clients", "train_loss", "test_acc", "unseen", "bytes_sent",
                "bytes_recv", "seconds");
   }
-  std::string acc = m.test_accuracy < 0
-                        ? std::string("-")
-                        : fmt::format("{:.2f}%", 100 * m.test_accuracy);
-  fmt::print("{:>5} {:>9} {:>10.4f} {:>9} {:>11} {:>11} {:>8.1f}\n", m.round,
-             fmt::format("{}/{}", m.clients_reported, m.clients_sampled),
-             m.train_loss, acc, m.bytes_sent, m.bytes_received, m.seconds);
+  auto pct = [](double v) {
+    return v < 0 ? std::string("-") : fmt::format("{:.2f}%", 100 * v);
+  };
+  fmt::print("{:>5} {:>9} {:>10.4f} {:>9} {:>9} {:>11} {:>11} {:>8.1f}\n",
+             m.round, fmt::format("{}/{}", m.clients_reported, m.clients_sampled),
+             m.train_loss, pct(m.test_accuracy), pct(m.unseen_accuracy),
+             m.bytes_sent, m.bytes_received, m.seconds);
   std::fflush(stdout);
 }
 
 awaitable<Status> Coordinator::Impl::Drive() {
-  summary_.initial_params = common::ToWire(*model_);
-  auto initial = co_await OnWorkers([this] { return EvaluateGlobal(); });
-  summary_.initial_accuracy = initial.accuracy;
-  spdlog::info("initial model: test accuracy {:.2f}% on {} examples",
-               100 * initial.accuracy, initial.examples);
-  Record({{"event", "start"},
-          {"run_id", summary_.run_id},
-          {"test_accuracy", initial.accuracy},
-          {"test_loss", initial.loss}});
+  summary_.initial_params = strategy_->Snapshot();
+  json start = co_await OnWorkers([this] { return strategy_->StartInfo(); });
+  summary_.initial_accuracy = start.value("test_accuracy", 0.0);
+  start["event"] = "start";
+  start["run_id"] = summary_.run_id;
+  start["seed"] = opt_.strategy.seed;
+  Record(start);
   FEDJETS_CO_RETURN_IF_ERROR(co_await WaitForClients(opt_.min_clients));
-  std::mt19937_64 rng(opt_.seed);
+  std::mt19937_64 rng(opt_.strategy.seed);
   for (int round = 1; round <= opt_.rounds && !stopping_; ++round) {
-    const auto start = Clock::now();
+    const auto start_time = Clock::now();
     FEDJETS_CO_RETURN_IF_ERROR(co_await WaitForClients(opt_.min_updates));
-    auto live = LiveSessions();
-    std::shuffle(live.begin(), live.end(), rng);
-    if (opt_.clients_per_round > 0 &&
-        static_cast<int>(live.size()) > opt_.clients_per_round) {
-      live.resize(opt_.clients_per_round);
-    }
+    std::vector<Sampled> sampled = Sample(rng);
     RoundMetrics m;
     m.round = round;
-    m.clients_sampled = static_cast<int>(live.size());
-    uint64_t sent_before = 0, recv_before = 0;
-    for (auto& s : live) {
-      sent_before += s->conn->bytes_sent();
-      recv_before += s->conn->bytes_received();
-    }
-    const ParameterList global = common::ToWire(*model_);
-    std::vector<std::pair<std::shared_ptr<Session>, ClientUpdate>> updates;
-    size_t pending = live.size();
+    m.clients_sampled = static_cast<int>(sampled.size());
+    std::vector<ClientUpdate> updates;
+    size_t pending = sampled.size();
     asio::steady_timer all_done(io_, Clock::time_point::max());
-    for (auto& s : live) {
-      asio::co_spawn(
-          io_, TrainOn(*s, round, global),
-          [&, s](std::exception_ptr e, std::optional<ClientUpdate> u) {
-            if (e) {
-              s->alive = false;
-              spdlog::error("client '{}' session raised an exception",
-                            s->name);
-            } else if (u) {
-              updates.emplace_back(s, std::move(*u));
-            }
-            Progress(round, static_cast<int>(updates.size()),
-                     m.clients_sampled);
-            if (--pending == 0) all_done.cancel();
-          });
+    for (auto& [s, role] : sampled) {
+      auto exchange = [this, s, role, round, &m]() -> awaitable<void> {
+        const uint64_t sent = s->conn->bytes_sent();
+        const uint64_t recv = s->conn->bytes_received();
+        auto u = co_await strategy_->Exchange(*s->conn, summary_.run_id, round,
+                                              s->info, role,
+                                              Clock::now() + opt_.round_timeout);
+        const uint64_t ds = s->conn->bytes_sent() - sent;
+        const uint64_t dr = s->conn->bytes_received() - recv;
+        m.bytes_sent += ds;
+        m.bytes_received += dr;
+        if (!u.ok()) {
+          spdlog::warn("client '{}' dropped in round {}: {}", s->info.name,
+                       round, u.status().ToString());
+          s->alive = false;
+          s->conn->Close();
+          co_return;
+        }
+        client_bytes_total_ += ds + dr;
+        ++client_exchanges_;
+        json event = {{"event", "update"},         {"round", round},
+                      {"client", s->info.name},    {"samples", u->num_samples},
+                      {"train_loss", u->train_loss}, {"bytes_sent", ds},
+                      {"bytes_received", dr}};
+        if (role != Role::kModel && !u->experts.empty()) {
+          event["role"] = role == Role::kAnchor ? "anchor" : "normal";
+          event["experts"] = u->experts;
+        }
+        Record(event);
+        pending_updates_.push_back(std::move(*u));
+      };
+      asio::co_spawn(io_, exchange(), [&, s](std::exception_ptr e) {
+        LogException("client exchange", e);
+        Progress(round, static_cast<int>(pending_updates_.size()),
+                 m.clients_sampled);
+        if (--pending == 0) all_done.cancel();
+      });
     }
     Progress(round, 0, m.clients_sampled);
     while (pending > 0) co_await all_done.async_wait(kTuple);
+    updates = std::move(pending_updates_);
+    pending_updates_.clear();
     if (stopping_) break;
 
-    for (auto& s : live) {
-      m.bytes_sent += s->conn->bytes_sent();
-      m.bytes_received += s->conn->bytes_received();
-    }
-    m.bytes_sent -= sent_before;
-    m.bytes_received -= recv_before;
     m.clients_reported = static_cast<int>(updates.size());
-    double loss_weighted = 0, samples = 0;
-    for (auto& [s, u] : updates) {
-      loss_weighted += u.train_loss * static_cast<double>(u.num_samples);
-      samples += static_cast<double>(u.num_samples);
-      Record({{"event", "update"},
-              {"round", round},
-              {"client", s->name},
-              {"samples", u.num_samples},
-              {"train_loss", u.train_loss}});
-    }
-    if (m.clients_reported >= opt_.min_updates) {
-      m.train_loss = loss_weighted / samples;
-      auto averaged = co_await OnWorkers([&updates] {
-        std::vector<common::WeightedParameters> in;
-        for (auto& [s, u] : updates) {
-          in.push_back({&u.params, static_cast<double>(u.num_samples)});
-        }
-        return common::WeightedAverage(in);
+    json round_event = {{"event", "round"}, {"round", round}};
+    if (m.clients_reported >= opt_.min_updates && m.clients_reported > 0) {
+      double loss = 0, samples = 0;
+      for (auto& u : updates) {
+        loss += u.train_loss * static_cast<double>(u.num_samples);
+        samples += static_cast<double>(u.num_samples);
+      }
+      m.train_loss = loss / samples;
+      Status st = co_await OnWorkers([&] {
+        return strategy_->Aggregate(round, updates, round_event);
       });
-      if (!averaged.ok()) co_return averaged.status().Annotate("aggregation");
-      FEDJETS_CO_RETURN_IF_ERROR(common::FromWire(*model_, *averaged));
+      FEDJETS_CO_RETURN_IF_ERROR(st);
     } else {
       spdlog::warn("round {} void: {} updates, quorum is {}", round,
                    m.clients_reported, opt_.min_updates);
     }
     if (round % opt_.eval_every == 0 || round == opt_.rounds) {
-      auto eval = co_await OnWorkers([this] { return EvaluateGlobal(); });
-      m.test_accuracy = eval.accuracy;
-      m.test_loss = eval.loss;
-      summary_.final_accuracy = eval.accuracy;
+      json eval = co_await OnWorkers([&] { return strategy_->Evaluate(round); });
+      m.test_accuracy = eval.value("test_accuracy", -1.0);
+      m.unseen_accuracy = eval.value("unseen_accuracy", -1.0);
+      summary_.final_accuracy = m.test_accuracy;
+      summary_.final_seen_accuracy = eval.value("seen_accuracy", -1.0);
+      summary_.final_unseen_accuracy = m.unseen_accuracy;
+      eval["event"] = "eval";
+      Record(eval);
     }
-    m.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    m.seconds = std::chrono::duration<double>(Clock::now() - start_time).count();
     summary_.rounds.push_back(m);
-    nlohmann::json row = {{"event", "round"},
-                          {"round", m.round},
-                          {"clients_sampled", m.clients_sampled},
-                          {"clients_reported", m.clients_reported},
-                          {"train_loss", m.train_loss},
-                          {"bytes_sent", m.bytes_sent},
-                          {"bytes_received", m.bytes_received},
-                          {"seconds", m.seconds}};
-    if (m.test_accuracy >= 0) {
-      row["test_accuracy"] = m.test_accuracy;
-      row["test_loss"] = m.test_loss;
-    }
-    Record(row);
+    round_event.update({{"clients_sampled", m.clients_sampled},
+                        {"clients_reported", m.clients_reported},
+                        {"train_loss", m.train_loss},
+                        {"bytes_sent", m.bytes_sent},
+                        {"bytes_received", m.bytes_received},
+                        {"seconds", m.seconds}});
+    if (m.test_accuracy >= 0) round_event["test_accuracy"] = m.test_accuracy;
+    Record(round_event);
     PrintRow(m);
   }
-  summary_.final_params = common::ToWire(*model_);
+  if (stopping_) co_return Status::Ok();
+  auto finals = co_await OnWorkers([this] { return strategy_->FinalEvents(); });
+  for (auto& e : finals) Record(e);
+  summary_.final_params = strategy_->Snapshot();
   co_return Status::Ok();
+}
+
+awaitable<void> Coordinator::Impl::SayGoodbye() {
+  for (auto& s : sessions_) {
+    if (!s->alive) continue;
+    proto::Envelope bye = common::MakeEnvelope(summary_.run_id, 0);
+    bye.mutable_goodbye()->set_reason(result_.ok() ? "run complete"
+                                                   : result_.ToString());
+    (void)co_await s->conn->Write(bye, Clock::now() + std::chrono::seconds(5));
+    s->conn->Close();
+  }
+  sessions_.clear();
 }
 
 Status Coordinator::Impl::Run() {
@@ -522,13 +530,15 @@ Status Coordinator::Impl::Run() {
     signals.add(SIGTERM);
     signals.async_wait([this](boost::system::error_code ec, int signo) {
       if (ec) return;
-      spdlog::warn("signal {} received: stopping the run", signo);
-      Stop();
+      spdlog::warn("signal {} received: stopping", signo);
+      stop_requested_ = true;
+      Shutdown();
     });
   }
-  asio::co_spawn(io_, AcceptLoop(), asio::detached);
-  asio::co_spawn(io_, Drive(), [this, &signals](std::exception_ptr e,
-                                                Status st) {
+  asio::co_spawn(io_, AcceptLoop(), [](std::exception_ptr e) {
+    LogException("accept loop", e);
+  });
+  asio::co_spawn(io_, Drive(), [this, &signals](std::exception_ptr e, Status st) {
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -538,46 +548,44 @@ Status Coordinator::Impl::Run() {
     }
     result_ = st;
     finished_ = true;
-    // Say goodbye to every client, then stop accepting.
     asio::co_spawn(
         io_,
         [this, &signals]() -> awaitable<void> {
-          for (auto& s : sessions_) {
-            if (!s->alive) continue;
-            proto::Envelope bye = common::MakeEnvelope(summary_.run_id, 0);
-            bye.mutable_goodbye()->set_reason(
-                result_.ok() ? "run complete" : result_.ToString());
-            (void)co_await s->conn->Write(
-                bye, Clock::now() + std::chrono::seconds(5));
-            s->conn->Close();
+          co_await SayGoodbye();
+          if (opt_.linger && result_.ok() && !stop_requested_) {
+            spdlog::info("run over; serving just-in-time clients until "
+                         "stopped (--linger)");
+            co_return;  // the acceptor stays open
           }
-          stopping_ = true;
+          Shutdown();
           boost::system::error_code ignored;
-          acceptor_.close(ignored);
           signals.cancel(ignored);
         },
-        asio::detached);
+        [](std::exception_ptr e) { LogException("shutdown", e); });
   });
   io_.run();
-  if (stop_requested_ &&
-      static_cast<int>(summary_.rounds.size()) < opt_.rounds) {
+  if (stop_requested_ && static_cast<int>(summary_.rounds.size()) < opt_.rounds) {
     return common::Unavailable(fmt::format(
         "stopped after {} of {} rounds", summary_.rounds.size(), opt_.rounds));
   }
   if (!result_.ok()) return result_;
   if (!opt_.run_dir.empty()) {
-    const auto dir = std::filesystem::path(opt_.run_dir);
-    try {
-      torch::save(model_, (dir / "model.pt.tmp").string());
-      std::filesystem::rename(dir / "model.pt.tmp", dir / "model.pt");
-    } catch (const std::exception& e) {
-      return common::Unavailable(
-          fmt::format("cannot save the final model in '{}': {}",
-                      dir.string(), e.what()));
+    FEDJETS_RETURN_IF_ERROR(strategy_->Save(opt_.run_dir));
+    json end = {{"event", "end"},
+                {"rounds", summary_.rounds.size()},
+                {"final_test_accuracy", summary_.final_accuracy},
+                {"full_model_bytes", strategy_->FullModelBytes()},
+                {"bytes_per_client_round",
+                 client_exchanges_ ? static_cast<double>(client_bytes_total_) /
+                                         client_exchanges_
+                                   : 0.0}};
+    if (summary_.final_seen_accuracy >= 0) {
+      end["seen_accuracy"] = summary_.final_seen_accuracy;
     }
-    Record({{"event", "end"},
-            {"final_test_accuracy", summary_.final_accuracy},
-            {"rounds", summary_.rounds.size()}});
+    if (summary_.final_unseen_accuracy >= 0) {
+      end["unseen_accuracy"] = summary_.final_unseen_accuracy;
+    }
+    Record(end);
   }
   return Status::Ok();
 }

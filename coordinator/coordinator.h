@@ -1,16 +1,16 @@
-// The coordinator: accepts clients over (m)TLS, runs federated rounds and
+// The coordinator: accepts clients over (m)TLS, runs federated rounds of a
+// Strategy (FedAvg, FedProx or FedJETs), serves just-in-time clients and
 // writes the run directory.
 //
 // Threads: one io_context thread runs the accept loop, every client
 // session and the round driver as coroutines, so session state needs no
-// locks. Aggregation and evaluation run on a worker pool and are awaited,
+// locks. Aggregation and evaluation run on a worker thread and are awaited,
 // so the network never blocks on them. Stop() may be called from any
 // thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +19,7 @@
 #include "common/dataset_source.h"
 #include "common/status.h"
 #include "common/tls.h"
+#include "coordinator/strategy.h"
 
 namespace fedjets::coordinator {
 
@@ -32,26 +33,22 @@ struct CoordinatorOptions {
   int rounds = 5;
   int min_clients = 2;        // wait for this many before round 1
   int clients_per_round = 0;  // 0 = every connected client
+  double anchor_share = 0.5;  // FedJETs: share of a round's clients that are anchors
   int min_updates = 1;        // quorum: fewer updates and the round is void
-  uint64_t seed = 1;
 
-  // Local training recipe sent to clients.
-  int local_epochs = 1;
-  int batch_size = 64;
-  double learning_rate = 0.01;
-  double momentum = 0.9;
-  double prox_mu = 0.0;
+  StrategyOptions strategy;    // algorithm, models, local recipe
+  common::DatasetSource data;  // its test split is evaluated
+  // Simulation layout, to evaluate seen/unseen clients: the partition and
+  // number of clients the client processes use (0 = no evaluation clients).
+  std::string partition = "iid";
+  int num_clients = 0;
+  int eval_every = 1;
 
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds round_timeout{300'000};
   std::chrono::milliseconds wait_clients_timeout{600'000};
-
-  // Model and evaluation data.
-  std::string model_family = "auto";
-  int64_t model_hidden = 128;
-  common::DatasetSource data;  // its test split is evaluated
-  int64_t eval_examples = 0;  // 0 = whole test set
-  int eval_every = 1;
+  // After the last round keep serving just-in-time clients until stopped.
+  bool linger = false;
 
   std::string run_dir;  // empty = write nothing
   std::string run_id;   // empty = generated
@@ -64,8 +61,8 @@ struct RoundMetrics {
   int clients_sampled = 0;
   int clients_reported = 0;
   double train_loss = 0.0;
-  double test_loss = 0.0;
   double test_accuracy = -1.0;  // -1 when not evaluated this round
+  double unseen_accuracy = -1.0;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
   double seconds = 0.0;
@@ -78,7 +75,10 @@ struct RunSummary {
   std::vector<RoundMetrics> rounds;
   double initial_accuracy = 0.0;
   double final_accuracy = 0.0;
+  double final_seen_accuracy = -1.0;
+  double final_unseen_accuracy = -1.0;
   int rejected_connections = 0;
+  int served_clients = 0;
 };
 
 class Coordinator {
@@ -86,13 +86,14 @@ class Coordinator {
   explicit Coordinator(CoordinatorOptions options);
   ~Coordinator();
 
-  // Loads evaluation data, builds the model and binds the listening
-  // socket, so that port() is known before Run().
+  // Loads data, builds the strategy (pretraining the common expert if
+  // asked) and binds the listening socket, so port() is known before Run().
   common::Status Prepare();
   uint16_t port() const;
   const std::string& run_id() const;
 
-  // Runs every round and returns when the run is over or Stop() was called.
+  // Runs every round and returns when the run is over (or, with linger,
+  // when Stop() is called).
   common::Status Run();
   void Stop();
 

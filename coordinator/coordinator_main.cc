@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
                             wait = o.wait_clients_timeout;
 
   CLI::App app{
-      "fedjets-coordinator: runs federated rounds (FedAvg/FedProx) over "
+      "fedjets-coordinator: runs federated rounds (FedAvg, FedProx or FedJETs) over "
       "mutual TLS and writes a run directory (config.ini, metrics.jsonl, "
       "model.pt)."};
   app.set_config("--config", "", "read flags from an INI/TOML file");
@@ -61,19 +61,65 @@ int main(int argc, char** argv) {
   app.add_option("--min-updates", o.min_updates,
                  "quorum: a round with fewer updates keeps the old model")
       ->capture_default_str();
-  app.add_option("--seed", o.seed, "seed for model init and client sampling")
+  auto& s = o.strategy;
+  app.add_option("--algorithm", s.algorithm, "fedavg, fedprox or fedjets")
+      ->check(CLI::IsMember({"fedavg", "fedprox", "fedjets"}))
       ->capture_default_str();
-  app.add_option("--local-epochs", o.local_epochs, "local epochs per round")
+  app.add_option("--seed", s.seed,
+                 "seed for model init, client sampling and the layout")
       ->capture_default_str();
-  app.add_option("--batch-size", o.batch_size, "local batch size")
+  app.add_option("--local-epochs", s.local_epochs, "local epochs per round")
       ->capture_default_str();
-  app.add_option("--lr", o.learning_rate, "client SGD learning rate")
+  app.add_option("--batch-size", s.batch_size, "local batch size")
       ->capture_default_str();
-  app.add_option("--momentum", o.momentum, "client SGD momentum")
+  app.add_option("--lr", s.learning_rate, "client SGD learning rate")
       ->capture_default_str();
-  app.add_option("--prox-mu", o.prox_mu,
-                 "FedProx proximal weight mu (0 = plain FedAvg)")
+  app.add_option("--momentum", s.momentum, "client SGD momentum")
       ->capture_default_str();
+  app.add_option("--prox-mu", s.prox_mu,
+                 "FedProx proximal weight mu (used with --algorithm fedprox)")
+      ->capture_default_str();
+  app.add_option("--common-expert", s.common_expert,
+                 "pretrained frozen common expert: none, weak, strong or "
+                 "examples:N:epochs:E (trained on the last N training "
+                 "examples); fedjets needs one, fedavg/fedprox start from it")
+      ->capture_default_str();
+  app.add_option("--num-experts", s.num_experts,
+                 "FedJETs experts M; also the number of anchor clients in a "
+                 "simulated layout (0 = none)")
+      ->capture_default_str();
+  app.add_option("--top-k", s.top_k, "experts each client uses (K)")
+      ->capture_default_str();
+  app.add_option("--gate-hidden", s.gate_hidden, "gate hidden width")
+      ->capture_default_str();
+  app.add_option("--gate-lr", s.gate_lr, "gate learning rate (plain SGD)")
+      ->capture_default_str();
+  app.add_option("--anchor-gate-weight", s.anchor_gate_weight,
+                 "weight of the anchors' gate loss")
+      ->capture_default_str();
+  bool no_anchors = false;
+  app.add_flag("--no-anchors", no_anchors,
+               "ablation: anchor clients train like normal clients");
+  app.add_option("--anchor-share", o.anchor_share,
+                 "share of each round's clients drawn from the anchors")
+      ->capture_default_str();
+  app.add_option("--partition", o.partition,
+                 "simulated layout, to build seen/unseen evaluation clients: "
+                 "grouped, grouped-random, iid, classes:K, dirichlet:ALPHA")
+      ->capture_default_str();
+  app.add_option("--num-clients", o.num_clients,
+                 "clients in the simulated layout (0 = evaluate the test "
+                 "split only)")
+      ->capture_default_str();
+  app.add_option("--eval-client-examples", s.eval_examples_per_client,
+                 "test examples per evaluation client")
+      ->capture_default_str();
+  app.add_option("--finetune-epochs", s.finetune_epochs,
+                 "epochs of the local/oracle fine-tuning baselines")
+      ->capture_default_str();
+  app.add_flag("--linger", o.linger,
+               "after the last round keep serving just-in-time clients until "
+               "interrupted");
   common::AddSecondsFlag(app, "--handshake-timeout", handshake,
                          "deadline for a client's TLS handshake and hello");
   common::AddSecondsFlag(app, "--round-timeout", round,
@@ -82,11 +128,11 @@ int main(int argc, char** argv) {
   common::AddSecondsFlag(app, "--wait-timeout", wait,
                          "how long to wait for --min-clients to join");
   common::AddDatasetFlags(app, o.data);
-  app.add_option("--model", o.model_family, "model family: auto, cnn, mlp")
+  app.add_option("--model", s.model_family, "model family: auto, cnn, mlp")
       ->capture_default_str();
-  app.add_option("--hidden", o.model_hidden, "width of the penultimate layer")
+  app.add_option("--hidden", s.model_hidden, "width of the penultimate layer")
       ->capture_default_str();
-  app.add_option("--eval-examples", o.eval_examples,
+  app.add_option("--eval-examples", s.eval_examples,
                  "evaluate on the first N test examples (0 = all)")
       ->capture_default_str();
   app.add_option("--eval-every", o.eval_every, "evaluate every N rounds")
@@ -105,6 +151,7 @@ int main(int argc, char** argv) {
   o.round_timeout = round;
   o.wait_clients_timeout = wait;
   o.handle_signals = true;
+  s.use_anchors = !no_anchors;
 
   coordinator::Coordinator c(o);
   if (auto st = c.Prepare(); !st.ok()) {
@@ -128,8 +175,8 @@ int main(int argc, char** argv) {
     spdlog::error("run {} failed: {}", c.run_id(), st.ToString());
     return 1;
   }
-  const auto& s = c.summary();
-  spdlog::info("run {} complete: final test accuracy {:.2f}%", s.run_id,
-               100 * s.final_accuracy);
+  const auto& summary = c.summary();
+  spdlog::info("run {} complete: final test accuracy {:.2f}%", summary.run_id,
+               100 * summary.final_accuracy);
   return 0;
 }

@@ -107,6 +107,7 @@ bool ReapUntil(std::vector<Child>& children, const Child* until,
 Status RunSimulation(SimOptions o) {
   if (o.clients < 1) return common::InvalidArgument("--clients must be >= 1");
   if (o.processes <= 0 || o.processes > o.clients) o.processes = o.clients;
+  if (o.num_experts < 0) o.num_experts = o.algorithm == "fedjets" ? 5 : 0;
   if (o.run_dir.empty()) o.run_dir = DefaultRunDir();
   const fs::path bin = o.bin_dir.empty() ? DefaultBinDir() : fs::path(o.bin_dir);
   for (const char* b : {"fedjets-coordinator", "fedjets-client"}) {
@@ -160,7 +161,20 @@ Status RunSimulation(SimOptions o) {
       "--eval-examples", std::to_string(o.eval_examples),
       "--round-timeout", fmt::format("{}", o.round_timeout_s),
       "--threads", std::to_string(o.threads_per_process),
+      "--algorithm", o.algorithm,
+      "--common-expert", o.common_expert,
+      "--num-experts", std::to_string(o.num_experts),
+      "--top-k", std::to_string(o.top_k),
+      "--gate-hidden", std::to_string(o.gate_hidden),
+      "--gate-lr", fmt::format("{}", o.gate_lr),
+      "--anchor-share", fmt::format("{}", o.anchor_share),
+      "--model", o.model, "--hidden", std::to_string(o.hidden),
+      "--partition", o.partition,
+      "--num-clients", std::to_string(o.clients),
+      "--eval-every", std::to_string(o.eval_every),
+      "--eval-client-examples", std::to_string(o.eval_client_examples),
       "--log-level", "warn"};
+  if (o.no_anchors) cargs.push_back("--no-anchors");
   for (auto& a : tls_args("coordinator")) cargs.push_back(a);
   for (auto& a : data_args) cargs.push_back(a);
 
@@ -218,7 +232,8 @@ Status RunSimulation(SimOptions o) {
         "--shards", shards,
         "--seed", std::to_string(o.seed),
         "--max-examples", std::to_string(o.max_examples_per_client),
-        "--threads", std::to_string(o.threads_per_process)};
+        "--threads", std::to_string(o.threads_per_process),
+        "--num-experts", std::to_string(o.num_experts)};
     for (auto& a : tls_args(node)) args.push_back(a);
     for (auto& a : data_args) args.push_back(a);
     auto pid = Spawn(args, (run / "logs" / (node + ".log")).string());

@@ -16,6 +16,18 @@ struct SimOptions {
   int processes = 0;   // client processes; 0 = one per client
   int rounds = 5;
   int clients_per_round = 0;
+  std::string algorithm = "fedavg";  // fedavg, fedprox, fedjets
+  std::string common_expert = "none";
+  int num_experts = -1;  // -1: 5 for fedjets, else 0 (no anchors)
+  int top_k = 2;
+  int64_t gate_hidden = 64;
+  double gate_lr = 0.1;
+  double anchor_share = 0.5;
+  bool no_anchors = false;
+  std::string model = "auto";
+  int64_t hidden = 128;
+  int eval_every = 1;
+  int64_t eval_client_examples = 500;
   std::string partition = "iid";
   common::DatasetSource data;
   std::string run_dir;  // default: runs/sim-<time>

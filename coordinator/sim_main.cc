@@ -26,7 +26,41 @@ int main(int argc, char** argv) {
                  "clients sampled per round (0 = all)")
       ->capture_default_str();
   app.add_option("--partition", o.partition,
-                 "split of the training data: iid, classes:K, dirichlet:ALPHA")
+                 "split of the training data: iid, classes:K, "
+                 "dirichlet:ALPHA, or the FedJETs layouts grouped (paper: "
+                 "anchors hold one class group each, clients two groups, "
+                 "unseen combinations held out) and grouped-random")
+      ->capture_default_str();
+  app.add_option("--algorithm", o.algorithm, "fedavg, fedprox or fedjets")
+      ->check(CLI::IsMember({"fedavg", "fedprox", "fedjets"}))
+      ->capture_default_str();
+  app.add_option("--common-expert", o.common_expert,
+                 "frozen pretrained common expert: none, weak, strong or "
+                 "examples:N:epochs:E (fedjets needs one)")
+      ->capture_default_str();
+  app.add_option("--num-experts", o.num_experts,
+                 "experts M = anchor clients in the layout (-1: 5 for "
+                 "fedjets, 0 otherwise)")
+      ->capture_default_str();
+  app.add_option("--top-k", o.top_k, "experts per client (K)")
+      ->capture_default_str();
+  app.add_option("--gate-hidden", o.gate_hidden, "gate hidden width")
+      ->capture_default_str();
+  app.add_option("--gate-lr", o.gate_lr, "gate learning rate")
+      ->capture_default_str();
+  app.add_option("--anchor-share", o.anchor_share,
+                 "share of each round's clients drawn from the anchors")
+      ->capture_default_str();
+  app.add_flag("--no-anchors", o.no_anchors,
+               "ablation: anchors train like normal clients");
+  app.add_option("--model", o.model, "model family: auto, cnn, mlp")
+      ->capture_default_str();
+  app.add_option("--hidden", o.hidden, "width of the penultimate layer")
+      ->capture_default_str();
+  app.add_option("--eval-every", o.eval_every, "evaluate every N rounds")
+      ->capture_default_str();
+  app.add_option("--eval-client-examples", o.eval_client_examples,
+                 "test examples per seen/unseen evaluation client")
       ->capture_default_str();
   fedjets::common::AddDatasetFlags(app, o.data);
   app.add_option("--run-dir", o.run_dir,

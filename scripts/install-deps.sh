@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   dataset-fashion-mnist gnuplot-nox
+  r-cran-palmerpenguins
 )
 
 missing=()

@@ -66,10 +66,10 @@ class FederationTest : public ::testing::Test {
     o.tls = Files("coordinator");
     o.rounds = rounds;
     o.min_clients = min_clients;
-    o.eval_examples = 1000;
-    o.batch_size = 32;
-    o.learning_rate = 0.05;
-    o.model_hidden = 64;
+    o.strategy.eval_examples = 1000;
+    o.strategy.batch_size = 32;
+    o.strategy.learning_rate = 0.05;
+    o.strategy.model_hidden = 64;
     o.run_dir = (dir_ / "run").string();
     o.print_table = false;
     o.wait_clients_timeout = 60s;

@@ -1,0 +1,196 @@
+#include "common/moe.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+namespace fedjets::common {
+namespace {
+
+Status CheckTrainable(const TensorData& data, const torch::Tensor& z,
+                      const TrainOptions& o) {
+  if (data.size() == 0) {
+    return FailedPrecondition("cannot train: the client holds no examples");
+  }
+  if (!z.defined() || z.size(0) != data.size()) {
+    return Internal("embeddings do not match the local data");
+  }
+  if (o.batch_size < 1 || o.local_epochs < 1 || o.learning_rate <= 0) {
+    return InvalidArgument(fmt::format(
+        "bad training options: batch_size={} local_epochs={} lr={}",
+        o.batch_size, o.local_epochs, o.learning_rate));
+  }
+  return Status::Ok();
+}
+
+// Runs `step(idx)` over shuffled mini-batches; returns the example-weighted
+// mean of the losses it reports.
+template <typename Step>
+TrainStats ForEachBatch(int64_t n, const TrainOptions& o, Step step) {
+  const auto start = std::chrono::steady_clock::now();
+  auto gen = at::detail::createCPUGenerator(o.seed);
+  double loss_sum = 0.0;
+  int64_t seen = 0;
+  for (int epoch = 0; epoch < o.local_epochs; ++epoch) {
+    torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
+    for (int64_t begin = 0; begin < n; begin += o.batch_size) {
+      const int64_t end = std::min(n, begin + o.batch_size);
+      loss_sum += step(order.slice(0, begin, end)) *
+                  static_cast<double>(end - begin);
+      seen += end - begin;
+    }
+  }
+  TrainStats s;
+  s.mean_loss = loss_sum / static_cast<double>(seen);
+  s.examples_seen = seen;
+  s.seconds = std::chrono::duration<double>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+  return s;
+}
+
+}  // namespace
+
+GateImpl::GateImpl(int64_t embedding, int64_t hidden, int64_t experts) {
+  fc1_ = register_module("fc1", torch::nn::Linear(embedding, hidden));
+  fc2_ = register_module("fc2", torch::nn::Linear(hidden, experts));
+}
+
+torch::Tensor GateImpl::forward(torch::Tensor z) {
+  return fc2_(torch::relu(fc1_(z)));
+}
+
+torch::Tensor EmbedAll(ClassifierImpl& common, const torch::Tensor& x,
+                       int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  common.eval();
+  std::vector<torch::Tensor> parts;
+  for (int64_t b = 0; b < x.size(0); b += batch_size) {
+    parts.push_back(common.Embed(x.slice(0, b, std::min(x.size(0), b + batch_size))));
+  }
+  if (parts.empty()) return torch::zeros({0, 0});
+  return torch::cat(parts);
+}
+
+torch::Tensor MeanGateScores(GateImpl& gate, const torch::Tensor& z) {
+  torch::NoGradGuard no_grad;
+  gate.eval();
+  return torch::softmax(gate.forward(z), /*dim=*/1).mean(/*dim=*/0);
+}
+
+std::vector<int> SelectExperts(GateImpl& gate, const torch::Tensor& z, int k) {
+  torch::Tensor scores = MeanGateScores(gate, z);
+  k = std::min<int>(k, static_cast<int>(scores.size(0)));
+  torch::Tensor top = std::get<1>(scores.topk(k));
+  std::vector<int> ids;
+  for (int i = 0; i < k; ++i) ids.push_back(top[i].item<int>());
+  return ids;
+}
+
+Result<TrainStats> TrainAnchor(ClassifierImpl& expert, GateImpl& gate,
+                               int expert_id, const TensorData& data,
+                               const torch::Tensor& z, const TrainOptions& o,
+                               double gate_lr, double gate_weight) {
+  FEDJETS_RETURN_IF_ERROR(CheckTrainable(data, z, o));
+  torch::optim::SGD expert_opt(
+      expert.parameters(),
+      torch::optim::SGDOptions(o.learning_rate).momentum(o.momentum));
+  torch::optim::SGD gate_opt(gate.parameters(),
+                             torch::optim::SGDOptions(gate_lr));
+  expert.train();
+  gate.train();
+  return ForEachBatch(data.size(), o, [&](const torch::Tensor& idx) {
+    torch::Tensor x = data.x.index_select(0, idx);
+    torch::Tensor y = data.y.index_select(0, idx);
+    torch::Tensor zb = z.index_select(0, idx);
+    expert_opt.zero_grad();
+    gate_opt.zero_grad();
+    torch::Tensor loss =
+        torch::nn::functional::cross_entropy(expert.forward(x), y);
+    torch::Tensor target = torch::full({zb.size(0)}, expert_id, torch::kInt64);
+    torch::Tensor gate_loss =
+        torch::nn::functional::cross_entropy(gate.forward(zb), target);
+    (loss + gate_weight * gate_loss).backward();
+    expert_opt.step();
+    gate_opt.step();
+    return loss.item<double>();
+  });
+}
+
+Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
+                                const std::vector<int>& ids, GateImpl& gate,
+                                const TensorData& data, const torch::Tensor& z,
+                                const TrainOptions& o, double gate_lr) {
+  FEDJETS_RETURN_IF_ERROR(CheckTrainable(data, z, o));
+  if (ids.empty()) return InvalidArgument("no experts selected");
+  std::vector<torch::Tensor> params;
+  for (int id : ids) {
+    if (id < 0 || id >= static_cast<int>(experts.size()) || !experts[id]) {
+      return InvalidArgument(fmt::format("expert {} is not available", id));
+    }
+    for (auto& p : experts[id]->parameters()) params.push_back(p);
+    experts[id]->train();
+  }
+  torch::optim::SGD expert_opt(
+      params, torch::optim::SGDOptions(o.learning_rate).momentum(o.momentum));
+  torch::optim::SGD gate_opt(gate.parameters(),
+                             torch::optim::SGDOptions(gate_lr));
+  gate.train();
+  torch::Tensor cols =
+      torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()));
+  return ForEachBatch(data.size(), o, [&](const torch::Tensor& idx) {
+    torch::Tensor x = data.x.index_select(0, idx);
+    torch::Tensor y = data.y.index_select(0, idx);
+    torch::Tensor zb = z.index_select(0, idx);
+    expert_opt.zero_grad();
+    gate_opt.zero_grad();
+    torch::Tensor w =
+        torch::softmax(gate.forward(zb).index_select(1, cols), /*dim=*/1);
+    torch::Tensor mix;
+    for (size_t k = 0; k < ids.size(); ++k) {
+      torch::Tensor p = torch::softmax(experts[ids[k]]->forward(x), 1) *
+                        w.select(1, static_cast<int64_t>(k)).unsqueeze(1);
+      mix = mix.defined() ? mix + p : p;
+    }
+    torch::Tensor loss =
+        torch::nn::functional::nll_loss(torch::log(mix + 1e-8), y);
+    loss.backward();
+    expert_opt.step();
+    gate_opt.step();
+    return loss.item<double>();
+  });
+}
+
+JitPrediction JitPredict(GateImpl& gate,
+                         const std::vector<ClassifierImpl*>& experts,
+                         const torch::Tensor& x, const torch::Tensor& z,
+                         int k) {
+  torch::NoGradGuard no_grad;
+  JitPrediction out;
+  out.selected = SelectExperts(gate, z, k);
+  const int64_t n = x.size(0);
+  torch::Tensor cols = torch::tensor(
+      std::vector<int64_t>(out.selected.begin(), out.selected.end()));
+  torch::Tensor best = gate.forward(z).index_select(1, cols).argmax(1);
+  out.chosen = cols.index_select(0, best);
+  out.predictions = torch::zeros({n}, torch::kInt64);
+  for (size_t j = 0; j < out.selected.size(); ++j) {
+    torch::Tensor mask = best.eq(static_cast<int64_t>(j));
+    if (mask.sum().item<int64_t>() == 0) continue;
+    torch::Tensor rows = mask.nonzero().squeeze(1);
+    ClassifierImpl* e = experts[out.selected[j]];
+    e->eval();
+    torch::Tensor pred = Logits(*e, x.index_select(0, rows)).argmax(1);
+    out.predictions.index_copy_(0, rows, pred);
+  }
+  return out;
+}
+
+double GateEntropy(GateImpl& gate, const torch::Tensor& z) {
+  torch::NoGradGuard no_grad;
+  gate.eval();
+  torch::Tensor p = torch::softmax(gate.forward(z), 1);
+  return (-(p * torch::log(p + 1e-12)).sum(1)).mean().item<double>();
+}
+
+}  // namespace fedjets::common

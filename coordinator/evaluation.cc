@@ -1,0 +1,121 @@
+#include "coordinator/evaluation.h"
+
+#include <fmt/format.h>
+
+#include <numeric>
+
+namespace fedjets::coordinator {
+
+using common::TensorData;
+using nlohmann::json;
+
+std::vector<EvalClient> BuildEvalClients(const common::TrainTest& data,
+                                         const common::FederationSplit& split,
+                                         int64_t per_client, uint64_t seed) {
+  std::vector<EvalClient> out;
+  uint64_t k = 0;
+  for (const auto& spec : split.eval_clients) {
+    EvalClient c;
+    c.name = spec.name;
+    c.unseen = spec.unseen;
+    for (size_t i = 0; i < spec.class_weights.size(); ++i) {
+      if (spec.class_weights[i] > 0) c.classes.push_back(i);
+    }
+    auto test_idx = common::SampleByClass(data.test.labels, spec.class_weights,
+                                          per_client, seed * 7919 + k);
+    auto train_idx = common::SampleByClass(
+        data.train.labels, spec.class_weights, per_client, seed * 104729 + k);
+    ++k;
+    if (test_idx.empty()) continue;
+    c.test = common::ToTensors(common::Subset(data.test, test_idx));
+    c.train = common::ToTensors(common::Subset(data.train, train_idx));
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+json ScoreClients(
+    const std::vector<EvalClient>& clients,
+    const std::function<torch::Tensor(const EvalClient&, json&)>& predict) {
+  json per_client = json::array();
+  double sum[2] = {0, 0};
+  int n[2] = {0, 0};
+  for (const auto& c : clients) {
+    json info = {{"name", c.name},
+                 {"kind", c.unseen ? "unseen" : "seen"},
+                 {"labels", c.classes}};
+    torch::Tensor pred = predict(c, info);
+    const double acc = pred.eq(c.test.y).to(torch::kFloat64).mean().item<double>();
+    info["accuracy"] = acc;
+    per_client.push_back(info);
+    sum[c.unseen] += acc;
+    ++n[c.unseen];
+  }
+  json out = {{"clients", per_client}};
+  if (n[0]) out["seen_accuracy"] = sum[0] / n[0];
+  if (n[1]) out["unseen_accuracy"] = sum[1] / n[1];
+  return out;
+}
+
+common::Result<std::pair<int64_t, int>> ParseCommonExpert(
+    const std::string& text) {
+  if (text == "none") return std::pair<int64_t, int>{0, 0};
+  // Calibrated on Fashion-MNIST (docs/RESULTS.md states the accuracies).
+  if (text == "weak") return std::pair<int64_t, int>{600, 1};
+  if (text == "strong") return std::pair<int64_t, int>{20000, 5};
+  long long examples = 0;
+  int epochs = 0;
+  if (std::sscanf(text.c_str(), "examples:%lld:epochs:%d", &examples,
+                  &epochs) == 2 &&
+      examples > 0 && epochs > 0) {
+    return std::pair<int64_t, int>{examples, epochs};
+  }
+  return common::InvalidArgument(fmt::format(
+      "--common-expert '{}': use none, weak, strong or examples:N:epochs:E",
+      text));
+}
+
+common::Result<common::Classifier> PretrainCommonExpert(
+    const common::ModelSpec& spec, const common::Dataset& train,
+    int64_t examples, int epochs, uint64_t seed) {
+  auto model = common::MakeClassifier(spec, seed);
+  if (!model.ok()) return model.status();
+  examples = std::min(examples, train.size());
+  std::vector<int64_t> idx(examples);
+  std::iota(idx.begin(), idx.end(), train.size() - examples);
+  TensorData data = common::ToTensors(common::Subset(train, idx));
+  common::TrainOptions o;
+  o.local_epochs = epochs;
+  o.batch_size = 64;
+  o.learning_rate = 0.05;
+  o.momentum = 0.9;
+  o.seed = seed;
+  auto stats = common::TrainLocal(**model, data, o);
+  if (!stats.ok()) return stats.status().Annotate("pretraining the common expert");
+  return *model;
+}
+
+void CopyWeights(common::ClassifierImpl& from, common::ClassifierImpl& to) {
+  torch::NoGradGuard no_grad;
+  auto src = from.parameters();
+  auto dst = to.parameters();
+  for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
+}
+
+common::Classifier FineTuned(common::ClassifierImpl& model,
+                             const common::ModelSpec& spec,
+                             const EvalClient& client, int epochs,
+                             uint64_t seed) {
+  common::Classifier copy = *common::MakeClassifier(spec, seed);
+  CopyWeights(model, *copy);
+  common::TrainOptions o;
+  o.local_epochs = epochs;
+  o.batch_size = 32;
+  o.learning_rate = 0.01;
+  o.momentum = 0.9;
+  o.seed = seed;
+  (void)common::TrainLocal(*copy, client.train, o);
+  return copy;
+}
+
+}  // namespace fedjets::coordinator

@@ -1,0 +1,62 @@
+// Evaluation helpers shared by the strategies: the held-out evaluation
+// clients (seen and unseen label mixes), scoring a predictor on them, the
+// common-expert pretraining and the fine-tuning reference baselines.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/dataset.h"
+#include "common/federation_split.h"
+#include "common/model.h"
+#include "common/training.h"
+
+namespace fedjets::coordinator {
+
+struct EvalClient {
+  std::string name;
+  bool unseen = false;
+  std::vector<int64_t> classes;  // classes with positive weight
+  common::TensorData test;       // drawn from the test split
+  common::TensorData train;      // labelled local data for fine-tuning
+};
+
+// Test and train examples for each evaluation client of the split.
+std::vector<EvalClient> BuildEvalClients(const common::TrainTest& data,
+                                         const common::FederationSplit& split,
+                                         int64_t examples_per_client,
+                                         uint64_t seed);
+
+// Scores `predict` (returns class ids [N] for a client) on every client:
+// {"seen_accuracy", "unseen_accuracy", "clients": [...]}. `describe` may
+// add fields per client (e.g. the experts it picked).
+nlohmann::json ScoreClients(
+    const std::vector<EvalClient>& clients,
+    const std::function<torch::Tensor(const EvalClient&, nlohmann::json&)>&
+        predict);
+
+// Parses --common-expert: "none", "weak", "strong" or
+// "examples:N:epochs:E"; returns {examples, epochs} (0,0 for none).
+common::Result<std::pair<int64_t, int>> ParseCommonExpert(
+    const std::string& text);
+
+// Trains a fresh model on the last `examples` training examples for
+// `epochs` epochs (SGD momentum 0.9, lr 0.05, batch 64).
+common::Result<common::Classifier> PretrainCommonExpert(
+    const common::ModelSpec& spec, const common::Dataset& train,
+    int64_t examples, int epochs, uint64_t seed);
+
+// A copy of `model` fine-tuned on the client's own labelled data.
+common::Classifier FineTuned(common::ClassifierImpl& model,
+                             const common::ModelSpec& spec,
+                             const EvalClient& client, int epochs,
+                             uint64_t seed);
+
+// Copies parameters from one model to another of the same spec.
+void CopyWeights(common::ClassifierImpl& from, common::ClassifierImpl& to);
+
+}  // namespace fedjets::coordinator

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Runs the FedJETs experiment grid with build/bin/fedjets-sim, then writes
+# docs/RESULTS.md and docs/plots/*.png with build/bin/fedjets-report.
+#
+#   scripts/experiment.sh                        # the full grid
+#   ROUNDS=3 SEEDS=1 CLIENTS=12 scripts/experiment.sh   # a tiny grid
+#   SETTINGS="weak dirichlet" METHODS=fedjets scripts/experiment.sh
+#   DRY_RUN=1 scripts/experiment.sh              # print the commands only
+#
+# Runs that already finished (an "end" event in metrics.jsonl) are skipped,
+# so an interrupted grid continues where it stopped; FORCE=1 reruns them.
+# A run that fails is logged and left unfinished: fedjets-report lists it
+# and keeps it out of the means. Extra arguments go to every fedjets-sim.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# ---- the grid (every variable can be overridden from the environment) ----
+ROUNDS=${ROUNDS:-100}
+SEEDS=${SEEDS:-"1 2 3"}
+CLIENTS=${CLIENTS:-100}
+CLIENTS_PER_ROUND=${CLIENTS_PER_ROUND:-$((CLIENTS < 10 ? CLIENTS : 10))}
+PROCESSES=${PROCESSES:-2}
+MODEL=${MODEL:-mlp}
+NUM_EXPERTS=${NUM_EXPERTS:-5}
+TOP_K=${TOP_K:-2}
+ANCHOR_SHARE=${ANCHOR_SHARE:-0.5}
+PROX_MU=${PROX_MU:-0.01}  # FedProx proximal weight (fedprox runs only)
+METHODS=${METHODS:-"fedjets fedavg fedprox"}
+# Ablations vary FedJETs only.
+ABLATION_METHODS=${ABLATION_METHODS:-"fedjets"}
+SETTINGS=${SETTINGS:-"weak strong dirichlet ablation-no-anchors \
+ablation-anchor-share-0.3 ablation-anchor-share-0.7 ablation-k1"}
+RUNS_DIR=${RUNS_DIR:-runs/experiment}
+OUT=${OUT:-docs}
+SIM=${SIM:-build/bin/fedjets-sim}
+REPORT=${REPORT:-build/bin/fedjets-report}
+
+# Setting -> fedjets-sim flags. Each setting spells every flag once.
+# "random-labels" (any 4 random labels per client, the harder variant of
+# the grouped split) is defined but not in the default SETTINGS.
+setting_flags() {
+  local partition=grouped common=weak share=$ANCHOR_SHARE k=$TOP_K extra=""
+  case "$1" in
+    weak) ;;
+    strong) common=strong ;;
+    dirichlet) partition=dirichlet:0.1 ;;
+    random-labels) partition=grouped-random ;;
+    ablation-no-anchors) extra=--no-anchors ;;
+    ablation-anchor-share-0.3) share=0.3 ;;
+    ablation-anchor-share-0.7) share=0.7 ;;
+    ablation-k1) k=1 ;;
+    *) echo "experiment.sh: unknown setting '$1'; add it to setting_flags" >&2
+       return 1 ;;
+  esac
+  echo "--partition $partition --common-expert $common --anchor-share $share" \
+       "--num-experts $NUM_EXPERTS --top-k $k $extra"
+}
+
+finished() { grep -Eqs '"event": ?"end"' "$1/metrics.jsonl"; }
+
+run() {
+  echo "+ $*"
+  if [[ -z "${DRY_RUN:-}" ]]; then "$@"; fi
+}
+
+if [[ -z "${DRY_RUN:-}" ]]; then
+  for bin in "$SIM" "$REPORT"; do
+    [[ -x "$bin" ]] || { echo "experiment.sh: $bin not built; run scripts/build.sh" >&2; exit 1; }
+  done
+fi
+
+mkdir -p "$RUNS_DIR/logs"
+manifest="$RUNS_DIR/manifest.txt"
+{
+  echo "# setting method dir (relative to this file); written by scripts/experiment.sh"
+  echo "# ROUNDS=$ROUNDS SEEDS='$SEEDS' CLIENTS=$CLIENTS CLIENTS_PER_ROUND=$CLIENTS_PER_ROUND" \
+       "PROCESSES=$PROCESSES MODEL=$MODEL NUM_EXPERTS=$NUM_EXPERTS TOP_K=$TOP_K" \
+       "ANCHOR_SHARE=$ANCHOR_SHARE PROX_MU=$PROX_MU scripts/experiment.sh $*"
+} > "$manifest"
+
+failed=0
+for setting in $SETTINGS; do
+  flags=$(setting_flags "$setting")
+  methods=$METHODS
+  [[ $setting == ablation-* ]] && methods=$ABLATION_METHODS
+  for method in $methods; do
+    for seed in $SEEDS; do
+      name="$setting/$method-seed$seed"
+      dir="$RUNS_DIR/$name"
+      if finished "$dir" && [[ -z "${FORCE:-}" ]]; then
+        echo "= $dir finished already; skipped (FORCE=1 reruns it)"
+        echo "$setting $method $name" >> "$manifest"
+        continue
+      fi
+      if [[ -z "${DRY_RUN:-}" ]]; then
+        rm -rf "$dir"
+        mkdir -p "$(dirname "$dir")"
+      fi
+      log="$RUNS_DIR/logs/${setting}_$method-seed$seed.log"
+      method_flags=""
+      [[ $method == fedprox ]] && method_flags="--prox-mu $PROX_MU"
+      # shellcheck disable=SC2086  # $flags is a list of words on purpose
+      if ! run "$SIM" --algorithm "$method" --clients "$CLIENTS" \
+          --clients-per-round "$CLIENTS_PER_ROUND" --rounds "$ROUNDS" \
+          --seed "$seed" --run-dir "$dir" --processes "$PROCESSES" \
+          --model "$MODEL" $flags $method_flags "$@" > >(tee "$log") 2>&1; then
+        echo "! $dir failed (log: $log); it will be reported as unfinished" >&2
+        failed=$((failed + 1))
+      fi
+      # A run that wrote no metrics at all cannot be reported, not even as
+      # unfinished.
+      if [[ -f "$dir/metrics.jsonl" || -n "${DRY_RUN:-}" ]]; then
+        echo "$setting $method $name" >> "$manifest"
+      else
+        echo "! $dir wrote no metrics.jsonl; left out of the report" >&2
+      fi
+    done
+  done
+done
+
+run "$REPORT" --out "$OUT" --manifest "$manifest"
+echo "experiment.sh: $failed run(s) failed; results in $OUT/RESULTS.md"
