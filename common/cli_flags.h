@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/connection.h"
+#include "common/dataset_registry.h"
 #include "common/dataset_source.h"
 #include "common/tls.h"
 
@@ -37,8 +38,13 @@ inline void AddLimitFlags(CLI::App& app, ConnectionLimits& limits) {
 }
 
 inline void AddDatasetFlags(CLI::App& app, DatasetSource& data) {
+  std::string names;
+  for (const auto& n : RegisteredDatasetNames()) {
+    names += (names.empty() ? "" : ", ") + n;
+  }
   app.add_option("--dataset", data.name,
-                 "dataset loader: fashion-mnist, mnist, idx (IDX files)")
+                 "dataset loader, one of: " + names +
+                     " (see docs/DATASETS.md)")
       ->capture_default_str();
   app.add_option("--data", data.path, "dataset file or directory")
       ->capture_default_str();
@@ -54,7 +60,9 @@ inline void AddDatasetFlags(CLI::App& app, DatasetSource& data) {
              data.options[kv.substr(0, eq)] = kv.substr(eq + 1);
            }
          },
-         "loader option KEY=VALUE (repeatable)")
+         "loader option KEY=VALUE (repeatable), e.g. label=COLUMN, "
+         "test=FILE, test_fraction=0.2, classes=A,B,C, ignore=COL1,COL2, "
+         "standardize=false for csv")
       ->allow_extra_args(false);
 }
 

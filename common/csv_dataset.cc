@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "common/csv_reader.h"
+#include "common/seeded_random.h"
 
 namespace fedjets::common {
 namespace {
@@ -50,16 +51,6 @@ std::string Join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
   return s;
-}
-
-// Fisher-Yates with an unbiased bounded draw: portable, unlike std::shuffle.
-void Shuffle(std::vector<int64_t>& v, std::mt19937_64& rng) {
-  for (size_t i = v.size(); i > 1; --i) {
-    const uint64_t reject_below = (0 - uint64_t{i}) % i;
-    uint64_t r = rng();
-    while (r < reject_below) r = rng();
-    std::swap(v[i - 1], v[r % i]);
-  }
 }
 
 // Looks labels up by exact text, or by value when every class is numeric.
@@ -124,6 +115,15 @@ Result<CsvOptions> CsvOptionsFromSource(
         return bad("expected a number strictly between 0 and 1");
       }
       o.test_fraction = *v;
+    } else if (key == "seed") {
+      uint64_t v = 0;
+      auto [ptr, ec] =
+          std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec != std::errc() || ptr != value.data() + value.size() ||
+          value.empty()) {
+        return bad("expected a non-negative integer");
+      }
+      o.seed = v;
     } else if (key == "standardize") {
       if (value == "true" || value == "1") {
         o.standardize = true;
@@ -387,7 +387,7 @@ Status CheckEveryClassPresent(const Dataset& d, const std::string& what) {
 
 Result<TrainTest> LoadCsv(const DatasetSource& source) {
   auto o = CsvOptionsFromSource(
-      source, {"label", "ignore", "classes", "test", "test_fraction",
+      source, {"label", "ignore", "classes", "test", "test_fraction", "seed",
                "standardize"});
   if (!o.ok()) return o.status();
   auto train_rows = ReadCsvRows(source.path, *o);

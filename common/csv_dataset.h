@@ -46,8 +46,8 @@ struct CsvOptions {
 };
 
 // Reads --data-option keys: label, ignore (comma list), classes (comma
-// list), test, test_fraction (in (0, 1)), standardize (true/false); the seed
-// is source.seed. `allowed` limits the accepted keys (a loader that does not
+// list), test, test_fraction (in (0, 1)), seed (of the split; default
+// source.seed), standardize (true/false). `allowed` limits the accepted keys (a loader that does not
 // use a key rejects it); an unknown key is an error listing the accepted
 // ones.
 Result<CsvOptions> CsvOptionsFromSource(const DatasetSource& source,

@@ -85,7 +85,7 @@ class Registry {
     }
     loaders_["csv"] = {
         "csv",
-        "a CSV file with a header row; options label, ignore, classes, test, "
+        "a CSV file with a header row; options label, ignore, classes, test, seed, "
         "test_fraction, standardize",
         LoadCsv, nullptr};
     loaders_["csv-folder"] = {

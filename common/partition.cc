@@ -10,6 +10,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "common/seeded_random.h"
+
 namespace fedjets::common {
 namespace {
 
@@ -31,16 +33,6 @@ void CheckOrDie(bool ok, const std::string& what) {
 }
 
 // --- Portable sampling helpers (see the header for why they exist). ---
-
-// Uniform in [0, n), unbiased: draws below 2^64 mod n are rejected so every
-// residue is equally likely.
-uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n) {
-  const uint64_t reject_below = (0 - n) % n;
-  for (;;) {
-    const uint64_t r = rng();
-    if (r >= reject_below) return r % n;
-  }
-}
 
 // Uniform in the open interval (0, 1), so its log is always finite.
 double UniformOpen01(std::mt19937_64& rng) {
@@ -88,13 +80,6 @@ std::vector<double> DirichletSample(std::mt19937_64& rng, double alpha, int n) {
   for (double& x : p) sum += (x = std::exp(x - max_log));
   for (double& x : p) x /= sum;
   return p;
-}
-
-template <typename T>
-void Shuffle(std::vector<T>& v, std::mt19937_64& rng) {  // Fisher-Yates
-  for (size_t i = v.size(); i > 1; --i) {
-    std::swap(v[i - 1], v[UniformBelow(rng, i)]);
-  }
 }
 
 // Hands `items` out to `holders` in near-equal consecutive runs (the first

@@ -82,4 +82,49 @@ std::vector<std::vector<int64_t>> ClassHistogram(
 std::string FormatHistogram(const std::vector<std::vector<int64_t>>& hist,
                             const std::vector<std::string>& class_names);
 
+// Splits the indices of `labels` among clients whose class sets are given:
+// client j may receive only classes in class_sets[j]. Each class's examples
+// are shuffled (seeded) and cut near-evenly and disjointly among the
+// clients that hold it (which holder gets a remainder example is seeded
+// too); examples of a class that no client holds are left out. Returns one
+// ascending index list per client. InvalidArgument: no clients, a label or
+// class id outside [0, num_classes), a class listed twice in one set, or a
+// held class with fewer examples than holders.
+Result<std::vector<std::vector<int64_t>>> PartitionByClassSets(
+    const std::vector<int64_t>& labels, int64_t num_classes,
+    const std::vector<std::vector<int64_t>>& class_sets, uint64_t seed);
+
+// A split into training clients and held-out "unseen" clients that never
+// train and only evaluate zero-shot (just-in-time) personalisation.
+struct UnseenPartition {
+  std::vector<std::vector<int64_t>> train;   // example indices, ascending
+  std::vector<std::vector<int64_t>> unseen;  // example indices, ascending
+  std::vector<std::vector<int64_t>> train_classes;   // classes each holds
+  std::vector<std::vector<int64_t>> unseen_classes;  // ascending ids
+  // Unseen clients whose class set equals some training client's set
+  // (0 whenever enough unused combinations exist; see below).
+  int unseen_sharing_a_train_combination = 0;
+};
+
+// Splits `labels` among num_train + num_unseen clients; every example goes
+// to at most one client.
+//   kClasses (K): training clients get K classes each, least-used-first with
+//     seeded ties (as Partition does). Each unseen client gets a K-class
+//     combination that no training client holds and, where possible, no
+//     earlier unseen client either, preferring classes the unseen clients
+//     use least; when every combination is taken (few classes, many
+//     clients) it reuses the combination held by the fewest clients and
+//     counts it in unseen_sharing_a_train_combination. Examples are then
+//     cut as in PartitionByClassSets over all clients together.
+//   kIid / kDirichlet: Partition over all clients; the last num_unseen are
+//     the unseen ones (Dirichlet gives them their own skewed label mixes;
+//     IID ones differ from training clients only by sampling).
+// The result depends only on the inputs and the seed. InvalidArgument as
+// for Partition, plus num_train < 1 or num_unseen < 0.
+Result<UnseenPartition> PartitionWithUnseen(const std::vector<int64_t>& labels,
+                                            int64_t num_classes, int num_train,
+                                            int num_unseen,
+                                            const PartitionSpec& spec,
+                                            uint64_t seed);
+
 }  // namespace fedjets::common

@@ -11,10 +11,13 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <thread>
 #include <vector>
 
 #include "common/certs.h"
+#include "common/partition_summary.h"
+#include "common/shards.h"
 
 extern char** environ;
 
@@ -102,6 +105,40 @@ bool ReapUntil(std::vector<Child>& children, const Child* until,
   }
 }
 
+// Writes partition.txt and partition.png into the run directory: the
+// classes each client trains on, computed exactly as the clients will.
+Status SummarizePartition(const SimOptions& o, const fs::path& run) {
+  common::ShardOptions so;
+  so.data = o.data;
+  so.partition = o.partition;
+  so.num_shards = o.clients;
+  so.seed = o.seed;
+  so.max_examples_per_client = o.max_examples_per_client;
+  so.num_experts = o.num_experts;
+  std::vector<int> all(o.clients);
+  std::iota(all.begin(), all.end(), 0);
+  auto shards = common::LoadShards(so, all);
+  if (!shards.ok()) return shards.status().Annotate("partition summary");
+  std::vector<std::vector<int64_t>> hist;
+  for (const auto& s : *shards) hist.push_back(common::ClassCounts(s));
+  auto per_client = common::IsPerClientDataset(o.data);
+  const std::string how = per_client.ok() && *per_client
+                              ? "one file per client"
+                              : "partition " + o.partition;
+  const std::string title =
+      fmt::format("{} ({}): {} clients, {}, seed {}", o.data.name,
+                  o.data.path, o.clients, how, o.seed);
+  auto summary = common::WritePartitionSummary(
+      hist, shards->front().class_names, title, run);
+  if (!summary.ok()) return summary.status();
+  if (!summary->warning.empty()) spdlog::warn("{}", summary->warning);
+  if (o.show_partition) fmt::print("{}", summary->table);
+  fmt::print("fedjets-sim: partition summary in {}{}\n", summary->table_path,
+             summary->png_path.empty() ? "" : " and " + summary->png_path);
+  std::fflush(stdout);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status RunSimulation(SimOptions o) {
@@ -124,6 +161,8 @@ Status RunSimulation(SimOptions o) {
     return common::Unavailable(fmt::format("cannot create run directory {}: {}",
                                            run.string(), ec.message()));
   }
+  FEDJETS_RETURN_IF_ERROR(SummarizePartition(o, run));
+  if (o.show_partition) return Status::Ok();
   const fs::path certs = run / "certs";
   if (!o.insecure) {
     FEDJETS_RETURN_IF_ERROR(common::GenerateRunCertificates(

@@ -43,6 +43,8 @@ struct SimOptions {
   bool insecure = false;
   double round_timeout_s = 600;
   std::string bin_dir;  // where the fedjets binaries are; default: beside us
+  // Write and print the partition summary, then stop before training.
+  bool show_partition = false;
 };
 
 // Runs the simulation; OK when the coordinator finished every round.

@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
   app.add_option("--round-timeout", o.round_timeout_s,
                  "seconds a client may take for a round")
       ->capture_default_str();
+  app.add_flag("--show-partition", o.show_partition,
+               "print which classes each client holds (also written to "
+               "RUN_DIR/partition.txt and partition.png) and exit without "
+               "training");
   app.add_flag("--insecure", o.insecure,
                "plain TCP instead of mutual TLS (testing only)");
   app.add_option("--bin-dir", o.bin_dir,
