@@ -91,6 +91,8 @@ class Coordinator::Impl {
   awaitable<void> AcceptLoop();
   awaitable<void> Admit(tcp::socket socket);
   awaitable<Status> Drive();
+  awaitable<void> ExchangeWith(std::shared_ptr<Session> s, Role role,
+                               int round, RoundMetrics& m);
   awaitable<Status> WaitForClients(int needed);
   std::vector<Sampled> Sample(std::mt19937_64& rng);
   void Reject(Connection& conn, const Status& why);
@@ -401,6 +403,43 @@ void Coordinator::Impl::PrintRow(const RoundMetrics& m) {
   std::fflush(stdout);
 }
 
+// One sampled client's round. A member coroutine, not a lambda: a
+// coroutine lambda's captures die with the lambda object.
+awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
+                                                Role role, int round,
+                                                RoundMetrics& m) {
+  const uint64_t sent = s->conn->bytes_sent();
+  const uint64_t recv = s->conn->bytes_received();
+  auto u = co_await strategy_->Exchange(*s->conn, summary_.run_id, round,
+                                        s->info, role,
+                                        Clock::now() + opt_.round_timeout);
+  const uint64_t ds = s->conn->bytes_sent() - sent;
+  const uint64_t dr = s->conn->bytes_received() - recv;
+  m.bytes_sent += ds;
+  m.bytes_received += dr;
+  if (!u.ok()) {
+    spdlog::warn("client '{}' dropped in round {}: {}", s->info.name,
+                 round, u.status().ToString());
+    s->alive = false;
+    s->conn->Close();
+    co_return;
+  }
+  client_bytes_total_ += ds + dr;
+  ++client_exchanges_;
+  summary_.exchanges.push_back({round, s->info.name, role, u->experts, ds, dr});
+  json event = {{"event", "update"},         {"round", round},
+                {"client", s->info.name},    {"samples", u->num_samples},
+                {"train_loss", u->train_loss}, {"bytes_sent", ds},
+                {"bytes_received", dr}};
+  if (role != Role::kModel && !u->experts.empty()) {
+    event["role"] = role == Role::kAnchor ? "anchor" : "normal";
+    event["experts"] = u->experts;
+  }
+  Record(event);
+  pending_updates_.push_back(std::move(*u));
+
+}
+
 awaitable<Status> Coordinator::Impl::Drive() {
   summary_.initial_params = strategy_->Snapshot();
   json start = co_await OnWorkers([this] { return strategy_->StartInfo(); });
@@ -422,37 +461,8 @@ awaitable<Status> Coordinator::Impl::Drive() {
     size_t pending = sampled.size();
     asio::steady_timer all_done(io_, Clock::time_point::max());
     for (auto& [s, role] : sampled) {
-      auto exchange = [this, s, role, round, &m]() -> awaitable<void> {
-        const uint64_t sent = s->conn->bytes_sent();
-        const uint64_t recv = s->conn->bytes_received();
-        auto u = co_await strategy_->Exchange(*s->conn, summary_.run_id, round,
-                                              s->info, role,
-                                              Clock::now() + opt_.round_timeout);
-        const uint64_t ds = s->conn->bytes_sent() - sent;
-        const uint64_t dr = s->conn->bytes_received() - recv;
-        m.bytes_sent += ds;
-        m.bytes_received += dr;
-        if (!u.ok()) {
-          spdlog::warn("client '{}' dropped in round {}: {}", s->info.name,
-                       round, u.status().ToString());
-          s->alive = false;
-          s->conn->Close();
-          co_return;
-        }
-        client_bytes_total_ += ds + dr;
-        ++client_exchanges_;
-        json event = {{"event", "update"},         {"round", round},
-                      {"client", s->info.name},    {"samples", u->num_samples},
-                      {"train_loss", u->train_loss}, {"bytes_sent", ds},
-                      {"bytes_received", dr}};
-        if (role != Role::kModel && !u->experts.empty()) {
-          event["role"] = role == Role::kAnchor ? "anchor" : "normal";
-          event["experts"] = u->experts;
-        }
-        Record(event);
-        pending_updates_.push_back(std::move(*u));
-      };
-      asio::co_spawn(io_, exchange(), [&, s](std::exception_ptr e) {
+      asio::co_spawn(io_, ExchangeWith(s, role, round, m),
+                     [&, s](std::exception_ptr e) {
         LogException("client exchange", e);
         Progress(round, static_cast<int>(pending_updates_.size()),
                  m.clients_sampled);
@@ -508,6 +518,7 @@ awaitable<Status> Coordinator::Impl::Drive() {
   auto finals = co_await OnWorkers([this] { return strategy_->FinalEvents(); });
   for (auto& e : finals) Record(e);
   summary_.final_params = strategy_->Snapshot();
+  summary_.full_model_bytes = strategy_->FullModelBytes();
   co_return Status::Ok();
 }
 

@@ -68,11 +68,23 @@ struct RoundMetrics {
   double seconds = 0.0;
 };
 
+// One client's round as the coordinator saw it.
+struct ExchangeRecord {
+  int round = 0;
+  std::string client;
+  Role role = Role::kModel;
+  std::vector<int> experts;
+  uint64_t bytes_sent = 0;      // coordinator -> client
+  uint64_t bytes_received = 0;  // client -> coordinator
+};
+
 struct RunSummary {
   std::string run_id;
   common::ParameterList initial_params;
   common::ParameterList final_params;
   std::vector<RoundMetrics> rounds;
+  std::vector<ExchangeRecord> exchanges;
+  uint64_t full_model_bytes = 0;  // everything a client could be sent
   double initial_accuracy = 0.0;
   double final_accuracy = 0.0;
   double final_seen_accuracy = -1.0;

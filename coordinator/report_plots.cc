@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdio>
@@ -161,10 +162,12 @@ bool ExpertLoadPlot(const RunMetrics& r, const SettingSummary& s,
   return plot.Draw(
       png, fmt::format("{}: clients training each expert per round", s.setting),
       std::string(kHeatmapStyle) +
-          fmt::format("set xrange [-0.5:{}]\nset yrange [{}:{}]\n",
+          fmt::format("set xrange [-0.5:{}]\nset yrange [{}:{}]\n"
+                      "set ytics {}\nset cbrange [0:*]\n",
                       r.expert_load.front().second.size() - 0.5,
                       r.expert_load.front().first - 0.5,
-                      r.expert_load.back().first + 0.5) +
+                      r.expert_load.back().first + 0.5,
+                      std::max<size_t>(1, (r.expert_load.size() + 9) / 10)) +
           "set xlabel 'expert'\nset ylabel 'round'\n"
           "set cblabel 'clients'\nplot " + GpQuote(file.string()) +
           " using 1:2:3 with image\n");

@@ -63,16 +63,33 @@ run() {
   if [[ -z "${DRY_RUN:-}" ]]; then "$@"; fi
 }
 
+mkdir -p "$RUNS_DIR/logs"
 if [[ -z "${DRY_RUN:-}" ]]; then
   for bin in "$SIM" "$REPORT"; do
     [[ -x "$bin" ]] || { echo "experiment.sh: $bin not built; run scripts/build.sh" >&2; exit 1; }
   done
+  # Run the whole grid from a copy of the binaries, so that a rebuild
+  # during a long grid cannot mix two versions of the code in one table.
+  # fedjets-sim starts the fedjets-coordinator/fedjets-client beside it.
+  mkdir -p "$RUNS_DIR/bin"
+  for bin in "$SIM" "$(dirname "$SIM")"/fedjets-{coordinator,client} "$REPORT"; do
+    cp "$bin" "$RUNS_DIR/bin/"
+  done
+  SIM="$RUNS_DIR/bin/$(basename "$SIM")"
+  REPORT="$RUNS_DIR/bin/$(basename "$REPORT")"
 fi
 
-mkdir -p "$RUNS_DIR/logs"
+# CODE_REV names the code when it is not this checkout's HEAD.
+if [[ -n "${CODE_REV:-}" ]]; then
+  commit=$CODE_REV
+else
+  commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
+fi
 manifest="$RUNS_DIR/manifest.txt"
 {
   echo "# setting method dir (relative to this file); written by scripts/experiment.sh"
+  echo "# code: git $commit; $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "# ROUNDS=$ROUNDS SEEDS='$SEEDS' CLIENTS=$CLIENTS CLIENTS_PER_ROUND=$CLIENTS_PER_ROUND" \
        "PROCESSES=$PROCESSES MODEL=$MODEL NUM_EXPERTS=$NUM_EXPERTS TOP_K=$TOP_K" \
        "ANCHOR_SHARE=$ANCHOR_SHARE PROX_MU=$PROX_MU scripts/experiment.sh $*"

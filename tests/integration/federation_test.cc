@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "client/client.h"
+#include "tests/integration/loopback_federation.h"
 #include "client/local_data.h"
 #include "common/certs.h"
 #include "common/version.h"
@@ -29,80 +30,7 @@ namespace fs = std::filesystem;
 namespace asio = boost::asio;
 using common::Clock;
 
-constexpr char kFashionMnist[] = "/usr/share/datasets/fashion-mnist";
-
-class FederationTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists(kFashionMnist))
-        << kFashionMnist << " is missing: run scripts/install-deps.sh";
-    torch::set_num_threads(1);
-    dir_ = fs::temp_directory_path() /
-           ("fedjets-fed-" + std::to_string(std::random_device{}()));
-    ASSERT_TRUE(common::GenerateRunCertificates(dir_ / "certs", 3,
-                                                {"localhost", "127.0.0.1"})
-                    .ok());
-    log_sink_ = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_);
-    spdlog::default_logger()->sinks().push_back(log_sink_);
-  }
-  void TearDown() override {
-    auto& sinks = spdlog::default_logger()->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), log_sink_),
-                sinks.end());
-    fs::remove_all(dir_);
-  }
-
-  common::TlsFiles Files(const std::string& node) const {
-    const fs::path c = dir_ / "certs";
-    return {(c / "ca.pem").string(), (c / (node + ".pem")).string(),
-            (c / (node + ".key")).string()};
-  }
-
-  coordinator::CoordinatorOptions CoordinatorOpts(int min_clients,
-                                                  int rounds) const {
-    coordinator::CoordinatorOptions o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.tls = Files("coordinator");
-    o.rounds = rounds;
-    o.min_clients = min_clients;
-    o.strategy.eval_examples = 1000;
-    o.strategy.batch_size = 32;
-    o.strategy.learning_rate = 0.05;
-    o.strategy.model_hidden = 64;
-    o.run_dir = (dir_ / "run").string();
-    o.print_table = false;
-    o.wait_clients_timeout = 60s;
-    return o;
-  }
-
-  client::ClientOptions ClientOpts(uint16_t port,
-                                   const std::string& node) const {
-    client::ClientOptions o;
-    o.host = "127.0.0.1";
-    o.server_name = "localhost";
-    o.port = port;
-    o.tls = Files(node);
-    o.connect_timeout = 10s;
-    o.idle_timeout = 120s;
-    return o;
-  }
-
-  std::vector<client::LocalClient> Shards(std::vector<int> shards, int num_shards) {
-    client::DataOptions d;
-    d.data.path = kFashionMnist;
-    d.num_shards = num_shards;
-    d.shards = std::move(shards);
-    d.max_examples_per_client = 500;
-    auto local = client::LoadLocalClients(d);
-    EXPECT_TRUE(local.ok()) << local.status().ToString();
-    return std::move(*local);
-  }
-
-  fs::path dir_;
-  std::ostringstream log_;
-  spdlog::sink_ptr log_sink_;
-};
+using FederationTest = LoopbackFederationTest;
 
 TEST_F(FederationTest, TwoFedAvgRoundsChangeTheModelAndBeatChance) {
   coordinator::Coordinator c(CoordinatorOpts(/*min_clients=*/3, /*rounds=*/2));

@@ -1,0 +1,137 @@
+// FedJETs end to end over real loopback sockets and mutual TLS: anchors,
+// expert routing, aggregation and just-in-time serving, CI-sized.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "common/moe.h"
+#include "tests/integration/loopback_federation.h"
+
+namespace fedjets {
+namespace {
+
+constexpr int kClients = 15;
+constexpr int kExperts = 5;
+constexpr int kTopK = 2;
+
+class FedJetsTest : public LoopbackFederationTest {
+ protected:
+  coordinator::CoordinatorOptions Options(const std::string& algorithm,
+                                          int rounds) const {
+    auto o = CoordinatorOpts(kClients, rounds);
+    o.clients_per_round = 10;
+    o.partition = "grouped";
+    o.num_clients = kClients;
+    auto& s = o.strategy;
+    s.algorithm = algorithm;
+    s.model_family = "mlp";
+    s.model_hidden = 64;
+    s.common_expert = "examples:3000:epochs:3";
+    s.num_experts = kExperts;
+    s.top_k = kTopK;
+    s.learning_rate = 0.01;
+    s.batch_size = 32;
+    s.eval_examples = 500;
+    s.eval_examples_per_client = 300;
+    s.finetune_epochs = 1;
+    return o;
+  }
+
+  std::vector<client::LocalClient> AllClients() {
+    std::vector<int> shards(kClients);
+    std::iota(shards.begin(), shards.end(), 0);
+    return Shards(shards, kClients, "grouped", kExperts, /*max_examples=*/300);
+  }
+
+  // Runs a whole federation; returns the coordinator's summary.
+  coordinator::RunSummary RunFederation(const coordinator::CoordinatorOptions& o) {
+    coordinator::Coordinator c(o);
+    EXPECT_TRUE(c.Prepare().ok());
+    common::Status st;
+    std::thread t([&] { st = c.Run(); });
+    for (const auto& r :
+         client::RunClients(ClientOpts(c.port(), "client-0"), AllClients())) {
+      EXPECT_TRUE(r.status.ok()) << r.name << ": " << r.status.ToString();
+    }
+    t.join();
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return c.summary();
+  }
+};
+
+TEST_F(FedJetsTest, ZeroShotAccuracyOnUnseenClientsBeatsFedAvg) {
+  auto fedjets = RunFederation(Options("fedjets", 25));
+  auto fedavg = RunFederation(Options("fedavg", 25));
+  ASSERT_GE(fedjets.final_unseen_accuracy, 0);
+  ASSERT_GE(fedavg.final_unseen_accuracy, 0);
+  EXPECT_GT(fedjets.final_unseen_accuracy, fedavg.final_unseen_accuracy)
+      << "fedjets " << fedjets.final_unseen_accuracy << " vs fedavg "
+      << fedavg.final_unseen_accuracy;
+}
+
+TEST_F(FedJetsTest, AnchorsGetOnlyTheirExpertAndServingTakesNoStep) {
+  auto o = Options("fedjets", 3);
+  o.linger = true;  // keep serving just-in-time clients after the rounds
+  coordinator::Coordinator c(o);
+  ASSERT_TRUE(c.Prepare().ok());
+  common::Status st;
+  std::thread t([&] { st = c.Run(); });
+  for (const auto& r :
+       client::RunClients(ClientOpts(c.port(), "client-0"), AllClients())) {
+    ASSERT_TRUE(r.status.ok()) << r.name << ": " << r.status.ToString();
+  }
+  // A client that never trained: held-out shard data, served just in time.
+  auto jit_opts = ClientOpts(c.port(), "client-1");
+  jit_opts.serve = true;
+  auto newcomer = Shards({kClients - 1}, kClients, "grouped", kExperts, 200);
+  newcomer[0].name = "newcomer";
+  auto served = client::RunClients(jit_opts, newcomer);
+  c.Stop();
+  t.join();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(served.size(), 1u);
+  ASSERT_TRUE(served[0].status.ok()) << served[0].status.ToString();
+  const auto& s = c.summary();
+  EXPECT_EQ(s.served_clients, 1);
+
+  // What the newcomer holds after predicting is exactly what the
+  // coordinator sent: the final gate and its K experts, untouched.
+  EXPECT_EQ(served[0].jit_experts.size(), static_cast<size_t>(kTopK));
+  EXPECT_GE(served[0].jit_accuracy, 0.0);
+  std::map<std::string, std::string> global;
+  for (const auto& p : s.final_params) global[p.name] = p.bytes;
+  size_t checked = 0;
+  for (const auto& p : served[0].jit_params) {
+    ASSERT_TRUE(global.count(p.name)) << p.name;
+    EXPECT_EQ(global[p.name], p.bytes) << p.name << " changed while serving";
+    ++checked;
+  }
+  EXPECT_GT(checked, 0u);
+
+  // Bytes on the wire: an anchor gets the gate and one expert, a normal
+  // client the gate and at most K experts, never all M.
+  common::Gate gate(64, 64, kExperts);
+  auto expert = common::MakeClassifier({"mlp", {1, 28, 28}, 10, 64}, 1);
+  const double g = common::TotalBytes(common::ToWire(*gate));
+  const double e = common::TotalBytes(common::ToWire(**expert));
+  EXPECT_DOUBLE_EQ(static_cast<double>(s.full_model_bytes), g + kExperts * e);
+  int anchors = 0, normals = 0;
+  for (const auto& x : s.exchanges) {
+    if (x.role == coordinator::Role::kAnchor) {
+      ++anchors;
+      ASSERT_EQ(x.experts.size(), 1u);
+      EXPECT_EQ("client-" + std::to_string(x.experts[0]), x.client);
+      EXPECT_GE(x.bytes_sent, g + e);
+      EXPECT_LT(x.bytes_sent, g + 2 * e) << "an anchor got a second expert";
+    } else {
+      ++normals;
+      EXPECT_LE(x.experts.size(), static_cast<size_t>(kTopK));
+      EXPECT_LE(x.bytes_sent, 1.01 * (g + kTopK * e));
+    }
+  }
+  EXPECT_EQ(anchors, 3 * 5) << "5 anchors in each of 3 rounds (share 0.5)";
+  EXPECT_EQ(normals, 3 * 5);
+}
+
+}  // namespace
+}  // namespace fedjets
