@@ -20,8 +20,8 @@ common::Result<std::vector<LocalClient>> LoadLocalClients(
   if (!shards.ok()) return shards.status().Annotate("loading local data");
   std::vector<LocalClient> out;
   for (size_t i = 0; i < o.shards.size(); ++i) {
-    auto tensors = std::make_shared<common::TensorData>(
-        common::ToTensors((*shards)[i]));
+    auto tensors =
+        std::make_shared<common::TensorData>(common::ToTensors((*shards)[i]));
     const int s = o.shards[i];
     out.push_back({fmt::format("{}{}", o.name_prefix, s), std::move(tensors),
                    s < o.num_experts ? s : -1});

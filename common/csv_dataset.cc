@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -18,35 +17,6 @@
 namespace fedjets::common {
 namespace {
 
-// A finite number, or nullopt. Accepts an optional leading '+', which
-// std::from_chars does not.
-std::optional<double> ParseNumber(std::string_view s) {
-  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-  if (s.empty()) return std::nullopt;
-  double v = 0.0;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) {
-    return std::nullopt;
-  }
-  return v;
-}
-
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    const size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma - start);
-    const auto b = item.find_first_not_of(" \t");
-    const auto e = item.find_last_not_of(" \t");
-    item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
-    if (!item.empty()) out.push_back(std::move(item));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 std::string Join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
@@ -60,7 +30,7 @@ class ClassIndex {
     bool numeric = true;
     for (size_t i = 0; i < classes.size(); ++i) {
       by_text_.emplace(classes[i], static_cast<int64_t>(i));
-      auto v = ParseNumber(classes[i]);
+      auto v = ParseCsvNumber(classes[i]);
       numeric = numeric && v.has_value();
       if (v) by_value_.emplace(*v, static_cast<int64_t>(i));
     }
@@ -69,7 +39,7 @@ class ClassIndex {
   std::optional<int64_t> Find(const std::string& label) const {
     if (auto it = by_text_.find(label); it != by_text_.end()) return it->second;
     if (by_value_.empty()) return std::nullopt;
-    auto v = ParseNumber(label);
+    auto v = ParseCsvNumber(label);
     if (!v) return std::nullopt;
     if (auto it = by_value_.find(*v); it != by_value_.end()) return it->second;
     return std::nullopt;
@@ -81,61 +51,6 @@ class ClassIndex {
 };
 
 }  // namespace
-
-Result<CsvOptions> CsvOptionsFromSource(
-    const DatasetSource& source, const std::vector<std::string>& allowed) {
-  CsvOptions o;
-  o.seed = source.seed;
-  for (const auto& [key, value] : source.options) {
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      return InvalidArgument(fmt::format(
-          "dataset '{}': unknown --data-option '{}'; accepted: {}",
-          source.name, key, Join(allowed)));
-    }
-    auto bad = [&](const std::string& why) {
-      return InvalidArgument(fmt::format("dataset '{}': --data-option {}={}: {}",
-                                         source.name, key, value, why));
-    };
-    if (key == "label") {
-      o.label = value;
-    } else if (key == "ignore") {
-      o.ignore = SplitList(value);
-    } else if (key == "classes") {
-      o.classes = SplitList(value);
-      if (o.classes.empty()) return bad("expected a comma-separated list");
-      std::set<std::string> seen;
-      for (const auto& c : o.classes) {
-        if (!seen.insert(c).second) return bad("class '" + c + "' is repeated");
-      }
-    } else if (key == "test") {
-      o.test_path = value;
-    } else if (key == "test_fraction") {
-      auto v = ParseNumber(value);
-      if (!v || *v <= 0.0 || *v >= 1.0) {
-        return bad("expected a number strictly between 0 and 1");
-      }
-      o.test_fraction = *v;
-    } else if (key == "seed") {
-      uint64_t v = 0;
-      auto [ptr, ec] =
-          std::from_chars(value.data(), value.data() + value.size(), v);
-      if (ec != std::errc() || ptr != value.data() + value.size() ||
-          value.empty()) {
-        return bad("expected a non-negative integer");
-      }
-      o.seed = v;
-    } else if (key == "standardize") {
-      if (value == "true" || value == "1") {
-        o.standardize = true;
-      } else if (value == "false" || value == "0") {
-        o.standardize = false;
-      } else {
-        return bad("expected true or false");
-      }
-    }
-  }
-  return o;
-}
 
 Result<CsvRows> ReadCsvRows(const std::string& path, const CsvOptions& o) {
   auto reader = CsvReader::Open(path);
@@ -152,9 +67,9 @@ Result<CsvRows> ReadCsvRows(const std::string& path, const CsvOptions& o) {
   std::set<std::string> seen;
   for (size_t c = 0; c < names.size(); ++c) {
     if (names[c].empty()) {
-      return InvalidArgument(fmt::format(
-          "{}, line {}, column {}: empty column name in the header", path,
-          header.line, c + 1));
+      return InvalidArgument(
+          fmt::format("{}, line {}, column {}: empty column name in the header",
+                      path, header.line, c + 1));
     }
     if (!seen.insert(names[c]).second) {
       return InvalidArgument(fmt::format(
@@ -198,9 +113,9 @@ Result<CsvRows> ReadCsvRows(const std::string& path, const CsvOptions& o) {
     if (is_feature[c]) out.feature_names.push_back(names[c]);
   }
   if (out.feature_names.empty()) {
-    return InvalidArgument(fmt::format(
-        "{}: no feature columns (columns: {}; label: '{}')", path, Join(names),
-        names[label_col]));
+    return InvalidArgument(
+        fmt::format("{}: no feature columns (columns: {}; label: '{}')", path,
+                    Join(names), names[label_col]));
   }
   CsvRecord rec;
   for (;;) {
@@ -214,7 +129,7 @@ Result<CsvRows> ReadCsvRows(const std::string& path, const CsvOptions& o) {
     }
     for (size_t c = 0; c < names.size(); ++c) {
       if (!is_feature[c]) continue;
-      auto v = ParseNumber(rec.fields[c]);
+      auto v = ParseCsvNumber(rec.fields[c]);
       if (!v) {
         return InvalidArgument(fmt::format(
             "{}, line {}, column {} ('{}'): '{}' is not a finite number "
@@ -225,9 +140,9 @@ Result<CsvRows> ReadCsvRows(const std::string& path, const CsvOptions& o) {
       out.features.push_back(*v);
     }
     if (rec.fields[label_col].empty()) {
-      return InvalidArgument(fmt::format(
-          "{}, line {}, column {} ('{}'): empty label", path, rec.line,
-          label_col + 1, names[label_col]));
+      return InvalidArgument(
+          fmt::format("{}, line {}, column {} ('{}'): empty label", path,
+                      rec.line, label_col + 1, names[label_col]));
     }
     out.labels.push_back(std::move(rec.fields[label_col]));
     out.lines.push_back(rec.line);
@@ -262,7 +177,7 @@ Result<std::vector<std::string>> ResolveClasses(
     for (const auto& label : f->labels) {
       texts.insert(label);
       if (!numeric) continue;
-      if (auto v = ParseNumber(label)) {
+      if (auto v = ParseCsvNumber(label)) {
         values.emplace(*v, label);
       } else {
         numeric = false;
@@ -309,6 +224,21 @@ Standardizer FitStandardizer(const std::vector<const CsvRows*>& files) {
     st.std[c] = sd > 1e-12 * std::max(1.0, std::abs(st.mean[c])) ? sd : 1.0;
   }
   return st;
+}
+
+CsvRows SelectRows(const CsvRows& file, const std::vector<int64_t>& rows) {
+  CsvRows out;
+  out.path = file.path;
+  out.feature_names = file.feature_names;
+  out.label_column = file.label_column;
+  const size_t f = file.feature_names.size();
+  for (int64_t r : rows) {
+    out.features.insert(out.features.end(), file.features.begin() + r * f,
+                        file.features.begin() + (r + 1) * f);
+    out.labels.push_back(file.labels[r]);
+    out.lines.push_back(file.lines[r]);
+  }
+  return out;
 }
 
 std::vector<int64_t> AllRows(const CsvRows& file) {
@@ -361,7 +291,8 @@ SplitIndices StratifiedSplit(const std::vector<int64_t>& labels,
     const int64_t n = static_cast<int64_t>(items.size());
     const int64_t want = static_cast<int64_t>(
         std::floor(static_cast<double>(n) * test_fraction + 0.5));
-    const int64_t take = std::clamp<int64_t>(want, 0, std::max<int64_t>(n - 1, 0));
+    const int64_t take =
+        std::clamp<int64_t>(want, 0, std::max<int64_t>(n - 1, 0));
     Shuffle(items, rng);
     out.test.insert(out.test.end(), items.begin(), items.begin() + take);
     out.train.insert(out.train.end(), items.begin() + take, items.end());
@@ -386,9 +317,9 @@ Status CheckEveryClassPresent(const Dataset& d, const std::string& what) {
 }
 
 Result<TrainTest> LoadCsv(const DatasetSource& source) {
-  auto o = CsvOptionsFromSource(
-      source, {"label", "ignore", "classes", "test", "test_fraction", "seed",
-               "standardize"});
+  auto o =
+      CsvOptionsFromSource(source, {"label", "ignore", "classes", "test",
+                                    "test_fraction", "seed", "standardize"});
   if (!o.ok()) return o.status();
   auto train_rows = ReadCsvRows(source.path, *o);
   if (!train_rows.ok()) return train_rows.status();
@@ -397,10 +328,10 @@ Result<TrainTest> LoadCsv(const DatasetSource& source) {
     auto t = ReadCsvRows(o->test_path, *o);
     if (!t.ok()) return t.status();
     if (t->feature_names != train_rows->feature_names) {
-      return InvalidArgument(fmt::format(
-          "{}: feature columns ({}) differ from those of {} ({})",
-          o->test_path, Join(t->feature_names), source.path,
-          Join(train_rows->feature_names)));
+      return InvalidArgument(
+          fmt::format("{}: feature columns ({}) differ from those of {} ({})",
+                      o->test_path, Join(t->feature_names), source.path,
+                      Join(train_rows->feature_names)));
     }
     test_rows = std::move(t).value();
   }
@@ -408,13 +339,14 @@ Result<TrainTest> LoadCsv(const DatasetSource& source) {
   if (test_rows) all.push_back(&*test_rows);
   auto classes = ResolveClasses(all, *o);
   if (!classes.ok()) return classes.status();
-  const std::string name =
-      std::filesystem::path(source.path).stem().string();
-  const Standardizer none = IdentityStandardizer(train_rows->feature_names.size());
+  const std::string name = std::filesystem::path(source.path).stem().string();
+  const Standardizer none =
+      IdentityStandardizer(train_rows->feature_names.size());
 
   // Labels first (unstandardised), to split; then standardise with the
   // train part's statistics only.
-  auto labelled = ToDataset(*train_rows, AllRows(*train_rows), *classes, none, name);
+  auto labelled =
+      ToDataset(*train_rows, AllRows(*train_rows), *classes, none, name);
   if (!labelled.ok()) return labelled.status();
   SplitIndices split;
   if (test_rows) {
@@ -423,28 +355,20 @@ Result<TrainTest> LoadCsv(const DatasetSource& source) {
     split = StratifiedSplit(labelled->labels, labelled->num_classes,
                             o->test_fraction, o->seed);
   }
-  CsvRows train_part;  // the train rows alone, for their statistics
-  train_part.feature_names = train_rows->feature_names;
-  for (int64_t r : split.train) {
-    const size_t f = train_rows->feature_names.size();
-    train_part.features.insert(train_part.features.end(),
-                               train_rows->features.begin() + r * f,
-                               train_rows->features.begin() + (r + 1) * f);
-    train_part.labels.push_back(train_rows->labels[r]);
-  }
+  const CsvRows train_part = SelectRows(*train_rows, split.train);
   const Standardizer st =
       o->standardize ? FitStandardizer({&train_part}) : none;
   TrainTest out;
   auto train = ToDataset(*train_rows, split.train, *classes, st, name);
   if (!train.ok()) return train.status();
   out.train = std::move(train).value();
-  auto test = test_rows ? ToDataset(*test_rows, AllRows(*test_rows), *classes,
-                                    st, name)
-                        : ToDataset(*train_rows, split.test, *classes, st, name);
+  auto test =
+      test_rows ? ToDataset(*test_rows, AllRows(*test_rows), *classes, st, name)
+                : ToDataset(*train_rows, split.test, *classes, st, name);
   if (!test.ok()) return test.status();
   out.test = std::move(test).value();
-  FEDJETS_RETURN_IF_ERROR(CheckEveryClassPresent(
-      out.train, "the train split of " + source.path));
+  FEDJETS_RETURN_IF_ERROR(
+      CheckEveryClassPresent(out.train, "the train split of " + source.path));
   return out;
 }
 

@@ -36,22 +36,23 @@
 namespace fedjets::common {
 
 struct CsvOptions {
-  std::string label;                 // label column name; empty = last column
-  std::vector<std::string> ignore;   // columns that are neither feature nor label
+  std::string label;  // label column name; empty = last column
+  std::vector<std::string>
+      ignore;  // columns that are neither feature nor label
   std::vector<std::string> classes;  // explicit class order; empty = derived
   std::string test_path;             // separate test file; empty = split
   double test_fraction = 0.2;        // of each class, when splitting
   bool standardize = true;
-  uint64_t seed = 1;                 // of the stratified split
+  uint64_t seed = 1;  // of the stratified split
 };
 
 // Reads --data-option keys: label, ignore (comma list), classes (comma
 // list), test, test_fraction (in (0, 1)), seed (of the split; default
-// source.seed), standardize (true/false). `allowed` limits the accepted keys (a loader that does not
-// use a key rejects it); an unknown key is an error listing the accepted
-// ones.
-Result<CsvOptions> CsvOptionsFromSource(const DatasetSource& source,
-                                        const std::vector<std::string>& allowed);
+// source.seed), standardize (true/false). `allowed` limits the accepted keys (a
+// loader that does not use a key rejects it); an unknown key is an error
+// listing the accepted ones.
+Result<CsvOptions> CsvOptionsFromSource(
+    const DatasetSource& source, const std::vector<std::string>& allowed);
 
 // One CSV file parsed, before labels become class ids.
 struct CsvRows {
@@ -87,6 +88,9 @@ Standardizer IdentityStandardizer(size_t num_features);
 Result<Dataset> ToDataset(const CsvRows& file, const std::vector<int64_t>& rows,
                           const std::vector<std::string>& classes,
                           const Standardizer& st, const std::string& name);
+
+// The rows of `file` at indices `rows` (each in [0, rows())), in order.
+CsvRows SelectRows(const CsvRows& file, const std::vector<int64_t>& rows);
 
 // Every row index of `file`, 0..rows()-1.
 std::vector<int64_t> AllRows(const CsvRows& file);

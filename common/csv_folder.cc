@@ -39,8 +39,8 @@ Result<std::set<int>> ClientIndices(const fs::path& dir) {
     found.insert(std::stoi(digits));
   }
   if (ec) {
-    return InvalidArgument(fmt::format("{}: cannot list: {}", dir.string(),
-                                       ec.message()));
+    return InvalidArgument(
+        fmt::format("{}: cannot list: {}", dir.string(), ec.message()));
   }
   return found;
 }
@@ -81,10 +81,10 @@ Result<Folder> OpenFolder(const DatasetSource& source, bool want_test,
   f.options = *o;
   std::error_code ec;
   if (!fs::is_directory(f.dir, ec)) {
-    return NotFound(fmt::format(
-        "{}: no such directory (a csv-folder holds client-0.csv, "
-        "client-1.csv, ... and test.csv)",
-        f.dir.string()));
+    return NotFound(
+        fmt::format("{}: no such directory (a csv-folder holds client-0.csv, "
+                    "client-1.csv, ... and test.csv)",
+                    f.dir.string()));
   }
   auto indices = ClientIndices(f.dir);
   if (!indices.ok()) return indices.status();
@@ -98,15 +98,17 @@ Result<Folder> OpenFolder(const DatasetSource& source, bool want_test,
   }
   const bool explicit_facts =
       !f.options.classes.empty() && !f.options.standardize;
-  f.whole = first_missing < 0 && n > 0 && (num_clients <= 0 || n == num_clients);
+  f.whole =
+      first_missing < 0 && n > 0 && (num_clients <= 0 || n == num_clients);
   if (!f.whole && !explicit_facts) {
     std::string why;
     if (n == 0) {
       why = "it holds no client-<i>.csv file";
     } else if (first_missing >= 0) {
-      why = fmt::format("{} is missing (client files must be numbered 0.."
-                        "N-1 without gaps)",
-                        ClientFile(f.dir, first_missing));
+      why = fmt::format(
+          "{} is missing (client files must be numbered 0.."
+          "N-1 without gaps)",
+          ClientFile(f.dir, first_missing));
     } else {
       why = fmt::format(
           "it holds {} client files (client-0.csv..client-{}.csv) but the "
@@ -154,9 +156,9 @@ Result<Folder> OpenFolder(const DatasetSource& source, bool want_test,
 }
 
 Result<Dataset> Load(const Folder& f, const CsvRows& rows) {
-  return ToDataset(rows, AllRows(rows), f.classes,
-                   f.st ? *f.st : IdentityStandardizer(rows.feature_names.size()),
-                   f.name);
+  return ToDataset(
+      rows, AllRows(rows), f.classes,
+      f.st ? *f.st : IdentityStandardizer(rows.feature_names.size()), f.name);
 }
 
 }  // namespace
@@ -187,8 +189,8 @@ Result<TrainTest> LoadCsvFolder(const DatasetSource& source) {
 Result<Dataset> LoadCsvFolderClient(const DatasetSource& source, int client,
                                     int num_clients) {
   if (client < 0 || client >= num_clients) {
-    return InvalidArgument(fmt::format("client {} is outside [0, {})", client,
-                                       num_clients));
+    return InvalidArgument(
+        fmt::format("client {} is outside [0, {})", client, num_clients));
   }
   auto f = OpenFolder(source, /*want_test=*/false, num_clients);
   if (!f.ok()) return f.status();

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -82,8 +84,8 @@ Result<bool> CsvReader::Next(CsvRecord* record) {
       for (;;) {
         if (pos_ >= n) {
           return InvalidArgument(fmt::format(
-              "{}, line {}: quoted field {} never closes (missing '\"')",
-              path_, opened_on, record->fields.size() + 1));
+              "{}, line {}: quoted field {} never closes (missing '\"')", path_,
+              opened_on, record->fields.size() + 1));
         }
         const char c = text_[pos_];
         if (c == '"') {
@@ -95,7 +97,8 @@ Result<bool> CsvReader::Next(CsvRecord* record) {
           ++pos_;
           break;
         }
-        if (c == '\n' || (c == '\r' && !(pos_ + 1 < n && text_[pos_ + 1] == '\n'))) {
+        if (c == '\n' ||
+            (c == '\r' && !(pos_ + 1 < n && text_[pos_ + 1] == '\n'))) {
           ++line_;
         }
         field += c;
@@ -127,6 +130,17 @@ Result<bool> CsvReader::Next(CsvRecord* record) {
     ConsumeLineEnd();
     return true;
   }
+}
+
+std::optional<double> ParseCsvNumber(std::string_view s) {
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.empty()) return std::nullopt;
+  double v = 0.0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) {
+    return std::nullopt;
+  }
+  return v;
 }
 
 }  // namespace fedjets::common

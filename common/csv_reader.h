@@ -13,7 +13,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -51,5 +53,9 @@ class CsvReader {
   size_t pos_ = 0;
   int64_t line_ = 1;
 };
+
+// A CSV field as a finite number (std::from_chars syntax, plus an optional
+// leading '+'), or nullopt for anything else, "nan" and "inf" included.
+std::optional<double> ParseCsvNumber(std::string_view field);
 
 }  // namespace fedjets::common

@@ -54,10 +54,12 @@ class Registry {
     auto it = loaders_.find(name);
     if (it != loaders_.end()) return it->second;
     std::string known;
-    for (const auto& [n, l] : loaders_) known += (known.empty() ? "" : ", ") + n;
-    return NotFound(fmt::format("unknown dataset '{}': registered datasets "
-                                "are {}",
-                                name, known));
+    for (const auto& [n, l] : loaders_)
+      known += (known.empty() ? "" : ", ") + n;
+    return NotFound(
+        fmt::format("unknown dataset '{}': registered datasets "
+                    "are {}",
+                    name, known));
   }
 
   std::vector<DatasetLoader> All() {
@@ -83,11 +85,11 @@ class Registry {
           [name](const DatasetSource& s) { return LoadIdxDir(s.path, name); },
           nullptr};
     }
-    loaders_["csv"] = {
-        "csv",
-        "a CSV file with a header row; options label, ignore, classes, test, seed, "
-        "test_fraction, standardize",
-        LoadCsv, nullptr};
+    loaders_["csv"] = {"csv",
+                       "a CSV file with a header row; options label, ignore, "
+                       "classes, test, seed, "
+                       "test_fraction, standardize",
+                       LoadCsv, nullptr};
     loaders_["csv-folder"] = {
         "csv-folder",
         "a directory of per-client files client-<i>.csv plus test.csv; "
@@ -106,9 +108,8 @@ Status RegisterDataset(DatasetLoader loader) {
 }
 
 Status RegisterDataset(std::string name, std::string description, LoadFn load) {
-  return RegisterDataset(
-      DatasetLoader{std::move(name), std::move(description), std::move(load),
-                    nullptr});
+  return RegisterDataset(DatasetLoader{std::move(name), std::move(description),
+                                       std::move(load), nullptr});
 }
 
 Result<DatasetLoader> FindDataset(const std::string& name) {
@@ -133,8 +134,8 @@ namespace internal {
 
 bool RegisterDatasetOrDie(std::string name, std::string description,
                           LoadFn load) {
-  Status st = RegisterDataset(std::move(name), std::move(description),
-                              std::move(load));
+  Status st =
+      RegisterDataset(std::move(name), std::move(description), std::move(load));
   if (!st.ok()) {
     std::fprintf(stderr, "fedjets: FEDJETS_REGISTER_DATASET failed: %s\n",
                  st.ToString().c_str());

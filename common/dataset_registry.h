@@ -82,8 +82,8 @@ bool RegisterDatasetOrDie(std::string name, std::string description,
 
 // Registers `load` under `name` before main() runs. Use at namespace scope
 // in a .cc that is linked as an object file (see the caveat at the top).
-#define FEDJETS_REGISTER_DATASET(name, description, load)                   \
-  [[maybe_unused]] static const bool FEDJETS_DATASET_CONCAT(                \
-      fedjets_dataset_registered_, __LINE__) =                              \
+#define FEDJETS_REGISTER_DATASET(name, description, load)                  \
+  [[maybe_unused]] static const bool FEDJETS_DATASET_CONCAT(               \
+      fedjets_dataset_registered_, __LINE__) =                             \
       ::fedjets::common::internal::RegisterDatasetOrDie(name, description, \
                                                         load)

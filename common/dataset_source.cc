@@ -10,7 +10,8 @@ Status ValidateDataset(const Dataset& d, const std::string& what) {
   auto bad = [&](const std::string& why) {
     return InvalidArgument(fmt::format("{}: {}", what, why));
   };
-  if (d.ExampleSize() <= 0) return bad("example_shape is empty or not positive");
+  if (d.ExampleSize() <= 0)
+    return bad("example_shape is empty or not positive");
   for (int64_t dim : d.example_shape) {
     if (dim <= 0) return bad("example_shape has a dimension <= 0");
   }

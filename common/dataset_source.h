@@ -13,7 +13,8 @@
 namespace fedjets::common {
 
 struct DatasetSource {
-  std::string name = "fashion-mnist";  // loader name, see RegisteredDatasetNames
+  std::string name =
+      "fashion-mnist";  // loader name, see RegisteredDatasetNames
   std::string path = "/usr/share/datasets/fashion-mnist";  // file or dir
   std::map<std::string, std::string> options;  // loader-specific KEY=VALUE
   uint64_t seed = 1;  // for loaders that split train/test themselves

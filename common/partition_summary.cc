@@ -41,10 +41,13 @@ std::string Script(const std::vector<std::vector<int64_t>>& hist,
                    const std::string& title, const fs::path& dir) {
   const size_t clients = hist.size();
   const size_t classes = names.size();
-  const int width = static_cast<int>(std::clamp<size_t>(120 + 45 * classes, 640, 4000));
-  const int height = static_cast<int>(std::clamp<size_t>(140 + 18 * clients, 480, 4000));
+  const int width =
+      static_cast<int>(std::clamp<size_t>(120 + 45 * classes, 640, 4000));
+  const int height =
+      static_cast<int>(std::clamp<size_t>(140 + 18 * clients, 480, 4000));
   std::string s;
-  s += fmt::format("set terminal pngcairo size {},{} font ',9'\n", width, height);
+  s += fmt::format("set terminal pngcairo size {},{} font ',9'\n", width,
+                   height);
   s += "set termoption noenhanced\n";
   s += "set output " + Quote((dir / "partition.png").string()) + "\n";
   s += "set title " + Quote(title) + "\n";
@@ -59,8 +62,7 @@ std::string Script(const std::vector<std::vector<int64_t>>& hist,
   s += clients <= 40 ? "set ytics 1\n" : "";
   s += "set palette defined (0 'white', 1 '#9ecae1', 2 '#08306b')\n";
   s += "set cbrange [0:*]\nunset key\n";
-  s += "plot " + Quote((dir / "partition.dat").string()) +
-       " matrix with image";
+  s += "plot " + Quote((dir / "partition.dat").string()) + " matrix with image";
   if (clients * classes <= 400) {
     s += ", '' matrix using 1:2:(sprintf('%d', $3)) with labels";
   }
@@ -92,9 +94,10 @@ std::string RunGnuplot(const std::string& gnuplot, const fs::path& script,
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-    return fmt::format("'{}' not found, so there is no partition.png; "
-                       "install gnuplot-nox (scripts/install-deps.sh)",
-                       gnuplot);
+    return fmt::format(
+        "'{}' not found, so there is no partition.png; "
+        "install gnuplot-nox (scripts/install-deps.sh)",
+        gnuplot);
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return fmt::format("gnuplot failed on {} (see {}); no partition.png",
@@ -112,8 +115,8 @@ Result<PartitionSummary> WritePartitionSummary(
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) {
-    return Unavailable(fmt::format("cannot create {}: {}", dir.string(),
-                                   ec.message()));
+    return Unavailable(
+        fmt::format("cannot create {}: {}", dir.string(), ec.message()));
   }
   const fs::path abs = fs::absolute(dir);
   PartitionSummary out;
@@ -132,11 +135,11 @@ Result<PartitionSummary> WritePartitionSummary(
     dat += '\n';
   }
   FEDJETS_RETURN_IF_ERROR(WriteText(abs / "partition.dat", dat));
-  FEDJETS_RETURN_IF_ERROR(WriteText(abs / "partition.gp",
-                                    Script(hist, class_names, title, abs)));
+  FEDJETS_RETURN_IF_ERROR(
+      WriteText(abs / "partition.gp", Script(hist, class_names, title, abs)));
   fs::remove(abs / "partition.png", ec);
-  out.warning = RunGnuplot(gnuplot, abs / "partition.gp",
-                           abs / "partition.gnuplot.log");
+  out.warning =
+      RunGnuplot(gnuplot, abs / "partition.gp", abs / "partition.gnuplot.log");
   if (out.warning.empty() && fs::exists(abs / "partition.png", ec)) {
     out.png_path = (abs / "partition.png").string();
   } else if (out.warning.empty()) {

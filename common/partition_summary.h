@@ -15,7 +15,7 @@
 namespace fedjets::common {
 
 struct PartitionSummary {
-  std::string table;    // title line, blank line, FormatHistogram table
+  std::string table;  // title line, blank line, FormatHistogram table
   std::string table_path;
   std::string png_path;  // empty when no plot was made
   std::string warning;   // why there is no plot (gnuplot missing or failed)

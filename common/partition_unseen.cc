@@ -109,17 +109,18 @@ Result<Parts> PartitionByClassSets(const std::vector<int64_t>& labels,
                                    int64_t num_classes,
                                    const std::vector<ClassSet>& class_sets,
                                    uint64_t seed) {
-  if (class_sets.empty()) return InvalidArgument("no clients (class_sets is empty)");
+  if (class_sets.empty())
+    return InvalidArgument("no clients (class_sets is empty)");
   if (num_classes < 1) {
-    return InvalidArgument(fmt::format("num_classes is {}; it must be >= 1",
-                                       num_classes));
+    return InvalidArgument(
+        fmt::format("num_classes is {}; it must be >= 1", num_classes));
   }
   std::vector<std::vector<int64_t>> by_class(num_classes);
   for (size_t i = 0; i < labels.size(); ++i) {
     if (labels[i] < 0 || labels[i] >= num_classes) {
-      return InvalidArgument(fmt::format(
-          "label {} of example {} is outside [0, {})", labels[i], i,
-          num_classes));
+      return InvalidArgument(
+          fmt::format("label {} of example {} is outside [0, {})", labels[i], i,
+                      num_classes));
     }
     by_class[labels[i]].push_back(static_cast<int64_t>(i));
   }
@@ -172,9 +173,9 @@ Result<UnseenPartition> PartitionWithUnseen(const std::vector<int64_t>& labels,
                                             const PartitionSpec& spec,
                                             uint64_t seed) {
   if (num_train < 1 || num_unseen < 0) {
-    return InvalidArgument(fmt::format(
-        "need >= 1 training and >= 0 unseen clients, got {} and {}", num_train,
-        num_unseen));
+    return InvalidArgument(
+        fmt::format("need >= 1 training and >= 0 unseen clients, got {} and {}",
+                    num_train, num_unseen));
   }
   UnseenPartition out;
   if (spec.kind != PartitionSpec::Kind::kClasses) {
@@ -211,7 +212,8 @@ Result<UnseenPartition> PartitionWithUnseen(const std::vector<int64_t>& labels,
   std::vector<ClassSet> all = out.train_classes;
   all.insert(all.end(), out.unseen_classes.begin(), out.unseen_classes.end());
   auto parts = PartitionByClassSets(labels, num_classes, all, rng());
-  if (!parts.ok()) return parts.status().Annotate("partition " + ToString(spec));
+  if (!parts.ok())
+    return parts.status().Annotate("partition " + ToString(spec));
   out.train.assign(parts->begin(), parts->begin() + num_train);
   out.unseen.assign(parts->begin() + num_train, parts->end());
   return out;

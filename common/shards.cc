@@ -35,9 +35,9 @@ Result<std::vector<Dataset>> LoadShards(const ShardOptions& o,
   }
   for (int s : shards) {
     if (s < 0 || s >= o.num_shards) {
-      return InvalidArgument(fmt::format(
-          "shard {} is outside [0, {}) (--num-shards {})", s, o.num_shards,
-          o.num_shards));
+      return InvalidArgument(
+          fmt::format("shard {} is outside [0, {}) (--num-shards {})", s,
+                      o.num_shards, o.num_shards));
     }
   }
   auto loader = FindDataset(o.data.name);

@@ -21,9 +21,9 @@ namespace fedjets::common {
 
 struct ShardOptions {
   DatasetSource data;
-  std::string partition = "iid";  // ParsePartitionSpec form
-  int num_shards = 1;             // clients in the whole federation
-  uint64_t seed = 1;              // partition seed
+  std::string partition = "iid";        // ParsePartitionSpec form
+  int num_shards = 1;                   // clients in the whole federation
+  uint64_t seed = 1;                    // partition seed
   int64_t max_examples_per_client = 0;  // 0 = all; else the first N of a shard
   // FedJETs layout: shards 0..num_experts-1 are the anchors, each holding
   // one class group (common/federation_split.h). 0 = plain partition.

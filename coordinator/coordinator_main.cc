@@ -117,6 +117,10 @@ int main(int argc, char** argv) {
   app.add_option("--finetune-epochs", s.finetune_epochs,
                  "epochs of the local/oracle fine-tuning baselines")
       ->capture_default_str();
+  app.add_flag("--baselines", s.baselines,
+               "after the last round also score the common expert alone, "
+               "local fine-tuning and (fedavg/fedprox) the fine-tune oracle "
+               "on the evaluation clients");
   app.add_flag("--linger", o.linger,
                "after the last round keep serving just-in-time clients until "
                "interrupted");

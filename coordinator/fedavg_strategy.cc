@@ -90,7 +90,7 @@ class FedAvgStrategy : public Strategy {
   }
 
   std::vector<json> FinalEvents() override {
-    if (ctx_.eval_clients.empty()) return {};
+    if (ctx_.eval_clients.empty() || !ctx_.options.baselines) return {};
     const uint64_t seed = ctx_.options.seed;
     const int epochs = ctx_.options.finetune_epochs;
     common::Classifier start = ctx_.common_expert

@@ -196,16 +196,18 @@ class FedJetsStrategy : public Strategy {
       s.erase("clients");
       return s;
     };
-    json b = {{"event", "baselines"}};
-    b["common"] = score([&](const EvalClient& c, json&) {
-      return common::Logits(*ctx_.common_expert, c.test.x).argmax(1);
-    });
-    b["local"] = score([&](const EvalClient& c, json&) {
-      auto tuned = FineTuned(*ctx_.common_expert, ctx_.spec, c,
-                             ctx_.options.finetune_epochs, ctx_.options.seed);
-      return common::Logits(*tuned, c.test.x).argmax(1);
-    });
-    events.push_back(b);
+    if (ctx_.options.baselines) {
+      json b = {{"event", "baselines"}};
+      b["common"] = score([&](const EvalClient& c, json&) {
+        return common::Logits(*ctx_.common_expert, c.test.x).argmax(1);
+      });
+      b["local"] = score([&](const EvalClient& c, json&) {
+        auto tuned = FineTuned(*ctx_.common_expert, ctx_.spec, c,
+                               ctx_.options.finetune_epochs, ctx_.options.seed);
+        return common::Logits(*tuned, c.test.x).argmax(1);
+      });
+      events.push_back(b);
+    }
     auto routing = Routing();
     events.push_back({{"event", "routing"},
                       {"confusion", routing.confusion},

@@ -214,6 +214,7 @@ Status RunSimulation(SimOptions o) {
       "--eval-client-examples", std::to_string(o.eval_client_examples),
       "--log-level", "warn"};
   if (o.no_anchors) cargs.push_back("--no-anchors");
+  if (o.baselines) cargs.push_back("--baselines");
   for (auto& a : tls_args("coordinator")) cargs.push_back(a);
   for (auto& a : data_args) cargs.push_back(a);
 

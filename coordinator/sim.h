@@ -28,6 +28,7 @@ struct SimOptions {
   int64_t hidden = 128;
   int eval_every = 1;
   int64_t eval_client_examples = 500;
+  bool baselines = false;  // score the reference methods after the run
   std::string partition = "iid";
   common::DatasetSource data;
   std::string run_dir;  // default: runs/sim-<time>

@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
   app.add_option("--anchor-share", o.anchor_share,
                  "share of each round's clients drawn from the anchors")
       ->capture_default_str();
+  app.add_flag("--baselines", o.baselines,
+               "after the last round also score the common expert alone, "
+               "local fine-tuning and the fine-tune oracle (fedavg/fedprox)");
   app.add_flag("--no-anchors", o.no_anchors,
                "ablation: anchors train like normal clients");
   app.add_option("--model", o.model, "model family: auto, cnn, mlp")

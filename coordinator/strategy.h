@@ -66,6 +66,9 @@ struct StrategyOptions {
   int64_t eval_examples_per_client = 500;
   int64_t eval_examples = 0;  // cap on the global test split (0 = all)
   int finetune_epochs = 5;    // local/oracle baselines
+  // After the last round, also score the reference methods (common expert
+  // alone, local fine-tuning, and for fedavg/fedprox the fine-tune oracle).
+  bool baselines = false;
 };
 
 class Strategy {

@@ -64,6 +64,14 @@ run() {
 }
 
 mkdir -p "$RUNS_DIR/logs"
+# Two grids in one RUNS_DIR would overwrite each other's binaries, manifest
+# and runs: hold a lock for the whole grid.
+exec 9> "$RUNS_DIR/.lock"
+if ! flock -n 9; then
+  echo "experiment.sh: another grid is running in $RUNS_DIR; wait for it or" \
+       "set RUNS_DIR to another folder" >&2
+  exit 1
+fi
 if [[ -z "${DRY_RUN:-}" ]]; then
   for bin in "$SIM" "$REPORT"; do
     [[ -x "$bin" ]] || { echo "experiment.sh: $bin not built; run scripts/build.sh" >&2; exit 1; }
@@ -120,7 +128,7 @@ for setting in $SETTINGS; do
       if ! run "$SIM" --algorithm "$method" --clients "$CLIENTS" \
           --clients-per-round "$CLIENTS_PER_ROUND" --rounds "$ROUNDS" \
           --seed "$seed" --run-dir "$dir" --processes "$PROCESSES" \
-          --model "$MODEL" $flags $method_flags "$@" > >(tee "$log") 2>&1; then
+          --model "$MODEL" --baselines $flags $method_flags "$@" > >(tee "$log") 2>&1; then
         echo "! $dir failed (log: $log); it will be reported as unfinished" >&2
         failed=$((failed + 1))
       fi

@@ -158,8 +158,8 @@ int main(int argc, char** argv) {
   const common::DatasetSource data{
       "gaussian-blobs", "", {{"train", std::to_string(train_examples)}}, 7};
 
-  const fs::path dir = fs::temp_directory_path() /
-                       fmt::format("fedjets-example-{}", ::getpid());
+  const fs::path dir =
+      fs::temp_directory_path() / fmt::format("fedjets-example-{}", ::getpid());
   if (auto st = common::GenerateRunCertificates(dir / "certs", clients,
                                                 {"localhost", "127.0.0.1"});
       !st.ok()) {
@@ -224,9 +224,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double accuracy = coordinator.summary().final_accuracy;
-  fmt::print("gaussian-blobs: {} clients, {} rounds, partition {}: final "
-             "test accuracy {:.2f}%\n",
-             clients, rounds, partition, 100 * accuracy);
+  fmt::print(
+      "gaussian-blobs: {} clients, {} rounds, partition {}: final "
+      "test accuracy {:.2f}%\n",
+      clients, rounds, partition, 100 * accuracy);
   if (accuracy < min_accuracy) {
     spdlog::error("accuracy {:.4f} is below --min-accuracy {:.4f}", accuracy,
                   min_accuracy);

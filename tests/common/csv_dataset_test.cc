@@ -46,8 +46,8 @@ class CsvDatasetTest : public TempDirTest {
   }
 };
 
-#define EXPECT_CONTAINS(haystack, needle)                        \
-  EXPECT_NE((haystack).find(needle), std::string::npos)          \
+#define EXPECT_CONTAINS(haystack, needle)               \
+  EXPECT_NE((haystack).find(needle), std::string::npos) \
       << "'" << (needle) << "' not in: " << (haystack)
 
 TEST_F(CsvDatasetTest, LoadsFeaturesShapeAndStringClassesInSortedOrder) {
@@ -76,9 +76,9 @@ TEST_F(CsvDatasetTest, NumericLabelsAreOrderedByValueNotText) {
 }
 
 TEST_F(CsvDatasetTest, NumericLabelsWithDifferentSpellingsAreOneClass) {
-  auto r = LoadDataset(Source(Write("n.csv", "x,y\n1,1\n2,1.0\n3,2\n4,2\n"),
-                              {{"standardize", "false"},
-                               {"test_fraction", "0.4"}}));
+  auto r =
+      LoadDataset(Source(Write("n.csv", "x,y\n1,1\n2,1.0\n3,2\n4,2\n"),
+                         {{"standardize", "false"}, {"test_fraction", "0.4"}}));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->train.class_names, (Names{"1", "2"}));
 }
@@ -101,10 +101,11 @@ TEST_F(CsvDatasetTest, ExplicitClassesFixTheOrder) {
 }
 
 TEST_F(CsvDatasetTest, IgnoredColumnsAreDropped) {
-  auto r = LoadDataset(
-      Source(Write("i.csv", "id,x,island,y\n1,2,Biscoe,a\n2,3,Dream,a\n"
-                            "3,4,Biscoe,b\n4,5,Dream,b\n"),
-             {{"ignore", "id, island"}, {"test_fraction", "0.5"}}));
+  auto r =
+      LoadDataset(Source(Write("i.csv",
+                               "id,x,island,y\n1,2,Biscoe,a\n2,3,Dream,a\n"
+                               "3,4,Biscoe,b\n4,5,Dream,b\n"),
+                         {{"ignore", "id, island"}, {"test_fraction", "0.5"}}));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->train.example_shape, (std::vector<int64_t>{1}));
 }
@@ -139,8 +140,8 @@ TEST_F(CsvDatasetTest, StandardisationOfASplitIgnoresTheTestRows) {
 }
 
 TEST_F(CsvDatasetTest, StandardizeFalseKeepsRawValues) {
-  auto r = LoadDataset(Source(Write("r.csv", TwoClasses("a", "b")),
-                              {{"standardize", "false"}}));
+  auto r = LoadDataset(
+      Source(Write("r.csv", TwoClasses("a", "b")), {{"standardize", "false"}}));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   for (float v : r->train.features) EXPECT_EQ(v, std::round(v));
 }
@@ -219,8 +220,7 @@ TEST_F(CsvDatasetTest, DuplicateColumnNameIsAnError) {
 }
 
 TEST_F(CsvDatasetTest, LabelOutsideExplicitClassesNamesTheRow) {
-  const std::string m =
-      ErrorOf("x,y\n1,a\n2,b\n3,c\n", {{"classes", "a,b"}});
+  const std::string m = ErrorOf("x,y\n1,a\n2,b\n3,c\n", {{"classes", "a,b"}});
   EXPECT_CONTAINS(m, "bad.csv, line 4, column 2: label 'c'");
 }
 

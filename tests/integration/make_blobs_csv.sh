@@ -5,7 +5,8 @@
 #                                the last column, one quoted field per row;
 #   OUT/blobs-folder/client-{0,1,2}.csv and test.csv
 #                                the same kind of data split per client, each
-#                                client skewed towards one class.
+#                                client skewed towards one class;
+#   OUT/blobs-bad.csv            a non-numeric feature on line 3, column 2.
 # Deterministic: a Park-Miller generator in awk (exact in doubles, so mawk
 # and gawk agree). Usage: make_blobs_csv.sh OUT_DIR
 set -euo pipefail
@@ -35,3 +36,4 @@ gen 101 80 0 > "$out/blobs-folder/client-0.csv"
 gen 202 80 1 > "$out/blobs-folder/client-1.csv"
 gen 303 80 2 > "$out/blobs-folder/client-2.csv"
 gen 404 90 -1 > "$out/blobs-folder/test.csv"
+printf 'f1,f2,label\n1,2,alpha\n3,NA,beta\n' > "$out/blobs-bad.csv"
