@@ -2,51 +2,16 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
 
 namespace fedjets::common {
 namespace {
 
-Status CheckTrainable(const TensorData& data, const torch::Tensor& z,
-                      const TrainOptions& o) {
-  if (data.size() == 0) {
-    return FailedPrecondition("cannot train: the client holds no examples");
-  }
+// The embeddings must be the local data's, row for row.
+Status CheckEmbeddings(const TensorData& data, const torch::Tensor& z) {
   if (!z.defined() || z.size(0) != data.size()) {
     return Internal("embeddings do not match the local data");
   }
-  if (o.batch_size < 1 || o.local_epochs < 1 || o.learning_rate <= 0) {
-    return InvalidArgument(fmt::format(
-        "bad training options: batch_size={} local_epochs={} lr={}",
-        o.batch_size, o.local_epochs, o.learning_rate));
-  }
   return Status::Ok();
-}
-
-// Runs `step(idx)` over shuffled mini-batches; returns the example-weighted
-// mean of the losses it reports.
-template <typename Step>
-TrainStats ForEachBatch(int64_t n, const TrainOptions& o, Step step) {
-  const auto start = std::chrono::steady_clock::now();
-  auto gen = at::detail::createCPUGenerator(o.seed);
-  double loss_sum = 0.0;
-  int64_t seen = 0;
-  for (int epoch = 0; epoch < o.local_epochs; ++epoch) {
-    torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
-    for (int64_t begin = 0; begin < n; begin += o.batch_size) {
-      const int64_t end = std::min(n, begin + o.batch_size);
-      loss_sum += step(order.slice(0, begin, end)) *
-                  static_cast<double>(end - begin);
-      seen += end - begin;
-    }
-  }
-  TrainStats s;
-  s.mean_loss = loss_sum / static_cast<double>(seen);
-  s.examples_seen = seen;
-  s.seconds = std::chrono::duration<double>(
-                  std::chrono::steady_clock::now() - start)
-                  .count();
-  return s;
 }
 
 }  // namespace
@@ -91,7 +56,7 @@ Result<TrainStats> TrainAnchor(ClassifierImpl& expert, GateImpl& gate,
                                int expert_id, const TensorData& data,
                                const torch::Tensor& z, const TrainOptions& o,
                                double gate_lr, double gate_weight) {
-  FEDJETS_RETURN_IF_ERROR(CheckTrainable(data, z, o));
+  FEDJETS_RETURN_IF_ERROR(CheckEmbeddings(data, z));
   torch::optim::SGD expert_opt(
       expert.parameters(),
       torch::optim::SGDOptions(o.learning_rate).momentum(o.momentum));
@@ -99,7 +64,7 @@ Result<TrainStats> TrainAnchor(ClassifierImpl& expert, GateImpl& gate,
                              torch::optim::SGDOptions(gate_lr));
   expert.train();
   gate.train();
-  return ForEachBatch(data.size(), o, [&](const torch::Tensor& idx) {
+  return RunEpochs(data.size(), o, [&](const torch::Tensor& idx) {
     torch::Tensor x = data.x.index_select(0, idx);
     torch::Tensor y = data.y.index_select(0, idx);
     torch::Tensor zb = z.index_select(0, idx);
@@ -121,7 +86,7 @@ Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
                                 const std::vector<int>& ids, GateImpl& gate,
                                 const TensorData& data, const torch::Tensor& z,
                                 const TrainOptions& o, double gate_lr) {
-  FEDJETS_RETURN_IF_ERROR(CheckTrainable(data, z, o));
+  FEDJETS_RETURN_IF_ERROR(CheckEmbeddings(data, z));
   if (ids.empty()) return InvalidArgument("no experts selected");
   std::vector<torch::Tensor> params;
   for (int id : ids) {
@@ -138,7 +103,7 @@ Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
   gate.train();
   torch::Tensor cols =
       torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()));
-  return ForEachBatch(data.size(), o, [&](const torch::Tensor& idx) {
+  return RunEpochs(data.size(), o, [&](const torch::Tensor& idx) {
     torch::Tensor x = data.x.index_select(0, idx);
     torch::Tensor y = data.y.index_select(0, idx);
     torch::Tensor zb = z.index_select(0, idx);

@@ -20,9 +20,10 @@ TensorData ToTensors(const Dataset& d) {
   return out;
 }
 
-Result<TrainStats> TrainLocal(ClassifierImpl& model, const TensorData& data,
-                              const TrainOptions& o) {
-  if (data.size() == 0) {
+Result<TrainStats> RunEpochs(
+    int64_t n, const TrainOptions& o,
+    const std::function<double(const torch::Tensor&)>& step) {
+  if (n == 0) {
     return FailedPrecondition("cannot train: the client holds no examples");
   }
   if (o.batch_size < 1 || o.local_epochs < 1 || o.learning_rate <= 0) {
@@ -31,39 +32,15 @@ Result<TrainStats> TrainLocal(ClassifierImpl& model, const TensorData& data,
         o.batch_size, o.local_epochs, o.learning_rate));
   }
   const auto start = std::chrono::steady_clock::now();
-  std::vector<torch::Tensor> anchor;
-  if (o.prox_mu > 0) {
-    for (const auto& p : model.parameters()) anchor.push_back(p.detach().clone());
-  }
-  torch::optim::SGD optimizer(
-      model.parameters(),
-      torch::optim::SGDOptions(o.learning_rate).momentum(o.momentum));
   auto gen = at::detail::createCPUGenerator(o.seed);
-  model.train();
   double loss_sum = 0.0;
   int64_t seen = 0;
-  const int64_t n = data.size();
   for (int epoch = 0; epoch < o.local_epochs; ++epoch) {
     torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
     for (int64_t begin = 0; begin < n; begin += o.batch_size) {
       const int64_t end = std::min(n, begin + o.batch_size);
-      torch::Tensor idx = order.slice(/*dim=*/0, begin, end);
-      torch::Tensor x = data.x.index_select(/*dim=*/0, idx);
-      torch::Tensor y = data.y.index_select(/*dim=*/0, idx);
-      optimizer.zero_grad();
-      torch::Tensor loss = torch::nn::functional::cross_entropy(model.forward(x), y);
-      torch::Tensor objective = loss;
-      if (o.prox_mu > 0) {
-        auto params = model.parameters();
-        torch::Tensor prox = torch::zeros({});
-        for (size_t i = 0; i < params.size(); ++i) {
-          prox = prox + (params[i] - anchor[i]).pow(2).sum();
-        }
-        objective = objective + 0.5 * o.prox_mu * prox;
-      }
-      objective.backward();
-      optimizer.step();
-      loss_sum += loss.item<double>() * static_cast<double>(end - begin);
+      loss_sum += step(order.slice(/*dim=*/0, begin, end)) *
+                  static_cast<double>(end - begin);
       seen += end - begin;
     }
   }
@@ -74,6 +51,36 @@ Result<TrainStats> TrainLocal(ClassifierImpl& model, const TensorData& data,
                       std::chrono::steady_clock::now() - start)
                       .count();
   return stats;
+}
+
+Result<TrainStats> TrainLocal(ClassifierImpl& model, const TensorData& data,
+                              const TrainOptions& o) {
+  std::vector<torch::Tensor> anchor;
+  if (o.prox_mu > 0) {
+    for (const auto& p : model.parameters()) anchor.push_back(p.detach().clone());
+  }
+  torch::optim::SGD optimizer(
+      model.parameters(),
+      torch::optim::SGDOptions(o.learning_rate).momentum(o.momentum));
+  model.train();
+  return RunEpochs(data.size(), o, [&](const torch::Tensor& idx) {
+    torch::Tensor x = data.x.index_select(/*dim=*/0, idx);
+    torch::Tensor y = data.y.index_select(/*dim=*/0, idx);
+    optimizer.zero_grad();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(model.forward(x), y);
+    torch::Tensor objective = loss;
+    if (o.prox_mu > 0) {
+      auto params = model.parameters();
+      torch::Tensor prox = torch::zeros({});
+      for (size_t i = 0; i < params.size(); ++i) {
+        prox = prox + (params[i] - anchor[i]).pow(2).sum();
+      }
+      objective = objective + 0.5 * o.prox_mu * prox;
+    }
+    objective.backward();
+    optimizer.step();
+    return loss.item<double>();
+  });
 }
 
 torch::Tensor Logits(ClassifierImpl& model, const torch::Tensor& x,

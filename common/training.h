@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 
 #include "common/dataset.h"
 #include "common/model.h"
@@ -35,6 +36,13 @@ struct TrainStats {
   int64_t examples_seen = 0;
   double seconds = 0.0;
 };
+
+// Validates the options, then calls step(indices) for shuffled mini-batches
+// of n examples, o.local_epochs times (shuffling seeded by o.seed); step
+// returns the batch's mean loss. The loop every local trainer shares.
+Result<TrainStats> RunEpochs(
+    int64_t n, const TrainOptions& o,
+    const std::function<double(const torch::Tensor&)>& step);
 
 // Trains `model` in place with SGD on `data`.
 Result<TrainStats> TrainLocal(ClassifierImpl& model, const TensorData& data,

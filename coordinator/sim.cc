@@ -118,7 +118,9 @@ Status SummarizePartition(const SimOptions& o, const fs::path& run) {
   std::vector<int> all(o.clients);
   std::iota(all.begin(), all.end(), 0);
   auto shards = common::LoadShards(so, all);
-  if (!shards.ok()) return shards.status().Annotate("partition summary");
+  if (!shards.ok()) {
+    return shards.status().Annotate("loading the clients' data");
+  }
   std::vector<std::vector<int64_t>> hist;
   for (const auto& s : *shards) hist.push_back(common::ClassCounts(s));
   auto per_client = common::IsPerClientDataset(o.data);
