@@ -278,8 +278,9 @@ Result<std::string> SubjectAltNames(const std::vector<std::string>& hosts) {
                              "' is neither an IPv4/IPv6 address nor a DNS "
                              "name ([A-Za-z0-9.*_-])");
     }
-    out +=
-        std::string(out.empty() ? "" : ",") + (is_ip ? "IP:" : "DNS:") + host;
+    if (!out.empty()) out += ',';
+    out += is_ip ? "IP:" : "DNS:";
+    out += host;
   }
   return out;
 }

@@ -2,6 +2,8 @@
 // binary spells and documents them the same way.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <string>

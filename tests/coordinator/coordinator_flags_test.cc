@@ -1,0 +1,103 @@
+#include "coordinator/coordinator_flags.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "coordinator/coordinator.h"
+
+namespace fedjets::coordinator {
+namespace {
+
+using namespace std::chrono_literals;
+
+class CoordinatorFlagsTest : public ::testing::Test {
+ protected:
+  // Parses `args` (without argv[0]) into a fresh command line.
+  void Parse(CoordinatorCommandLine& cl, std::vector<std::string> args) {
+    CLI::App app;
+    AddCoordinatorFlags(app, cl);
+    std::reverse(args.begin(), args.end());  // CLI11 takes them reversed
+    app.parse(args);
+    config_ = app.config_to_str(/*default_also=*/true, /*write_description=*/true);
+  }
+  std::string config_;
+};
+
+TEST_F(CoordinatorFlagsTest, FlagsLandInTheOptions) {
+  CoordinatorCommandLine cl;
+  Parse(cl, {"--algorithm", "fedjets", "--rounds", "7", "--top-k", "1",
+             "--no-anchors", "--round-timeout", "12.5", "--max-frame-bytes",
+             "1048576", "--data-option", "label=species", "--insecure"});
+  const auto& o = cl.options;
+  EXPECT_EQ(o.strategy.algorithm, "fedjets");
+  EXPECT_EQ(o.rounds, 7);
+  EXPECT_EQ(o.strategy.top_k, 1);
+  EXPECT_FALSE(o.strategy.use_anchors);
+  EXPECT_EQ(o.round_timeout, 12500ms);
+  EXPECT_EQ(o.limits.max_frame_bytes, 1048576u);
+  EXPECT_EQ(o.data.options.at("label"), "species");
+  EXPECT_TRUE(o.insecure);
+}
+
+TEST_F(CoordinatorFlagsTest, ConfigFileReproducesTheCommandLine) {
+  CoordinatorCommandLine first;
+  Parse(first, {"--algorithm", "fedprox", "--prox-mu", "0.25", "--rounds",
+                "9", "--partition", "dirichlet:0.1", "--num-clients", "40",
+                "--wait-timeout", "30", "--lr", "0.02"});
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("fedjets-config-" + std::to_string(std::random_device{}()) +
+                     ".ini");
+  std::ofstream(path) << config_;
+  CoordinatorCommandLine second;
+  Parse(second, {"--config", path.string()});
+  std::filesystem::remove(path);
+  const auto& a = first.options;
+  const auto& b = second.options;
+  EXPECT_EQ(b.strategy.algorithm, a.strategy.algorithm);
+  EXPECT_DOUBLE_EQ(b.strategy.prox_mu, 0.25);
+  EXPECT_DOUBLE_EQ(b.strategy.learning_rate, 0.02);
+  EXPECT_EQ(b.rounds, 9);
+  EXPECT_EQ(b.partition, "dirichlet:0.1");
+  EXPECT_EQ(b.num_clients, 40);
+  EXPECT_EQ(b.wait_clients_timeout, 30s);
+}
+
+TEST_F(CoordinatorFlagsTest, RejectsUnknownAlgorithmAndMalformedDataOption) {
+  CoordinatorCommandLine cl;
+  EXPECT_THROW(Parse(cl, {"--algorithm", "fedsgd"}), CLI::ValidationError);
+  CoordinatorCommandLine cl2;
+  EXPECT_THROW(Parse(cl2, {"--data-option", "no-equals-sign"}),
+               CLI::ValidationError);
+}
+
+TEST(CoordinatorOptionsTest, PrepareNamesTheBadSetting) {
+  struct Case {
+    std::function<void(CoordinatorOptions&)> set;
+    std::string expect;
+  };
+  std::vector<Case> cases = {
+      {[](auto& o) { o.rounds = 0; }, "--rounds"},
+      {[](auto& o) { o.anchor_share = 1.5; }, "--anchor-share"},
+      {[](auto& o) { o.limits.chunk_bytes = o.limits.max_frame_bytes; },
+       "--chunk-bytes"},
+      {[](auto& o) { o.strategy.algorithm = "fedsgd"; }, "--algorithm"},
+      {[](auto& o) { o.data.path = "/nonexistent/fedjets"; }, "/nonexistent/fedjets"},
+  };
+  for (const auto& c : cases) {
+    CoordinatorOptions o;
+    o.insecure = true;
+    o.port = 0;
+    c.set(o);
+    Coordinator coordinator(o);
+    auto st = coordinator.Prepare();
+    EXPECT_FALSE(st.ok()) << c.expect;
+    EXPECT_NE(st.message().find(c.expect), std::string::npos)
+        << st.ToString();
+  }
+}
+
+}  // namespace
+}  // namespace fedjets::coordinator
