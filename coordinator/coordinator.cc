@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -13,11 +12,11 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <random>
 
 #include "common/federation_split.h"
+#include "coordinator/run_log.h"
 #include "common/version.h"
 
 namespace fedjets::coordinator {
@@ -58,7 +57,10 @@ void LogException(const char* what, std::exception_ptr e) {
 class Coordinator::Impl {
  public:
   explicit Impl(CoordinatorOptions o)
-      : opt_(std::move(o)), acceptor_(io_), clients_changed_(io_) {}
+      : opt_(std::move(o)),
+        acceptor_(io_),
+        clients_changed_(io_),
+        log_(opt_.print_table, opt_.rounds) {}
 
   ~Impl() {
     io_.stop();
@@ -97,9 +99,7 @@ class Coordinator::Impl {
   std::vector<Sampled> Sample(std::mt19937_64& rng);
   void Reject(Connection& conn, const Status& why);
   std::vector<std::shared_ptr<Session>> LiveSessions();
-  void Record(json event);
-  void PrintRow(const RoundMetrics& m);
-  void Progress(int round, int reported, int sampled);
+  void Record(const json& event) { log_.Record(event); }
   void Shutdown();
   awaitable<void> SayGoodbye();
 
@@ -123,7 +123,7 @@ class Coordinator::Impl {
   bool finished_ = false;
   std::vector<std::shared_ptr<Session>> sessions_;
   asio::steady_timer clients_changed_;  // cancelled whenever a client joins
-  std::ofstream metrics_;
+  RunLog log_;
   RunSummary summary_;
   Status result_;
   uint64_t client_bytes_total_ = 0;
@@ -191,16 +191,7 @@ Status Coordinator::Impl::Prepare() {
   }
   port_ = acceptor_.local_endpoint().port();
 
-  if (!opt_.run_dir.empty()) {
-    std::filesystem::create_directories(opt_.run_dir, ec);
-    metrics_.open(std::filesystem::path(opt_.run_dir) / "metrics.jsonl",
-                  std::ios::app);
-    if (ec || !metrics_) {
-      return common::Unavailable(fmt::format(
-          "cannot write the run directory '{}': {}", opt_.run_dir,
-          ec ? ec.message() : "open failed"));
-    }
-  }
+  if (!opt_.run_dir.empty()) FEDJETS_RETURN_IF_ERROR(log_.Open(opt_.run_dir));
   spdlog::info("run {} ({}) listening on {}:{} ({})", summary_.run_id,
                opt_.strategy.algorithm, opt_.host, port_,
                opt_.insecure ? "plain TCP, INSECURE" : "mutual TLS 1.3");
@@ -372,37 +363,6 @@ std::vector<Coordinator::Impl::Sampled> Coordinator::Impl::Sample(
   return out;
 }
 
-void Coordinator::Impl::Record(json event) {
-  if (!metrics_.is_open()) return;
-  metrics_ << event.dump() << '\n';
-  metrics_.flush();
-}
-
-void Coordinator::Impl::Progress(int round, int reported, int sampled) {
-  if (!opt_.print_table || !isatty(STDERR_FILENO)) return;
-  fmt::print(stderr, "\r  round {}/{}: {}/{} clients reported ", round,
-             opt_.rounds, reported, sampled);
-  std::fflush(stderr);
-}
-
-void Coordinator::Impl::PrintRow(const RoundMetrics& m) {
-  if (!opt_.print_table) return;
-  if (isatty(STDERR_FILENO)) fmt::print(stderr, "\r\033[K");
-  if (m.round == 1) {
-    fmt::print("{:>5} {:>9} {:>10} {:>9} {:>9} {:>11} {:>11} {:>8}\n", "round",
-               "clients", "train_loss", "test_acc", "unseen", "bytes_sent",
-               "bytes_recv", "seconds");
-  }
-  auto pct = [](double v) {
-    return v < 0 ? std::string("-") : fmt::format("{:.2f}%", 100 * v);
-  };
-  fmt::print("{:>5} {:>9} {:>10.4f} {:>9} {:>9} {:>11} {:>11} {:>8.1f}\n",
-             m.round, fmt::format("{}/{}", m.clients_reported, m.clients_sampled),
-             m.train_loss, pct(m.test_accuracy), pct(m.unseen_accuracy),
-             m.bytes_sent, m.bytes_received, m.seconds);
-  std::fflush(stdout);
-}
-
 // One sampled client's round. A member coroutine, not a lambda: a
 // coroutine lambda's captures die with the lambda object.
 awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
@@ -464,12 +424,12 @@ awaitable<Status> Coordinator::Impl::Drive() {
       asio::co_spawn(io_, ExchangeWith(s, role, round, m),
                      [&, s](std::exception_ptr e) {
         LogException("client exchange", e);
-        Progress(round, static_cast<int>(pending_updates_.size()),
+        log_.Progress(round, static_cast<int>(pending_updates_.size()),
                  m.clients_sampled);
         if (--pending == 0) all_done.cancel();
       });
     }
-    Progress(round, 0, m.clients_sampled);
+    log_.Progress(round, 0, m.clients_sampled);
     while (pending > 0) co_await all_done.async_wait(kTuple);
     updates = std::move(pending_updates_);
     pending_updates_.clear();
@@ -512,7 +472,7 @@ awaitable<Status> Coordinator::Impl::Drive() {
                         {"seconds", m.seconds}});
     if (m.test_accuracy >= 0) round_event["test_accuracy"] = m.test_accuracy;
     Record(round_event);
-    PrintRow(m);
+    log_.PrintRow(m);
   }
   if (stopping_) co_return Status::Ok();
   auto finals = co_await OnWorkers([this] { return strategy_->FinalEvents(); });

@@ -1,0 +1,57 @@
+#include "coordinator/run_log.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+namespace fedjets::coordinator {
+
+common::Status RunLog::Open(const std::string& run_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(run_dir, ec);
+  if (!ec) {
+    metrics_.open(std::filesystem::path(run_dir) / "metrics.jsonl",
+                  std::ios::app);
+  }
+  if (ec || !metrics_) {
+    return common::Unavailable(fmt::format(
+        "cannot write the run directory '{}': {}", run_dir,
+        ec ? ec.message() : "open failed"));
+  }
+  return common::Status::Ok();
+}
+
+void RunLog::Record(const nlohmann::json& event) {
+  if (!metrics_.is_open()) return;
+  metrics_ << event.dump() << '\n';
+  metrics_.flush();
+}
+
+void RunLog::Progress(int round, int reported, int sampled) {
+  if (!print_table_ || !isatty(STDERR_FILENO)) return;
+  fmt::print(stderr, "\r  round {}/{}: {}/{} clients reported ", round,
+             total_rounds_, reported, sampled);
+  std::fflush(stderr);
+}
+
+void RunLog::PrintRow(const RoundMetrics& m) {
+  if (!print_table_) return;
+  if (isatty(STDERR_FILENO)) fmt::print(stderr, "\r\033[K");
+  if (m.round == 1) {
+    fmt::print("{:>5} {:>9} {:>10} {:>9} {:>9} {:>11} {:>11} {:>8}\n", "round",
+               "clients", "train_loss", "test_acc", "unseen", "bytes_sent",
+               "bytes_recv", "seconds");
+  }
+  auto pct = [](double v) {
+    return v < 0 ? std::string("-") : fmt::format("{:.2f}%", 100 * v);
+  };
+  fmt::print("{:>5} {:>9} {:>10.4f} {:>9} {:>9} {:>11} {:>11} {:>8.1f}\n",
+             m.round, fmt::format("{}/{}", m.clients_reported, m.clients_sampled),
+             m.train_loss, pct(m.test_accuracy), pct(m.unseen_accuracy),
+             m.bytes_sent, m.bytes_received, m.seconds);
+  std::fflush(stdout);
+}
+
+}  // namespace fedjets::coordinator

@@ -1,0 +1,36 @@
+// How a run reports itself: metrics.jsonl in the run directory (one JSON
+// object per event, docs/METRICS.md) and, when asked, the per-round table
+// on stdout with a progress line on a terminal's stderr.
+// Not thread-safe: the coordinator uses it from its network thread.
+#pragma once
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/status.h"
+#include "coordinator/coordinator.h"
+
+namespace fedjets::coordinator {
+
+class RunLog {
+ public:
+  RunLog(bool print_table, int total_rounds)
+      : print_table_(print_table), total_rounds_(total_rounds) {}
+
+  // Creates the run directory and opens its metrics.jsonl for appending.
+  common::Status Open(const std::string& run_dir);
+  // Appends one event and flushes, so a crash loses nothing written.
+  void Record(const nlohmann::json& event);
+  // "round r/n: k/m clients reported", redrawn in place on a terminal.
+  void Progress(int round, int reported, int sampled);
+  // One table row (with the header before round 1).
+  void PrintRow(const RoundMetrics& m);
+
+ private:
+  bool print_table_;
+  int total_rounds_;
+  std::ofstream metrics_;
+};
+
+}  // namespace fedjets::coordinator
