@@ -27,14 +27,9 @@ torch::Tensor GateImpl::forward(torch::Tensor z) {
 
 torch::Tensor EmbedAll(ClassifierImpl& common, const torch::Tensor& x,
                        int64_t batch_size) {
-  torch::NoGradGuard no_grad;
   common.eval();
-  std::vector<torch::Tensor> parts;
-  for (int64_t b = 0; b < x.size(0); b += batch_size) {
-    parts.push_back(common.Embed(x.slice(0, b, std::min(x.size(0), b + batch_size))));
-  }
-  if (parts.empty()) return torch::zeros({0, 0});
-  return torch::cat(parts);
+  return InBatches(x, batch_size,
+                   [&](const torch::Tensor& b) { return common.Embed(b); });
 }
 
 torch::Tensor MeanGateScores(GateImpl& gate, const torch::Tensor& z) {

@@ -83,15 +83,22 @@ Result<TrainStats> TrainLocal(ClassifierImpl& model, const TensorData& data,
   });
 }
 
-torch::Tensor Logits(ClassifierImpl& model, const torch::Tensor& x,
-                     int64_t batch_size) {
+torch::Tensor InBatches(
+    const torch::Tensor& x, int64_t batch_size,
+    const std::function<torch::Tensor(const torch::Tensor&)>& f) {
   torch::NoGradGuard no_grad;
-  model.eval();
   std::vector<torch::Tensor> parts;
   for (int64_t b = 0; b < x.size(0); b += batch_size) {
-    parts.push_back(model.forward(x.slice(0, b, std::min(x.size(0), b + batch_size))));
+    parts.push_back(f(x.slice(0, b, std::min(x.size(0), b + batch_size))));
   }
-  return parts.empty() ? torch::zeros({0}) : torch::cat(parts);
+  return parts.empty() ? torch::zeros({0, 0}) : torch::cat(parts);
+}
+
+torch::Tensor Logits(ClassifierImpl& model, const torch::Tensor& x,
+                     int64_t batch_size) {
+  model.eval();
+  return InBatches(x, batch_size,
+                   [&](const torch::Tensor& b) { return model.forward(b); });
 }
 
 EvalStats Evaluate(ClassifierImpl& model, const TensorData& data,

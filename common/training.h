@@ -54,6 +54,12 @@ struct EvalStats {
   int64_t examples = 0;
 };
 
+// f applied to consecutive row batches of x, concatenated, without
+// gradients (bounds peak memory on large inputs).
+torch::Tensor InBatches(
+    const torch::Tensor& x, int64_t batch_size,
+    const std::function<torch::Tensor(const torch::Tensor&)>& f);
+
 // Logits for every row of x, in eval mode and without gradients.
 torch::Tensor Logits(ClassifierImpl& model, const torch::Tensor& x,
                      int64_t batch_size = 1024);
