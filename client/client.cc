@@ -30,8 +30,6 @@ using common::ParameterList;
 using common::Status;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr char kGatePrefix[] = "gate.";
-std::string ExpertPrefix(int q) { return fmt::format("expert.{}.", q); }
 
 // Models a process already holds, by content hash (the common expert), so
 // a client that reconnects or serves is not sent it again. Used from the
@@ -231,7 +229,7 @@ class ClientSession {
     if (!common.ok()) co_return common.status();
     common_ = *common;
     FEDJETS_CO_RETURN_IF_ERROR(
-        common::FromWire(*common_, common::TakePrefix("common.", cache_[hash])));
+        common::FromWire(*common_, common::TakePrefix(common::kCommonWirePrefix, cache_[hash])));
     z_ = co_await OnTrainer(
         [this] { return common::EmbedAll(*common_, local_.data->x); });
     gate_ = common::Gate(spec_.hidden, moe_.gate_hidden(), moe_.num_experts());
@@ -248,15 +246,15 @@ class ClientSession {
       if (!e.ok()) return e.status();
       experts_[q] = *e;
       FEDJETS_RETURN_IF_ERROR(common::FromWire(
-          *experts_[q], common::TakePrefix(ExpertPrefix(q), params)));
+          *experts_[q], common::TakePrefix(common::ExpertWirePrefix(q), params)));
     }
     return Status::Ok();
   }
 
   ParameterList MoeWire(const std::vector<int>& ids) {
-    ParameterList out = common::WithPrefix(kGatePrefix, common::ToWire(*gate_));
+    ParameterList out = common::WithPrefix(common::kGateWirePrefix, common::ToWire(*gate_));
     for (int q : ids) {
-      auto e = common::WithPrefix(ExpertPrefix(q), common::ToWire(*experts_[q]));
+      auto e = common::ExpertWire(*experts_[q], q);
       out.insert(out.end(), e.begin(), e.end());
     }
     return out;
@@ -299,7 +297,7 @@ class ClientSession {
         *conn_, run_id_, 0, e->round_task().num_tensors(), deadline);
     if (!gate.ok()) co_return gate.status();
     FEDJETS_CO_RETURN_IF_ERROR(
-        common::FromWire(*gate_, common::TakePrefix(kGatePrefix, *gate)));
+        common::FromWire(*gate_, common::TakePrefix(common::kGateWirePrefix, *gate)));
     auto ids = co_await RequestExperts(0, deadline);
     if (!ids.ok()) co_return ids.status();
     // Zero-shot: predict with no gradient step.
@@ -353,7 +351,7 @@ class ClientSession {
       case proto::RoundTask::ROLE_NORMAL: {
         if (!gate_) co_return common::FailedPrecondition("not a fedjets run");
         FEDJETS_CO_RETURN_IF_ERROR(
-            common::FromWire(*gate_, common::TakePrefix(kGatePrefix, *params)));
+            common::FromWire(*gate_, common::TakePrefix(common::kGateWirePrefix, *params)));
         if (task.role() == proto::RoundTask::ROLE_ANCHOR) {
           ids = {task.anchor_expert()};
           FEDJETS_CO_RETURN_IF_ERROR(LoadExperts(*params, ids));

@@ -16,6 +16,14 @@ Status CheckEmbeddings(const TensorData& data, const torch::Tensor& z) {
 
 }  // namespace
 
+std::string ExpertWirePrefix(int expert) {
+  return fmt::format("expert.{}.", expert);
+}
+
+ParameterList ExpertWire(ClassifierImpl& expert, int q) {
+  return WithPrefix(ExpertWirePrefix(q), ToWire(expert));
+}
+
 GateImpl::GateImpl(int64_t embedding, int64_t hidden, int64_t experts) {
   fc1_ = register_module("fc1", torch::nn::Linear(embedding, hidden));
   fc2_ = register_module("fc2", torch::nn::Linear(hidden, experts));

@@ -35,6 +35,14 @@ class GateImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Gate);
 
+// How the FedJETs models are named inside one wire parameter list; the
+// coordinator and the clients must agree, so both use these.
+inline constexpr char kGateWirePrefix[] = "gate.";
+inline constexpr char kCommonWirePrefix[] = "common.";
+std::string ExpertWirePrefix(int expert);  // "expert.<q>."
+// Expert q's parameters named for the wire ("expert.<q>.<name>").
+ParameterList ExpertWire(ClassifierImpl& expert, int q);
+
 // Penultimate features of the frozen common expert, without gradients.
 torch::Tensor EmbedAll(ClassifierImpl& common, const torch::Tensor& x,
                        int64_t batch_size = 1024);

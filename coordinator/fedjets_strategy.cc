@@ -19,9 +19,6 @@ using common::ParameterList;
 using common::Status;
 using nlohmann::json;
 
-std::string ExpertPrefix(int q) { return fmt::format("expert.{}.", q); }
-constexpr char kGatePrefix[] = "gate.";
-constexpr char kCommonPrefix[] = "common.";
 
 class FedJetsStrategy : public Strategy {
  public:
@@ -33,7 +30,7 @@ class FedJetsStrategy : public Strategy {
       experts_.push_back(*common::MakeClassifier(ctx_.spec, o.seed + q));
       CopyWeights(*ctx_.common_expert, *experts_.back());
     }
-    common_wire_ = common::WithPrefix(kCommonPrefix,
+    common_wire_ = common::WithPrefix(common::kCommonWirePrefix,
                                       common::ToWire(*ctx_.common_expert));
     common_hash_ = common::ContentHash(common_wire_);
     // The common expert is frozen: embed the evaluation data once.
@@ -90,7 +87,7 @@ class FedJetsStrategy : public Strategy {
       t->set_role(proto::RoundTask::ROLE_ANCHOR);
       t->set_anchor_expert(q);
       experts = {q};
-      auto e = common::WithPrefix(ExpertPrefix(q), common::ToWire(*experts_[q]));
+      auto e = common::ExpertWire(*experts_[q], q);
       out.insert(out.end(), e.begin(), e.end());
     } else {
       t->set_role(proto::RoundTask::ROLE_NORMAL);
@@ -136,7 +133,7 @@ class FedJetsStrategy : public Strategy {
     std::vector<common::WeightedParameters> gate_in;
     gates.reserve(updates.size());
     for (auto& u : updates) {
-      gates.push_back(common::TakePrefix(kGatePrefix, u.params));
+      gates.push_back(common::TakePrefix(common::kGateWirePrefix, u.params));
       gate_in.push_back({&gates.back(), static_cast<double>(u.num_samples)});
     }
     auto gate = common::WeightedAverage(gate_in);
@@ -151,7 +148,7 @@ class FedJetsStrategy : public Strategy {
         if (std::find(u.experts.begin(), u.experts.end(), q) == u.experts.end()) {
           continue;
         }
-        parts.push_back(common::TakePrefix(ExpertPrefix(q), u.params));
+        parts.push_back(common::TakePrefix(common::ExpertWirePrefix(q), u.params));
         in.push_back({&parts.back(), static_cast<double>(u.num_samples)});
       }
       load[q] = static_cast<int>(in.size());
@@ -168,9 +165,11 @@ class FedJetsStrategy : public Strategy {
     const int k = ctx_.options.top_k;
     auto ptrs = ExpertPointers();
     size_t index = 0;
+    std::vector<torch::Tensor> chosen;
     json e = ScoreClients(ctx_.eval_clients, [&](const EvalClient& c, json& info) {
       auto jit = common::JitPredict(*gate_, ptrs, c.test.x, eval_z_[index++], k);
       info["experts"] = jit.selected;
+      chosen.push_back(jit.chosen);
       return jit.predictions;
     });
     e["round"] = round;
@@ -180,10 +179,11 @@ class FedJetsStrategy : public Strategy {
                                   ctx_.options.num_experts);
     e["test_accuracy"] =
         all.predictions.eq(ctx_.test.y).to(torch::kFloat64).mean().item<double>();
-    auto routing = Routing();
-    if (routing.total > 0) {
-      e["routing_accuracy"] = static_cast<double>(routing.correct) / routing.total;
-      e["gate_entropy"] = routing.entropy;
+    last_routing_ = Routing(chosen);
+    if (last_routing_.total > 0) {
+      e["routing_accuracy"] =
+          static_cast<double>(last_routing_.correct) / last_routing_.total;
+      e["gate_entropy"] = last_routing_.entropy;
     }
     return e;
   }
@@ -208,9 +208,10 @@ class FedJetsStrategy : public Strategy {
       });
       events.push_back(b);
     }
-    auto routing = Routing();
+    // The driver always evaluates the last round, so this is the final
+    // model's routing.
     events.push_back({{"event", "routing"},
-                      {"confusion", routing.confusion},
+                      {"confusion", last_routing_.confusion},
                       {"anchor_classes", ctx_.anchor_classes}});
     return events;
   }
@@ -232,7 +233,7 @@ class FedJetsStrategy : public Strategy {
   ParameterList Snapshot() override {
     ParameterList all = GateWire();
     for (int q = 0; q < ctx_.options.num_experts; ++q) {
-      auto e = common::WithPrefix(ExpertPrefix(q), common::ToWire(*experts_[q]));
+      auto e = common::ExpertWire(*experts_[q], q);
       all.insert(all.end(), e.begin(), e.end());
     }
     return all;
@@ -264,7 +265,7 @@ class FedJetsStrategy : public Strategy {
   };
 
   ParameterList GateWire() {
-    return common::WithPrefix(kGatePrefix, common::ToWire(*gate_));
+    return common::WithPrefix(common::kGateWirePrefix, common::ToWire(*gate_));
   }
 
   std::vector<common::ClassifierImpl*> ExpertPointers() {
@@ -273,22 +274,19 @@ class FedJetsStrategy : public Strategy {
     return p;
   }
 
-  // Where unseen clients' samples go: each to the expert the gate scores
-  // highest among the client's top-K.
-  RoutingStats Routing() {
+  // Where unseen clients' samples went: chosen[i] is the expert JitPredict
+  // used for each test sample of evaluation client i.
+  RoutingStats Routing(const std::vector<torch::Tensor>& chosen_per_client) {
     RoutingStats r;
     r.confusion.assign(ctx_.spec.num_classes,
                        std::vector<int64_t>(ctx_.options.num_experts, 0));
-    auto ptrs = ExpertPointers();
     double entropy_sum = 0;
     int unseen = 0;
     for (size_t i = 0; i < ctx_.eval_clients.size(); ++i) {
       const auto& c = ctx_.eval_clients[i];
       if (!c.unseen) continue;
-      auto jit = common::JitPredict(*gate_, ptrs, c.test.x, eval_z_[i],
-                                    ctx_.options.top_k);
       auto y = c.test.y.accessor<int64_t, 1>();
-      auto chosen = jit.chosen.accessor<int64_t, 1>();
+      auto chosen = chosen_per_client[i].accessor<int64_t, 1>();
       for (int64_t j = 0; j < y.size(0); ++j) {
         ++r.confusion[y[j]][chosen[j]];
         if (chosen[j] < static_cast<int64_t>(ctx_.anchor_classes.size())) {
@@ -328,7 +326,7 @@ class FedJetsStrategy : public Strategy {
     }
     ParameterList out;
     for (int q : ids) {
-      auto e = common::WithPrefix(ExpertPrefix(q), common::ToWire(*experts_[q]));
+      auto e = common::ExpertWire(*experts_[q], q);
       out.insert(out.end(), e.begin(), e.end());
     }
     proto::Envelope grant = common::MakeEnvelope(run_id, round);
@@ -342,7 +340,7 @@ class FedJetsStrategy : public Strategy {
   Status CheckUpdate(const ParameterList& params, const std::vector<int>& ids) {
     ParameterList want = GateWire();
     for (int q : ids) {
-      auto e = common::WithPrefix(ExpertPrefix(q), common::ToWire(*experts_[q]));
+      auto e = common::ExpertWire(*experts_[q], q);
       want.insert(want.end(), e.begin(), e.end());
     }
     return common::CheckParameterList(want, params).Annotate("update rejected");
@@ -355,6 +353,7 @@ class FedJetsStrategy : public Strategy {
   std::string common_hash_;
   torch::Tensor test_z_;
   std::vector<torch::Tensor> eval_z_;
+  RoutingStats last_routing_;  // of the latest Evaluate
 };
 
 }  // namespace
