@@ -439,6 +439,9 @@ std::vector<ClientResult> RunClients(const ClientOptions& options,
   }
   asio::io_context io(1);
   asio::thread_pool trainer(1);
+  // LibTorch's thread count (OpenMP) is per thread: give the training
+  // thread the caller's (--threads), not the machine-wide default.
+  asio::post(trainer, [n = torch::get_num_threads()] { torch::set_num_threads(n); });
   ModelCache cache;
   std::vector<std::unique_ptr<ClientSession>> sessions;
   for (size_t i = 0; i < clients.size(); ++i) {

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -60,7 +62,11 @@ class Coordinator::Impl {
       : opt_(std::move(o)),
         acceptor_(io_),
         clients_changed_(io_),
-        log_(opt_.print_table, opt_.rounds) {}
+        log_(opt_.print_table, opt_.rounds) {
+    // LibTorch's thread count (OpenMP) is per thread: evaluation and
+    // aggregation run on the worker with the caller's setting (--threads).
+    asio::post(workers_, [n = at::get_num_threads()] { at::set_num_threads(n); });
+  }
 
   ~Impl() {
     io_.stop();
@@ -343,6 +349,10 @@ awaitable<Status> Coordinator::Impl::WaitForClients(int needed) {
 std::vector<Coordinator::Impl::Sampled> Coordinator::Impl::Sample(
     std::mt19937_64& rng) {
   auto live = LiveSessions();
+  // Join order depends on the network; the draw must depend only on the seed.
+  std::sort(live.begin(), live.end(), [](const auto& a, const auto& b) {
+    return a->info.name < b->info.name;
+  });
   const int n = opt_.clients_per_round > 0
                     ? std::min<int>(opt_.clients_per_round, live.size())
                     : static_cast<int>(live.size());
@@ -433,6 +443,10 @@ awaitable<Status> Coordinator::Impl::Drive() {
     while (pending > 0) co_await all_done.async_wait(kTuple);
     updates = std::move(pending_updates_);
     pending_updates_.clear();
+    // Updates arrive in network order; aggregate in a fixed one so that a
+    // seed reproduces a run bit for bit.
+    std::sort(updates.begin(), updates.end(),
+              [](const auto& a, const auto& b) { return a.client < b.client; });
     if (stopping_) break;
 
     m.clients_reported = static_cast<int>(updates.size());

@@ -2,6 +2,7 @@
 // expert routing, aggregation and just-in-time serving, CI-sized.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 #include "common/moe.h"
@@ -67,6 +68,24 @@ TEST_F(FedJetsTest, ZeroShotAccuracyOnUnseenClientsBeatsFedAvg) {
   EXPECT_GT(fedjets.final_unseen_accuracy, fedavg.final_unseen_accuracy)
       << "fedjets " << fedjets.final_unseen_accuracy << " vs fedavg "
       << fedavg.final_unseen_accuracy;
+}
+
+// Clients join and report in network order; a seed must still pin down
+// which clients train each round and the models that come out.
+TEST_F(FedJetsTest, SameSeedGivesIdenticalModels) {
+  auto first = RunFederation(Options("fedjets", 4));
+  auto second = RunFederation(Options("fedjets", 4));
+  ASSERT_EQ(first.exchanges.size(), second.exchanges.size());
+  std::multiset<std::string> a, b;
+  for (const auto& x : first.exchanges) a.insert(x.client);
+  for (const auto& x : second.exchanges) b.insert(x.client);
+  EXPECT_EQ(a, b) << "the two runs sampled different clients";
+  ASSERT_EQ(first.final_params.size(), second.final_params.size());
+  for (size_t i = 0; i < first.final_params.size(); ++i) {
+    EXPECT_EQ(first.final_params[i].name, second.final_params[i].name);
+    EXPECT_TRUE(first.final_params[i].bytes == second.final_params[i].bytes)
+        << first.final_params[i].name << " differs between the two runs";
+  }
 }
 
 TEST_F(FedJetsTest, AnchorsGetOnlyTheirExpertAndServingTakesNoStep) {
