@@ -129,6 +129,20 @@ Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
   });
 }
 
+torch::Tensor PredictByExpert(const std::vector<ClassifierImpl*>& experts,
+                              const torch::Tensor& x,
+                              const torch::Tensor& chosen) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor out = torch::zeros({x.size(0)}, torch::kInt64);
+  for (size_t q = 0; q < experts.size(); ++q) {
+    torch::Tensor rows = chosen.eq(static_cast<int64_t>(q)).nonzero().squeeze(1);
+    if (rows.numel() == 0) continue;
+    torch::Tensor pred = Logits(*experts[q], x.index_select(0, rows)).argmax(1);
+    out.index_copy_(0, rows, pred);
+  }
+  return out;
+}
+
 JitPrediction JitPredict(GateImpl& gate,
                          const std::vector<ClassifierImpl*>& experts,
                          const torch::Tensor& x, const torch::Tensor& z,
@@ -136,21 +150,11 @@ JitPrediction JitPredict(GateImpl& gate,
   torch::NoGradGuard no_grad;
   JitPrediction out;
   out.selected = SelectExperts(gate, z, k);
-  const int64_t n = x.size(0);
   torch::Tensor cols = torch::tensor(
       std::vector<int64_t>(out.selected.begin(), out.selected.end()));
   torch::Tensor best = gate.forward(z).index_select(1, cols).argmax(1);
   out.chosen = cols.index_select(0, best);
-  out.predictions = torch::zeros({n}, torch::kInt64);
-  for (size_t j = 0; j < out.selected.size(); ++j) {
-    torch::Tensor mask = best.eq(static_cast<int64_t>(j));
-    if (mask.sum().item<int64_t>() == 0) continue;
-    torch::Tensor rows = mask.nonzero().squeeze(1);
-    ClassifierImpl* e = experts[out.selected[j]];
-    e->eval();
-    torch::Tensor pred = Logits(*e, x.index_select(0, rows)).argmax(1);
-    out.predictions.index_copy_(0, rows, pred);
-  }
+  out.predictions = PredictByExpert(experts, x, out.chosen);
   return out;
 }
 

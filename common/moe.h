@@ -75,6 +75,12 @@ struct JitPrediction {
   torch::Tensor predictions;   // [N] class per sample
 };
 
+// Predicts sample i with expert chosen[i] ([N] expert ids; each chosen
+// expert must be set). No gradient step.
+torch::Tensor PredictByExpert(const std::vector<ClassifierImpl*>& experts,
+                              const torch::Tensor& x,
+                              const torch::Tensor& chosen);
+
 // Zero-shot prediction: pick the top-k experts from the unlabeled data,
 // then predict each sample with the selected expert the gate scores
 // highest for it. `experts[id]` must be set for every selected id (others

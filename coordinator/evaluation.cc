@@ -96,6 +96,47 @@ common::Result<common::Classifier> PretrainCommonExpert(
   return *model;
 }
 
+common::Result<common::Gate> TrainReferenceGate(
+    common::ClassifierImpl& common_expert, const common::Dataset& train,
+    const std::vector<std::vector<int64_t>>& anchor_classes,
+    int64_t gate_hidden, int epochs, uint64_t seed) {
+  if (anchor_classes.empty()) {
+    return common::InvalidArgument("the reference gate needs anchors");
+  }
+  std::vector<int64_t> owner(train.num_classes, -1);
+  for (size_t q = 0; q < anchor_classes.size(); ++q) {
+    for (int64_t c : anchor_classes[q]) owner.at(c) = static_cast<int64_t>(q);
+  }
+  std::vector<int64_t> keep;  // examples of classes some anchor holds
+  for (int64_t i = 0; i < train.size(); ++i) {
+    if (owner[train.labels[i]] >= 0) keep.push_back(i);
+  }
+  if (keep.empty()) return common::InvalidArgument("no anchor class has examples");
+  TensorData data = common::ToTensors(common::Subset(train, keep));
+  torch::Tensor z = common::EmbedAll(common_expert, data.x);
+  torch::Tensor target = torch::tensor(owner).index_select(0, data.y);
+  torch::manual_seed(seed);
+  common::Gate gate(z.size(1), gate_hidden,
+                    static_cast<int64_t>(anchor_classes.size()));
+  torch::optim::Adam opt(gate->parameters(), torch::optim::AdamOptions(1e-3));
+  auto gen = at::detail::createCPUGenerator(seed);
+  const int64_t n = z.size(0);
+  gate->train();
+  for (int e = 0; e < epochs; ++e) {
+    torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
+    for (int64_t b = 0; b < n; b += 256) {
+      torch::Tensor idx = order.slice(0, b, std::min(n, b + 256));
+      opt.zero_grad();
+      torch::nn::functional::cross_entropy(gate->forward(z.index_select(0, idx)),
+                                           target.index_select(0, idx))
+          .backward();
+      opt.step();
+    }
+  }
+  gate->eval();
+  return gate;
+}
+
 void CopyWeights(common::ClassifierImpl& from, common::ClassifierImpl& to) {
   torch::NoGradGuard no_grad;
   auto src = from.parameters();

@@ -13,6 +13,7 @@
 #include "common/dataset.h"
 #include "common/federation_split.h"
 #include "common/model.h"
+#include "common/moe.h"
 #include "common/training.h"
 
 namespace fedjets::coordinator {
@@ -49,6 +50,16 @@ common::Result<std::pair<int64_t, int>> ParseCommonExpert(
 common::Result<common::Classifier> PretrainCommonExpert(
     const common::ModelSpec& spec, const common::Dataset& train,
     int64_t examples, int epochs, uint64_t seed);
+
+// A reference for the FedJETs gate, not a method (it needs every label):
+// a gate trained centrally on the common expert's embeddings of the whole
+// labelled training split, each example's target the expert whose anchor
+// holds its class (Adam lr 1e-3, batch 256, `epochs` epochs). Its routing
+// accuracy is what a gate on these embeddings reaches at best.
+common::Result<common::Gate> TrainReferenceGate(
+    common::ClassifierImpl& common_expert, const common::Dataset& train,
+    const std::vector<std::vector<int64_t>>& anchor_classes,
+    int64_t gate_hidden, int epochs, uint64_t seed);
 
 // A copy of `model` fine-tuned on the client's own labelled data.
 common::Classifier FineTuned(common::ClassifierImpl& model,

@@ -179,12 +179,13 @@ class FedJetsStrategy : public Strategy {
                                   ctx_.options.num_experts);
     e["test_accuracy"] =
         all.predictions.eq(ctx_.test.y).to(torch::kFloat64).mean().item<double>();
-    last_routing_ = Routing(chosen);
+    last_routing_ = Routing(chosen, *gate_);
     if (last_routing_.total > 0) {
       e["routing_accuracy"] =
           static_cast<double>(last_routing_.correct) / last_routing_.total;
       e["gate_entropy"] = last_routing_.entropy;
     }
+    if (auto a = AnchorRoutedAccuracy(); a >= 0) e["anchor_routed_accuracy"] = a;
     return e;
   }
 
@@ -210,9 +211,11 @@ class FedJetsStrategy : public Strategy {
     }
     // The driver always evaluates the last round, so this is the final
     // model's routing.
-    events.push_back({{"event", "routing"},
-                      {"confusion", last_routing_.confusion},
-                      {"anchor_classes", ctx_.anchor_classes}});
+    json routing = {{"event", "routing"},
+                    {"confusion", last_routing_.confusion},
+                    {"anchor_classes", ctx_.anchor_classes}};
+    if (ctx_.reference_gate) routing["reference_gate"] = ReferenceGateScores();
+    events.push_back(routing);
     return events;
   }
 
@@ -274,9 +277,61 @@ class FedJetsStrategy : public Strategy {
     return p;
   }
 
+  // The expert whose anchor holds each class, -1 for classes no anchor holds.
+  std::vector<int64_t> ClassOwners() const {
+    std::vector<int64_t> owner(ctx_.spec.num_classes, -1);
+    for (size_t q = 0; q < ctx_.anchor_classes.size(); ++q) {
+      for (int64_t c : ctx_.anchor_classes[q]) owner.at(c) = static_cast<int64_t>(q);
+    }
+    return owner;
+  }
+
+  // Unseen-client accuracy if every sample went to the expert whose anchor
+  // holds its class (needs the labels: a diagnostic that separates routing
+  // errors from expert errors). Mean over unseen clients, -1 without any.
+  double AnchorRoutedAccuracy() {
+    if (ctx_.anchor_classes.empty()) return -1;
+    torch::Tensor owner = torch::tensor(ClassOwners());
+    auto ptrs = ExpertPointers();
+    double sum = 0;
+    int n = 0;
+    for (const auto& c : ctx_.eval_clients) {
+      if (!c.unseen) continue;
+      torch::Tensor chosen = owner.index_select(0, c.test.y);
+      torch::Tensor held = chosen.ge(0);
+      if (held.sum().item<int64_t>() == 0) continue;
+      torch::Tensor pred = common::PredictByExpert(ptrs, c.test.x, chosen);
+      sum += pred.eq(c.test.y).logical_and(held).sum().item<double>() /
+             held.sum().item<double>();
+      ++n;
+    }
+    return n ? sum / n : -1;
+  }
+
+  // Zero-shot accuracy and routing accuracy on the unseen clients with the
+  // centrally trained reference gate in place of the federated one.
+  json ReferenceGateScores() {
+    auto ptrs = ExpertPointers();
+    size_t index = 0;
+    std::vector<torch::Tensor> chosen;
+    json s = ScoreClients(ctx_.eval_clients, [&](const EvalClient& c, json&) {
+      auto jit = common::JitPredict(*ctx_.reference_gate, ptrs, c.test.x,
+                                    eval_z_[index++], ctx_.options.top_k);
+      chosen.push_back(jit.chosen);
+      return jit.predictions;
+    });
+    s.erase("clients");
+    RoutingStats r = Routing(chosen, *ctx_.reference_gate);
+    if (r.total > 0) {
+      s["routing_accuracy"] = static_cast<double>(r.correct) / r.total;
+    }
+    return s;
+  }
+
   // Where unseen clients' samples went: chosen[i] is the expert JitPredict
-  // used for each test sample of evaluation client i.
-  RoutingStats Routing(const std::vector<torch::Tensor>& chosen_per_client) {
+  // (with `gate`) used for each test sample of evaluation client i.
+  RoutingStats Routing(const std::vector<torch::Tensor>& chosen_per_client,
+                       common::GateImpl& gate) {
     RoutingStats r;
     r.confusion.assign(ctx_.spec.num_classes,
                        std::vector<int64_t>(ctx_.options.num_experts, 0));
@@ -295,7 +350,7 @@ class FedJetsStrategy : public Strategy {
         }
         ++r.total;
       }
-      entropy_sum += common::GateEntropy(*gate_, eval_z_[i]);
+      entropy_sum += common::GateEntropy(gate, eval_z_[i]);
       ++unseen;
     }
     if (unseen) r.entropy = entropy_sum / unseen;

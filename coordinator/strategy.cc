@@ -86,6 +86,14 @@ common::Result<std::unique_ptr<Strategy>> MakeStrategy(
     spdlog::info("common expert ({}): test accuracy {:.2f}%", o.common_expert,
                  100 * ctx.common_expert_accuracy);
   }
+  if (o.algorithm == "fedjets" && o.baselines && ctx.common_expert &&
+      !ctx.anchor_classes.empty()) {
+    auto g = TrainReferenceGate(*ctx.common_expert, data.train,
+                                ctx.anchor_classes, o.gate_hidden,
+                                /*epochs=*/20, o.seed);
+    if (!g.ok()) return g.status().Annotate("reference gate");
+    ctx.reference_gate = *g;
+  }
   if (o.algorithm == "fedjets") return MakeFedJetsStrategy(std::move(ctx));
   return MakeFedAvgStrategy(std::move(ctx));
 }

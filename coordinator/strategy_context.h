@@ -16,6 +16,8 @@ struct StrategyContext {
   std::vector<std::vector<int64_t>> anchor_classes;  // per expert
   common::Classifier common_expert;  // null when --common-expert none
   double common_expert_accuracy = -1;
+  // FedJETs with --baselines: a centrally trained gate (TrainReferenceGate).
+  common::Gate reference_gate{nullptr};
 };
 
 proto::ModelConfig ModelConfigFor(const common::ModelSpec& spec);

@@ -28,22 +28,24 @@ PROX_MU=${PROX_MU:-0.01}  # FedProx proximal weight (fedprox runs only)
 METHODS=${METHODS:-"fedjets fedavg fedprox"}
 # Ablations vary FedJETs only.
 ABLATION_METHODS=${ABLATION_METHODS:-"fedjets"}
-SETTINGS=${SETTINGS:-"weak strong dirichlet ablation-no-anchors \
-ablation-anchor-share-0.3 ablation-anchor-share-0.7 ablation-k1"}
+SETTINGS=${SETTINGS:-"weak strong dirichlet dirichlet-strong random-labels \
+ablation-no-anchors ablation-anchor-share-0.3 ablation-anchor-share-0.7 \
+ablation-k1"}
 RUNS_DIR=${RUNS_DIR:-runs/experiment}
 OUT=${OUT:-docs}
 SIM=${SIM:-build/bin/fedjets-sim}
 REPORT=${REPORT:-build/bin/fedjets-report}
 
 # Setting -> fedjets-sim flags. Each setting spells every flag once.
-# "random-labels" (any 4 random labels per client, the harder variant of
-# the grouped split) is defined but not in the default SETTINGS.
+# "random-labels": any 4 random labels per client, the harder variant of
+# the grouped split.
 setting_flags() {
   local partition=grouped common=weak share=$ANCHOR_SHARE k=$TOP_K extra=""
   case "$1" in
     weak) ;;
     strong) common=strong ;;
     dirichlet) partition=dirichlet:0.1 ;;
+    dirichlet-strong) partition=dirichlet:0.1 common=strong ;;
     random-labels) partition=grouped-random ;;
     ablation-no-anchors) extra=--no-anchors ;;
     ablation-anchor-share-0.3) share=0.3 ;;
