@@ -112,6 +112,7 @@ void ApplyEvent(const json& e, const std::string& event, RunMetrics* run,
     p->eval_unseen = OptNumber(e, "unseen_accuracy");
     run->routing_accuracy = OptNumber(e, "routing_accuracy");
     run->gate_entropy = OptNumber(e, "gate_entropy");
+    run->anchor_routed_accuracy = OptNumber(e, "anchor_routed_accuracy");
     if (p->eval_unseen) {
       run->unseen_by_round.emplace_back(OptInt(e, "round").value_or(0),
                                         *p->eval_unseen);
@@ -124,6 +125,10 @@ void ApplyEvent(const json& e, const std::string& event, RunMetrics* run,
     }
   } else if (event == "routing") {
     run->confusion = NumberMatrix(e, "confusion");
+    if (auto it = e.find("reference_gate"); it != e.end() && it->is_object()) {
+      run->reference_routing_accuracy = OptNumber(*it, "routing_accuracy");
+      run->reference_unseen_accuracy = OptNumber(*it, "unseen_accuracy");
+    }
     for (const auto& row : NumberMatrix(e, "anchor_classes")) {
       std::vector<int> classes;
       for (double c : row) classes.push_back(static_cast<int>(c));

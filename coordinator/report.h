@@ -63,6 +63,10 @@ struct RunMetrics {
   // Final accuracies: the last `eval` event, else the `end` event.
   std::optional<double> seen_accuracy, unseen_accuracy;
   std::optional<double> routing_accuracy, gate_entropy;  // fedjets
+  // fedjets diagnostics: `eval.anchor_routed_accuracy` (every sample sent
+  // to its class's anchor expert) and the `routing.reference_gate` scores.
+  std::optional<double> anchor_routed_accuracy;
+  std::optional<double> reference_routing_accuracy, reference_unseen_accuracy;
   std::optional<double> bytes_per_client_round, full_model_bytes;
   // Unseen accuracy of every `eval` event, by round.
   std::vector<std::pair<int, double>> unseen_by_round;
@@ -110,6 +114,8 @@ struct SettingSummary {
   // (fedjets - fedavg) / (oracle - fedavg) on unseen clients.
   std::optional<double> gap_closed;
   Stat routing_accuracy, gate_entropy;  // fedjets, final eval
+  Stat anchor_routed_accuracy;                                   // fedjets
+  Stat reference_routing_accuracy, reference_unseen_accuracy;    // fedjets
   // Communication (fedjets): bytes/client/round over 2 x full model bytes
   // (a client that receives and sends every expert and the gate), and the
   // bound (K + gate) / (M + gate) with the gate's size estimated from the

@@ -100,6 +100,15 @@ void FedJetsFindings(const SettingSummary& s, std::string& md) {
       "- **Routing (FedJETs, final eval, unseen clients):** routing accuracy "
       "{} %, gate entropy {}.\n",
       Pct(s.routing_accuracy), Plain(s.gate_entropy, 3));
+  if (s.reference_routing_accuracy.n > 0 || s.anchor_routed_accuracy.n > 0) {
+    md += fmt::format(
+        "- **Where the errors are (FedJETs diagnostics, need labels):** a "
+        "reference gate trained centrally on every labelled training "
+        "embedding routes {} % correctly and reaches {} % zero-shot; "
+        "sending every sample to its class's anchor expert reaches {} %.\n",
+        Pct(s.reference_routing_accuracy), Pct(s.reference_unseen_accuracy),
+        Pct(s.anchor_routed_accuracy));
+  }
   if (s.bytes_ratio && fj->full_model_bytes.n > 0) {
     std::string bound = "n/a (no num_experts/top_k in the start event)";
     if (s.bytes_bound) {

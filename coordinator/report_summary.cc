@@ -131,12 +131,15 @@ void FillFedJetsNumbers(SettingSummary& s, const std::vector<RunMetrics>& all,
     }
   }
 
-  std::vector<double> routing, entropy;
+  std::vector<double> routing, entropy, anchor_routed, ref_routing, ref_unseen;
   int64_t best_seed = 0;
   for (const RunMetrics* r : runs) {
     if (r->spec.method != "fedjets" || !r->finished) continue;
     if (r->routing_accuracy) routing.push_back(*r->routing_accuracy);
     if (r->gate_entropy) entropy.push_back(*r->gate_entropy);
+    if (r->anchor_routed_accuracy) anchor_routed.push_back(*r->anchor_routed_accuracy);
+    if (r->reference_routing_accuracy) ref_routing.push_back(*r->reference_routing_accuracy);
+    if (r->reference_unseen_accuracy) ref_unseen.push_back(*r->reference_unseen_accuracy);
     if (r->num_experts && r->top_k) {
       if (s.num_experts && (*s.num_experts != *r->num_experts ||
                             *s.top_k != *r->top_k)) {
@@ -158,6 +161,9 @@ void FillFedJetsNumbers(SettingSummary& s, const std::vector<RunMetrics>& all,
   }
   s.routing_accuracy = ComputeStat(routing);
   s.gate_entropy = ComputeStat(entropy);
+  s.anchor_routed_accuracy = ComputeStat(anchor_routed);
+  s.reference_routing_accuracy = ComputeStat(ref_routing);
+  s.reference_unseen_accuracy = ComputeStat(ref_unseen);
 
   if (fj && fj->bytes_per_client_round.n > 0 && fj->full_model_bytes.n > 0 &&
       fj->full_model_bytes.mean > 0) {

@@ -60,7 +60,10 @@ class ReportTest : public ::testing::Test {
       json e = {{"event", "eval"}, {"round", round}, {"algorithm", r.method},
                 {"seen_accuracy", r.seen * round / 3},
                 {"unseen_accuracy", r.unseen * round / 3}};
-      if (fj) e.update({{"routing_accuracy", 0.7}, {"gate_entropy", 0.5}});
+      if (fj) {
+        e.update({{"routing_accuracy", 0.7}, {"gate_entropy", 0.5},
+                  {"anchor_routed_accuracy", 0.9 + 0.01 * r.seed}});
+      }
       ev.push_back(e);
     }
     if (!r.finished) return Write(name, ev);
@@ -78,7 +81,10 @@ class ReportTest : public ::testing::Test {
         confusion.push_back(row);
       }
       ev.push_back({{"event", "routing"}, {"confusion", confusion},
-                    {"anchor_classes", {{0, 1}, {2, 3}, {4, 5}, {6, 7}, {8, 9}}}});
+                    {"anchor_classes", {{0, 1}, {2, 3}, {4, 5}, {6, 7}, {8, 9}}},
+                    {"reference_gate", {{"routing_accuracy", 0.8},
+                                        {"seen_accuracy", 0.9},
+                                        {"unseen_accuracy", 0.86}}}});
     }
     ev.push_back({{"event", "end"}, {"rounds", 3}, {"seen_accuracy", r.seen},
                   {"unseen_accuracy", r.unseen},
@@ -149,6 +155,20 @@ TEST_F(ReportTest, MeansAndSampleStdsAreTakenOverSeedsFromTheFinalEval) {
   EXPECT_NEAR(fj.seen.std, 0.0, 1e-9);
   EXPECT_NEAR(fj.rounds.mean, 3, 1e-9);
   EXPECT_NEAR(report.settings[0].routing_accuracy.mean, 0.7, 1e-9);
+}
+
+TEST_F(ReportTest, RoutingDiagnosticsAreAveragedAndShown) {
+  Report report = Load(Grid());
+  const SettingSummary& s = report.settings[0];
+  EXPECT_NEAR(s.anchor_routed_accuracy.mean, 0.915, 1e-9);  // 0.91, 0.92
+  EXPECT_EQ(s.anchor_routed_accuracy.n, 2);
+  EXPECT_NEAR(s.reference_routing_accuracy.mean, 0.8, 1e-9);
+  EXPECT_NEAR(s.reference_unseen_accuracy.mean, 0.86, 1e-9);
+  std::string md = RenderMarkdown(report, {});
+  EXPECT_NE(md.find("routes 80.0 ± 0.0 % correctly and reaches 86.0 ± 0.0 %"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("anchor expert reaches 91.5 ± 0.7 %"), std::string::npos);
 }
 
 TEST_F(ReportTest, GapClosedIsFedJetsMinusFedAvgOverOracleMinusFedAvg) {

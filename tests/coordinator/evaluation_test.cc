@@ -1,0 +1,66 @@
+// The coordinator's evaluation references: the centrally trained gate.
+#include "coordinator/evaluation.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace fedjets::coordinator {
+namespace {
+
+// Four well-separated classes in 8 dimensions: class c is centred on +4 in
+// coordinate c.
+common::Dataset Blobs(int per_class, uint64_t seed) {
+  common::Dataset d;
+  d.name = "blobs";
+  d.example_shape = {8};
+  d.num_classes = 4;
+  d.class_names = {"a", "b", "c", "d"};
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> noise(0.f, 0.5f);
+  for (int i = 0; i < per_class; ++i) {
+    for (int c = 0; c < 4; ++c) {
+      for (int f = 0; f < 8; ++f) d.features.push_back((f == c ? 4.f : 0.f) + noise(rng));
+      d.labels.push_back(c);
+    }
+  }
+  return d;
+}
+
+TEST(ReferenceGateTest, RoutesEachClassToTheExpertWhoseAnchorHoldsIt) {
+  torch::manual_seed(0);
+  const common::ModelSpec spec{"mlp", {8}, 4, 16};
+  common::Dataset train = Blobs(200, 1);
+  auto c = PretrainCommonExpert(spec, train, train.size(), 2, 1);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const std::vector<std::vector<int64_t>> anchors = {{0, 3}, {1, 2}};
+  auto gate = TrainReferenceGate(**c, train, anchors, 16, /*epochs=*/60, 1);
+  ASSERT_TRUE(gate.ok()) << gate.status().ToString();
+
+  common::TensorData test = common::ToTensors(Blobs(50, 2));
+  torch::NoGradGuard no_grad;
+  torch::Tensor routed =
+      (*gate)->forward(common::EmbedAll(**c, test.x)).argmax(1);
+  torch::Tensor owner = torch::tensor(std::vector<int64_t>{0, 1, 1, 0});
+  const double correct =
+      routed.eq(owner.index_select(0, test.y)).to(torch::kFloat64).mean().item<double>();
+  EXPECT_GT(correct, 0.95);
+}
+
+TEST(ReferenceGateTest, NeedsAnchorsWhoseClassesHaveExamples) {
+  const common::ModelSpec spec{"mlp", {8}, 4, 16};
+  common::Dataset train = Blobs(10, 1);
+  auto c = common::MakeClassifier(spec, 1);
+  ASSERT_TRUE(c.ok());
+  auto none = TrainReferenceGate(**c, train, {}, 16, 1, 1);
+  EXPECT_FALSE(none.ok());
+  common::Dataset only_class_0 = train;
+  only_class_0.labels.assign(train.labels.size(), 0);
+  auto empty = TrainReferenceGate(**c, only_class_0, {{1}, {2}}, 16, 1, 1);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().ToString().find("no anchor class has examples"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace fedjets::coordinator
