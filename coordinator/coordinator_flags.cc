@@ -49,6 +49,10 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
                  "examples:N:epochs:E (trained on the last N training "
                  "examples); fedjets needs one, fedavg/fedprox start from it")
       ->capture_default_str();
+  app.add_option("--common-expert-cache", s.common_expert_cache,
+                 "folder where pretrained common experts are kept and reused "
+                 "by later runs with the same data, model, budget and seed "
+                 "(empty: pretrain every run)");
   app.add_option("--num-experts", s.num_experts,
                  "FedJETs experts M; also the number of anchor clients in a "
                  "simulated layout (0 = none)")

@@ -1,8 +1,14 @@
 #include "coordinator/evaluation.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <numeric>
+
+#include "common/tensor_codec.h"
 
 namespace fedjets::coordinator {
 
@@ -76,15 +82,52 @@ common::Result<std::pair<int64_t, int>> ParseCommonExpert(
       text));
 }
 
+namespace {
+
+// Names everything the pretrained weights depend on.
+std::string CacheKey(const common::ModelSpec& spec, const common::Dataset& data,
+                     int epochs, uint64_t seed) {
+  common::WireTensor recipe, x, y;
+  recipe.name = fmt::format("{} {} {} {} epochs {} seed {} lr 0.05 batch 64",
+                            spec.family, fmt::join(spec.input_shape, "x"),
+                            spec.num_classes, spec.hidden, epochs, seed);
+  x.name = "x";
+  x.bytes.assign(reinterpret_cast<const char*>(data.features.data()),
+                 data.features.size() * sizeof(float));
+  y.name = "y";
+  y.bytes.assign(reinterpret_cast<const char*>(data.labels.data()),
+                 data.labels.size() * sizeof(int64_t));
+  return common::ContentHash({recipe, x, y});
+}
+
+}  // namespace
+
 common::Result<common::Classifier> PretrainCommonExpert(
     const common::ModelSpec& spec, const common::Dataset& train,
-    int64_t examples, int epochs, uint64_t seed) {
+    int64_t examples, int epochs, uint64_t seed, const std::string& cache_dir) {
   auto model = common::MakeClassifier(spec, seed);
   if (!model.ok()) return model.status();
   examples = std::min(examples, train.size());
   std::vector<int64_t> idx(examples);
   std::iota(idx.begin(), idx.end(), train.size() - examples);
-  TensorData data = common::ToTensors(common::Subset(train, idx));
+  common::Dataset subset = common::Subset(train, idx);
+  std::filesystem::path cached;
+  if (!cache_dir.empty()) {
+    cached = std::filesystem::path(cache_dir) /
+             ("common-expert-" + CacheKey(spec, subset, epochs, seed) + ".pt");
+    if (std::filesystem::exists(cached)) {
+      try {
+        torch::load(*model, cached.string());
+        spdlog::info("common expert loaded from {}", cached.string());
+        return *model;
+      } catch (const std::exception& e) {
+        spdlog::warn("cannot load the cached common expert {} ({}); "
+                     "pretraining again", cached.string(), e.what());
+        model = common::MakeClassifier(spec, seed);
+      }
+    }
+  }
+  TensorData data = common::ToTensors(subset);
   common::TrainOptions o;
   o.local_epochs = epochs;
   o.batch_size = 64;
@@ -93,6 +136,20 @@ common::Result<common::Classifier> PretrainCommonExpert(
   o.seed = seed;
   auto stats = common::TrainLocal(**model, data, o);
   if (!stats.ok()) return stats.status().Annotate("pretraining the common expert");
+  if (!cached.empty()) {
+    // Written under a temporary name and renamed: a concurrent run never
+    // reads half a file. A cache that cannot be written costs only time.
+    const auto tmp = cached.string() + fmt::format(".tmp{}", ::getpid());
+    try {
+      std::filesystem::create_directories(cached.parent_path());
+      torch::save(*model, tmp);
+      std::filesystem::rename(tmp, cached);
+    } catch (const std::exception& e) {
+      std::error_code ignored;
+      std::filesystem::remove(tmp, ignored);
+      spdlog::warn("cannot cache the common expert in {}: {}", cache_dir, e.what());
+    }
+  }
   return *model;
 }
 

@@ -46,10 +46,13 @@ common::Result<std::pair<int64_t, int>> ParseCommonExpert(
     const std::string& text);
 
 // Trains a fresh model on the last `examples` training examples for
-// `epochs` epochs (SGD momentum 0.9, lr 0.05, batch 64).
+// `epochs` epochs (SGD momentum 0.9, lr 0.05, batch 64). With a cache_dir,
+// first looks for a model pretrained from the same examples, spec, epochs
+// and seed there (common-expert-<sha256>.pt), and saves a new one there.
 common::Result<common::Classifier> PretrainCommonExpert(
     const common::ModelSpec& spec, const common::Dataset& train,
-    int64_t examples, int epochs, uint64_t seed);
+    int64_t examples, int epochs, uint64_t seed,
+    const std::string& cache_dir = "");
 
 // A reference for the FedJETs gate, not a method (it needs every label):
 // a gate trained centrally on the common expert's embeddings of the whole

@@ -217,6 +217,10 @@ Status RunSimulation(SimOptions o) {
       "--log-level", "warn"};
   if (o.no_anchors) cargs.push_back("--no-anchors");
   if (o.baselines) cargs.push_back("--baselines");
+  if (!o.common_expert_cache.empty()) {
+    cargs.push_back("--common-expert-cache");
+    cargs.push_back(o.common_expert_cache);
+  }
   for (auto& a : tls_args("coordinator")) cargs.push_back(a);
   for (auto& a : data_args) cargs.push_back(a);
 

@@ -18,6 +18,7 @@ struct SimOptions {
   int clients_per_round = 0;
   std::string algorithm = "fedavg";  // fedavg, fedprox, fedjets
   std::string common_expert = "none";
+  std::string common_expert_cache;
   int num_experts = -1;  // -1: 5 for fedjets, else 0 (no anchors)
   int top_k = 2;
   int64_t gate_hidden = 64;

@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
                  "frozen pretrained common expert: none, weak, strong or "
                  "examples:N:epochs:E (fedjets needs one)")
       ->capture_default_str();
+  app.add_option("--common-expert-cache", o.common_expert_cache,
+                 "folder where pretrained common experts are kept and reused "
+                 "by later runs with the same data, model, budget and seed "
+                 "(empty: pretrain every run)");
   app.add_option("--num-experts", o.num_experts,
                  "experts M = anchor clients in the layout (-1: 5 for "
                  "fedjets, 0 otherwise)")

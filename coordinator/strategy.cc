@@ -79,7 +79,8 @@ common::Result<std::unique_ptr<Strategy>> MakeStrategy(
   if (!budget.ok()) return budget.status();
   if (budget->first > 0) {
     auto c = PretrainCommonExpert(ctx.spec, data.train, budget->first,
-                                  budget->second, o.seed);
+                                  budget->second, o.seed,
+                                  o.common_expert_cache);
     if (!c.ok()) return c.status();
     ctx.common_expert = *c;
     ctx.common_expert_accuracy = common::Evaluate(*ctx.common_expert, ctx.test).accuracy;

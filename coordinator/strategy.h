@@ -46,6 +46,9 @@ struct StrategyOptions {
   std::string algorithm = "fedavg";  // fedavg, fedprox, fedjets
   // Common expert: "none", "weak", "strong" or "examples:N:epochs:E".
   std::string common_expert = "none";
+  // Folder of pretrained common experts, keyed by a hash of the training
+  // examples, model, budget and seed; empty = pretrain every run.
+  std::string common_expert_cache;
   std::string model_family = "auto";
   int64_t model_hidden = 128;
   uint64_t seed = 1;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 namespace fedjets::coordinator {
@@ -60,6 +62,46 @@ TEST(ReferenceGateTest, NeedsAnchorsWhoseClassesHaveExamples) {
   ASSERT_FALSE(empty.ok());
   EXPECT_NE(empty.status().ToString().find("no anchor class has examples"),
             std::string::npos);
+}
+
+namespace fs = std::filesystem;
+
+std::vector<fs::path> Files(const fs::path& dir) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path());
+  return out;
+}
+
+TEST(CommonExpertCacheTest, SecondRunLoadsTheSameWeightsAndBadFilesAreRetrained) {
+  const fs::path dir = fs::temp_directory_path() /
+                       ("fedjets-ce-cache-" + std::to_string(std::random_device{}()));
+  const common::ModelSpec spec{"mlp", {8}, 4, 16};
+  common::Dataset train = Blobs(50, 1);
+  auto first = PretrainCommonExpert(spec, train, 100, 1, 7, dir.string());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(Files(dir).size(), 1u);
+  const fs::path file = Files(dir)[0];
+
+  // Same data, spec, budget and seed: the cached weights, byte for byte.
+  auto second = PretrainCommonExpert(spec, train, 100, 1, 7, dir.string());
+  ASSERT_TRUE(second.ok());
+  auto a = common::ToWire(**first), b = common::ToWire(**second);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].bytes, b[i].bytes) << a[i].name;
+
+  // Another seed or other examples: another entry.
+  ASSERT_TRUE(PretrainCommonExpert(spec, train, 100, 1, 8, dir.string()).ok());
+  ASSERT_TRUE(PretrainCommonExpert(spec, train, 120, 1, 7, dir.string()).ok());
+  EXPECT_EQ(Files(dir).size(), 3u);
+
+  // A damaged entry is retrained (same result) and replaced, not fatal.
+  std::ofstream(file, std::ios::trunc) << "not a model";
+  auto again = PretrainCommonExpert(spec, train, 100, 1, 7, dir.string());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  auto c = common::ToWire(**again);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].bytes, c[i].bytes) << a[i].name;
+  EXPECT_GT(fs::file_size(file), 100u);
+  fs::remove_all(dir);
 }
 
 }  // namespace
