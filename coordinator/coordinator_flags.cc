@@ -63,6 +63,10 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
       ->capture_default_str();
   app.add_option("--gate-lr", s.gate_lr, "gate learning rate (plain SGD)")
       ->capture_default_str();
+  app.add_option("--normal-gate-lr", s.normal_gate_lr,
+                 "gate learning rate of normal clients (-1: --gate-lr; 0: only "
+                 "anchors train the gate and it is averaged over them alone)")
+      ->capture_default_str();
   app.add_option("--anchor-gate-weight", s.anchor_gate_weight,
                  "weight of the anchors' gate loss")
       ->capture_default_str();

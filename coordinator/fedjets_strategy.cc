@@ -78,7 +78,7 @@ class FedJetsStrategy : public Strategy {
     t->set_learning_rate(o.learning_rate);
     t->set_momentum(o.momentum);
     t->set_seed(o.seed * 1000003 + static_cast<uint64_t>(round));
-    t->set_gate_lr(o.gate_lr);
+    t->set_gate_lr(role == Role::kAnchor ? o.gate_lr : NormalGateLr());
     t->set_anchor_gate_weight(o.anchor_gate_weight);
     ParameterList out = GateWire();
     std::vector<int> experts;
@@ -134,11 +134,14 @@ class FedJetsStrategy : public Strategy {
     gates.reserve(updates.size());
     for (auto& u : updates) {
       gates.push_back(common::TakePrefix(common::kGateWirePrefix, u.params));
+      if (u.role != Role::kAnchor && NormalGateLr() == 0) continue;
       gate_in.push_back({&gates.back(), static_cast<double>(u.num_samples)});
     }
-    auto gate = common::WeightedAverage(gate_in);
-    if (!gate.ok()) return gate.status().Annotate("gate aggregation");
-    FEDJETS_RETURN_IF_ERROR(common::FromWire(*gate_, *gate));
+    if (!gate_in.empty()) {  // nobody trained it: unchanged
+      auto gate = common::WeightedAverage(gate_in);
+      if (!gate.ok()) return gate.status().Annotate("gate aggregation");
+      FEDJETS_RETURN_IF_ERROR(common::FromWire(*gate_, *gate));
+    }
     std::vector<int> load(m, 0);
     for (int q = 0; q < m; ++q) {
       std::vector<ParameterList> parts;
@@ -266,6 +269,11 @@ class FedJetsStrategy : public Strategy {
     double entropy = 0;
     std::vector<std::vector<int64_t>> confusion;  // [class][expert]
   };
+
+  double NormalGateLr() const {
+    const auto& o = ctx_.options;
+    return o.normal_gate_lr < 0 ? o.gate_lr : o.normal_gate_lr;
+  }
 
   ParameterList GateWire() {
     return common::WithPrefix(common::kGateWirePrefix, common::ToWire(*gate_));

@@ -208,6 +208,7 @@ Status RunSimulation(SimOptions o) {
       "--top-k", std::to_string(o.top_k),
       "--gate-hidden", std::to_string(o.gate_hidden),
       "--gate-lr", fmt::format("{}", o.gate_lr),
+      "--normal-gate-lr", fmt::format("{}", o.normal_gate_lr),
       "--anchor-share", fmt::format("{}", o.anchor_share),
       "--model", o.model, "--hidden", std::to_string(o.hidden),
       "--partition", o.partition,

@@ -23,6 +23,7 @@ struct SimOptions {
   int top_k = 2;
   int64_t gate_hidden = 64;
   double gate_lr = 0.1;
+  double normal_gate_lr = -1;
   double anchor_share = 0.5;
   bool no_anchors = false;
   std::string model = "auto";

@@ -50,6 +50,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--gate-hidden", o.gate_hidden, "gate hidden width")
       ->capture_default_str();
+  app.add_option("--normal-gate-lr", o.normal_gate_lr,
+                 "gate learning rate of normal clients (-1: --gate-lr; 0: only "
+                 "anchors train the gate)")
+      ->capture_default_str();
   app.add_option("--gate-lr", o.gate_lr, "gate learning rate")
       ->capture_default_str();
   app.add_option("--anchor-share", o.anchor_share,

@@ -63,6 +63,9 @@ struct StrategyOptions {
   int top_k = 2;
   int64_t gate_hidden = 64;
   double gate_lr = 0.1;
+  // Gate learning rate of normal clients; < 0: gate_lr. 0: only anchors
+  // train the gate, and it is averaged over them alone.
+  double normal_gate_lr = -1;
   double anchor_gate_weight = 1.0;
   bool use_anchors = true;  // false: the no-anchor ablation
   // Evaluation clients: test examples per client.

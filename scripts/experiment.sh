@@ -38,19 +38,26 @@ REPORT=${REPORT:-build/bin/fedjets-report}
 
 # Setting -> fedjets-sim flags. Each setting spells every flag once.
 # "random-labels": any 4 random labels per client, the harder variant of
-# the grouped split.
+# the grouped split. Any setting + "-anchor-gate" (e.g. weak-anchor-gate)
+# runs it with --normal-gate-lr 0.
 setting_flags() {
   local partition=grouped common=weak share=$ANCHOR_SHARE k=$TOP_K extra=""
-  case "$1" in
+  local setting=$1
+  # "<setting>-anchor-gate": the same with only anchors training the gate.
+  if [[ $setting == *-anchor-gate ]]; then
+    extra="--normal-gate-lr 0"
+    setting=${setting%-anchor-gate}
+  fi
+  case "$setting" in
     weak) ;;
     strong) common=strong ;;
     dirichlet) partition=dirichlet:0.1 ;;
     dirichlet-strong) partition=dirichlet:0.1 common=strong ;;
     random-labels) partition=grouped-random ;;
-    ablation-no-anchors) extra=--no-anchors ;;
     ablation-anchor-share-0.3) share=0.3 ;;
     ablation-anchor-share-0.7) share=0.7 ;;
     ablation-k1) k=1 ;;
+    ablation-no-anchors) extra="$extra --no-anchors" ;;
     *) echo "experiment.sh: unknown setting '$1'; add it to setting_flags" >&2
        return 1 ;;
   esac

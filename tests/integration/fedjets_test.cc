@@ -2,6 +2,7 @@
 // expert routing, aggregation and just-in-time serving, CI-sized.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <thread>
 
@@ -86,6 +87,30 @@ TEST_F(FedJetsTest, SameSeedGivesIdenticalModels) {
     EXPECT_TRUE(first.final_params[i].bytes == second.final_params[i].bytes)
         << first.final_params[i].name << " differs between the two runs";
   }
+}
+
+// --normal-gate-lr 0: only anchors train the gate. A round of normal
+// clients alone then trains experts and leaves the gate as it was.
+TEST_F(FedJetsTest, NormalClientsLeaveTheGateAloneWithNormalGateLrZero) {
+  auto o = Options("fedjets", 1);
+  o.anchor_share = 0;  // sample normal clients only
+  o.strategy.normal_gate_lr = 0;
+  auto s = RunFederation(o);
+  ASSERT_FALSE(s.exchanges.empty());
+  for (const auto& x : s.exchanges) EXPECT_EQ(x.role, coordinator::Role::kNormal);
+  std::map<std::string, std::string> before;
+  for (const auto& p : s.initial_params) before[p.name] = p.bytes;
+  int gate = 0, expert_changed = 0;
+  for (const auto& p : s.final_params) {
+    if (p.name.rfind(common::kGateWirePrefix, 0) == 0) {
+      ++gate;
+      EXPECT_EQ(before[p.name], p.bytes) << p.name << " moved";
+    } else if (before[p.name] != p.bytes) {
+      ++expert_changed;
+    }
+  }
+  EXPECT_GT(gate, 0);
+  EXPECT_GT(expert_changed, 0) << "the normal clients' experts did not train";
 }
 
 TEST_F(FedJetsTest, AnchorsGetOnlyTheirExpertAndServingTakesNoStep) {
