@@ -237,7 +237,8 @@ Status RunSimulation(SimOptions o) {
   // Wait until the coordinator listens and tells us its port.
   uint16_t port = 0;
   const auto listen_deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(120);
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(o.start_timeout_s * 1000));
   while (port == 0) {
     std::ifstream in(port_file);
     if (in >> port) break;
@@ -253,7 +254,11 @@ Status RunSimulation(SimOptions o) {
     }
     if (g_interrupted || std::chrono::steady_clock::now() > listen_deadline) {
       KillAll(children, SIGTERM);
-      return common::DeadlineExceeded("the coordinator did not start listening");
+      if (g_interrupted) return common::Unavailable("interrupted");
+      return common::DeadlineExceeded(fmt::format(
+          "the coordinator did not start listening within {} s "
+          "(--start-timeout; pretraining a large common expert takes long)",
+          o.start_timeout_s));
     }
   }
   fmt::print("fedjets-sim: run directory {}\n", run.string());

@@ -45,6 +45,9 @@ struct SimOptions {
   int threads_per_process = 1;
   bool insecure = false;
   double round_timeout_s = 600;
+  // How long the coordinator may prepare (load data, pretrain the common
+  // expert) before it listens.
+  double start_timeout_s = 1800;
   std::string bin_dir;  // where the fedjets binaries are; default: beside us
   // Write and print the partition summary, then stop before training.
   bool show_partition = false;

@@ -100,6 +100,11 @@ int main(int argc, char** argv) {
   app.add_option("--round-timeout", o.round_timeout_s,
                  "seconds a client may take for a round")
       ->capture_default_str();
+  app.add_option("--start-timeout", o.start_timeout_s,
+                 "seconds the coordinator may take to load the data and "
+                 "pretrain the common expert before it listens")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_flag("--show-partition", o.show_partition,
                "print which classes each client holds (also written to "
                "RUN_DIR/partition.txt and partition.png) and exit without "
