@@ -27,7 +27,9 @@ common::Status Validate(const std::vector<RunSpec>& runs) {
     return common::InvalidArgument(
         "no runs given; pass --run SETTING:METHOD:DIR or --manifest FILE");
   }
-  std::set<std::string> dirs;
+  // A run may serve several settings (the FedAvg runs a variant is
+  // compared with), but counts once within one.
+  std::set<std::pair<std::string, std::string>> dirs;
   for (const RunSpec& r : runs) {
     if (r.setting.empty() || r.method.empty() || r.dir.empty()) {
       return common::InvalidArgument(fmt::format(
@@ -41,9 +43,10 @@ common::Status Validate(const std::vector<RunSpec>& runs) {
     }
     std::error_code ec;
     fs::path canonical = fs::weakly_canonical(r.dir, ec);
-    if (!dirs.insert(ec ? r.dir : canonical.string()).second) {
+    if (!dirs.insert({r.setting, ec ? r.dir : canonical.string()}).second) {
       return common::InvalidArgument(fmt::format(
-          "run directory {} is listed twice; each run counts once", r.dir));
+          "run directory {} is listed twice in setting {}; each run counts "
+          "once", r.dir, r.setting));
     }
   }
   return common::Status::Ok();

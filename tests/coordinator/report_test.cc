@@ -313,6 +313,25 @@ TEST_F(ReportTest, ResultsMdContainsThePaperTableAblationsAndCommand) {
   EXPECT_NE(md.find("gap closed by FedJETs:** 8"), std::string::npos);
 }
 
+TEST_F(ReportTest, RunMayServeTwoSettingsButCountsOnceInEach) {
+  WriteOptions o;
+  o.runs = Grid();
+  o.results_path = (root_ / "twice" / "RESULTS.md").string();
+  o.plots = false;
+  const RunSpec fedavg = o.runs[2];
+  ASSERT_EQ(fedavg.method, "fedavg");
+  o.runs.push_back({"weak-variant", "fedjets", o.runs[0].dir});
+  o.runs.push_back({"weak-variant", "fedavg", fedavg.dir});
+  std::vector<std::string> warnings;
+  EXPECT_TRUE(WriteResults(o, &warnings).ok());
+  o.runs.push_back({"weak-variant", "fedavg", fedavg.dir});
+  auto twice = WriteResults(o, &warnings);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.ToString().find("listed twice in setting weak-variant"),
+            std::string::npos)
+      << twice.ToString();
+}
+
 TEST_F(ReportTest, PlotsArePngFilesWhenGnuplotIsPresent) {
   if (std::system("gnuplot --version >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "gnuplot not installed";
