@@ -153,6 +153,16 @@ common::Result<common::Classifier> PretrainCommonExpert(
   return *model;
 }
 
+std::vector<int64_t> ClassOwners(
+    const std::vector<std::vector<int64_t>>& anchor_classes,
+    int64_t num_classes) {
+  std::vector<int64_t> owner(num_classes, -1);
+  for (size_t q = 0; q < anchor_classes.size(); ++q) {
+    for (int64_t c : anchor_classes[q]) owner.at(c) = static_cast<int64_t>(q);
+  }
+  return owner;
+}
+
 common::Result<common::Gate> TrainReferenceGate(
     common::ClassifierImpl& common_expert, const common::Dataset& train,
     const std::vector<std::vector<int64_t>>& anchor_classes,
@@ -160,10 +170,7 @@ common::Result<common::Gate> TrainReferenceGate(
   if (anchor_classes.empty()) {
     return common::InvalidArgument("the reference gate needs anchors");
   }
-  std::vector<int64_t> owner(train.num_classes, -1);
-  for (size_t q = 0; q < anchor_classes.size(); ++q) {
-    for (int64_t c : anchor_classes[q]) owner.at(c) = static_cast<int64_t>(q);
-  }
+  const std::vector<int64_t> owner = ClassOwners(anchor_classes, train.num_classes);
   std::vector<int64_t> keep;  // examples of classes some anchor holds
   for (int64_t i = 0; i < train.size(); ++i) {
     if (owner[train.labels[i]] >= 0) keep.push_back(i);

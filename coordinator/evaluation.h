@@ -54,6 +54,12 @@ common::Result<common::Classifier> PretrainCommonExpert(
     int64_t examples, int epochs, uint64_t seed,
     const std::string& cache_dir = "");
 
+// The expert whose anchor holds each class (anchor_classes[q] are expert
+// q's), -1 for classes no anchor holds.
+std::vector<int64_t> ClassOwners(
+    const std::vector<std::vector<int64_t>>& anchor_classes,
+    int64_t num_classes);
+
 // A reference for the FedJETs gate, not a method (it needs every label):
 // a gate trained centrally on the common expert's embeddings of the whole
 // labelled training split, each example's target the expert whose anchor

@@ -285,21 +285,13 @@ class FedJetsStrategy : public Strategy {
     return p;
   }
 
-  // The expert whose anchor holds each class, -1 for classes no anchor holds.
-  std::vector<int64_t> ClassOwners() const {
-    std::vector<int64_t> owner(ctx_.spec.num_classes, -1);
-    for (size_t q = 0; q < ctx_.anchor_classes.size(); ++q) {
-      for (int64_t c : ctx_.anchor_classes[q]) owner.at(c) = static_cast<int64_t>(q);
-    }
-    return owner;
-  }
-
   // Unseen-client accuracy if every sample went to the expert whose anchor
   // holds its class (needs the labels: a diagnostic that separates routing
   // errors from expert errors). Mean over unseen clients, -1 without any.
   double AnchorRoutedAccuracy() {
     if (ctx_.anchor_classes.empty()) return -1;
-    torch::Tensor owner = torch::tensor(ClassOwners());
+    torch::Tensor owner =
+        torch::tensor(ClassOwners(ctx_.anchor_classes, ctx_.spec.num_classes));
     auto ptrs = ExpertPointers();
     double sum = 0;
     int n = 0;
