@@ -1,32 +1,12 @@
 #include "coordinator/coordinator_flags.h"
 
+#include <fmt/format.h>
+
 #include "common/cli_flags.h"
 
 namespace fedjets::coordinator {
 
-void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
-  CoordinatorOptions& o = cl.options;
-  app.set_config("--config", "", "read flags from an INI/TOML file");
-  app.add_option("--host", o.host, "IP address to listen on")
-      ->capture_default_str();
-  app.add_option("--port", o.port, "TCP port to listen on (0 = any free port)")
-      ->capture_default_str();
-  app.add_option("--port-file", cl.port_file,
-                 "write the port actually bound to this file once listening");
-  common::AddTlsFlags(app, o.tls, o.insecure);
-  common::AddLimitFlags(app, o.limits);
-  app.add_option("--rounds", o.rounds, "number of federated rounds")
-      ->capture_default_str();
-  app.add_option("--min-clients", o.min_clients,
-                 "clients that must join before round 1 starts")
-      ->capture_default_str();
-  app.add_option("--clients-per-round", o.clients_per_round,
-                 "clients sampled per round (0 = all connected)")
-      ->capture_default_str();
-  app.add_option("--min-updates", o.min_updates,
-                 "quorum: a round with fewer updates keeps the old model")
-      ->capture_default_str();
-  auto& s = o.strategy;
+void AddStrategyFlags(CLI::App& app, StrategyOptions& s) {
   app.add_option("--algorithm", s.algorithm, "fedavg, fedprox or fedjets")
       ->check(CLI::IsMember({"fedavg", "fedprox", "fedjets"}))
       ->capture_default_str();
@@ -73,6 +53,78 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
   app.add_flag_callback(
       "--no-anchors", [&s] { s.use_anchors = false; },
       "ablation: anchor clients train like normal clients");
+  app.add_option("--eval-client-examples", s.eval_examples_per_client,
+                 "test examples per evaluation client")
+      ->capture_default_str();
+  app.add_option("--finetune-epochs", s.finetune_epochs,
+                 "epochs of the local/oracle fine-tuning baselines")
+      ->capture_default_str();
+  app.add_flag("--baselines", s.baselines,
+               "after the last round also score the common expert alone, "
+               "local fine-tuning and (fedavg/fedprox) the fine-tune oracle "
+               "on the evaluation clients");
+  app.add_option("--model", s.model_family, "model family: auto, cnn, mlp")
+      ->capture_default_str();
+  app.add_option("--hidden", s.model_hidden, "width of the penultimate layer")
+      ->capture_default_str();
+  app.add_option("--eval-examples", s.eval_examples,
+                 "evaluate on the first N test examples (0 = all)")
+      ->capture_default_str();
+}
+
+std::vector<std::string> StrategyArgs(const StrategyOptions& s) {
+  auto num = [](auto v) { return fmt::format("{}", v); };
+  std::vector<std::string> args = {
+      "--algorithm", s.algorithm,
+      "--seed", num(s.seed),
+      "--local-epochs", num(s.local_epochs),
+      "--batch-size", num(s.batch_size),
+      "--lr", num(s.learning_rate),
+      "--momentum", num(s.momentum),
+      "--prox-mu", num(s.prox_mu),
+      "--common-expert", s.common_expert,
+      "--num-experts", num(s.num_experts),
+      "--top-k", num(s.top_k),
+      "--gate-hidden", num(s.gate_hidden),
+      "--gate-lr", num(s.gate_lr),
+      "--normal-gate-lr", num(s.normal_gate_lr),
+      "--anchor-gate-weight", num(s.anchor_gate_weight),
+      "--eval-client-examples", num(s.eval_examples_per_client),
+      "--finetune-epochs", num(s.finetune_epochs),
+      "--model", s.model_family,
+      "--hidden", num(s.model_hidden),
+      "--eval-examples", num(s.eval_examples)};
+  if (!s.common_expert_cache.empty()) {
+    args.insert(args.end(), {"--common-expert-cache", s.common_expert_cache});
+  }
+  if (!s.use_anchors) args.push_back("--no-anchors");
+  if (s.baselines) args.push_back("--baselines");
+  return args;
+}
+
+void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
+  CoordinatorOptions& o = cl.options;
+  app.set_config("--config", "", "read flags from an INI/TOML file");
+  app.add_option("--host", o.host, "IP address to listen on")
+      ->capture_default_str();
+  app.add_option("--port", o.port, "TCP port to listen on (0 = any free port)")
+      ->capture_default_str();
+  app.add_option("--port-file", cl.port_file,
+                 "write the port actually bound to this file once listening");
+  common::AddTlsFlags(app, o.tls, o.insecure);
+  common::AddLimitFlags(app, o.limits);
+  app.add_option("--rounds", o.rounds, "number of federated rounds")
+      ->capture_default_str();
+  app.add_option("--min-clients", o.min_clients,
+                 "clients that must join before round 1 starts")
+      ->capture_default_str();
+  app.add_option("--clients-per-round", o.clients_per_round,
+                 "clients sampled per round (0 = all connected)")
+      ->capture_default_str();
+  app.add_option("--min-updates", o.min_updates,
+                 "quorum: a round with fewer updates keeps the old model")
+      ->capture_default_str();
+  AddStrategyFlags(app, o.strategy);
   app.add_option("--anchor-share", o.anchor_share,
                  "share of each round's clients drawn from the anchors")
       ->capture_default_str();
@@ -84,16 +136,6 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
                  "clients in the simulated layout (0 = evaluate the test "
                  "split only)")
       ->capture_default_str();
-  app.add_option("--eval-client-examples", s.eval_examples_per_client,
-                 "test examples per evaluation client")
-      ->capture_default_str();
-  app.add_option("--finetune-epochs", s.finetune_epochs,
-                 "epochs of the local/oracle fine-tuning baselines")
-      ->capture_default_str();
-  app.add_flag("--baselines", s.baselines,
-               "after the last round also score the common expert alone, "
-               "local fine-tuning and (fedavg/fedprox) the fine-tune oracle "
-               "on the evaluation clients");
   app.add_flag("--linger", o.linger,
                "after the last round keep serving just-in-time clients until "
                "interrupted");
@@ -105,13 +147,6 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
   common::AddSecondsFlag(app, "--wait-timeout", o.wait_clients_timeout,
                          "how long to wait for --min-clients to join");
   common::AddDatasetFlags(app, o.data);
-  app.add_option("--model", s.model_family, "model family: auto, cnn, mlp")
-      ->capture_default_str();
-  app.add_option("--hidden", s.model_hidden, "width of the penultimate layer")
-      ->capture_default_str();
-  app.add_option("--eval-examples", s.eval_examples,
-                 "evaluate on the first N test examples (0 = all)")
-      ->capture_default_str();
   app.add_option("--eval-every", o.eval_every, "evaluate every N rounds")
       ->capture_default_str();
   app.add_option("--run-dir", o.run_dir,

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "coordinator/coordinator.h"
 
@@ -15,6 +16,15 @@ struct CoordinatorCommandLine {
   std::string log_level = "info";
   int threads = 2;  // LibTorch threads for evaluation
 };
+
+// Registers the flags of a StrategyOptions (algorithm, local recipe,
+// FedJETs, common expert, evaluation); fedjets-coordinator and fedjets-sim
+// share them. Parsing writes `s`, which must outlive `app`.
+void AddStrategyFlags(CLI::App& app, StrategyOptions& s);
+
+// The command-line arguments that make AddStrategyFlags parse back to `s`;
+// fedjets-sim starts the coordinator with them.
+std::vector<std::string> StrategyArgs(const StrategyOptions& s);
 
 // Registers every flag of the coordinator on `app`; parsing writes `cl`,
 // which must outlive `app`.

@@ -18,6 +18,7 @@
 #include "common/certs.h"
 #include "common/partition_summary.h"
 #include "common/shards.h"
+#include "coordinator/coordinator_flags.h"
 
 extern char** environ;
 
@@ -112,9 +113,9 @@ Status SummarizePartition(const SimOptions& o, const fs::path& run) {
   so.data = o.data;
   so.partition = o.partition;
   so.num_shards = o.clients;
-  so.seed = o.seed;
+  so.seed = o.strategy.seed;
   so.max_examples_per_client = o.max_examples_per_client;
-  so.num_experts = o.num_experts;
+  so.num_experts = o.strategy.num_experts;
   std::vector<int> all(o.clients);
   std::iota(all.begin(), all.end(), 0);
   auto shards = common::LoadShards(so, all);
@@ -129,7 +130,7 @@ Status SummarizePartition(const SimOptions& o, const fs::path& run) {
                               : "partition " + o.partition;
   const std::string title =
       fmt::format("{} ({}): {} clients, {}, seed {}", o.data.name,
-                  o.data.path, o.clients, how, o.seed);
+                  o.data.path, o.clients, how, o.strategy.seed);
   auto summary = common::WritePartitionSummary(
       hist, shards->front().class_names, title, run);
   if (!summary.ok()) return summary.status();
@@ -146,7 +147,10 @@ Status SummarizePartition(const SimOptions& o, const fs::path& run) {
 Status RunSimulation(SimOptions o) {
   if (o.clients < 1) return common::InvalidArgument("--clients must be >= 1");
   if (o.processes <= 0 || o.processes > o.clients) o.processes = o.clients;
-  if (o.num_experts < 0) o.num_experts = o.algorithm == "fedjets" ? 5 : 0;
+  auto& strategy = o.strategy;
+  if (strategy.num_experts < 0) {
+    strategy.num_experts = strategy.algorithm == "fedjets" ? 5 : 0;
+  }
   if (o.run_dir.empty()) o.run_dir = DefaultRunDir();
   const fs::path bin = o.bin_dir.empty() ? DefaultBinDir() : fs::path(o.bin_dir);
   for (const char* b : {"fedjets-coordinator", "fedjets-client"}) {
@@ -193,35 +197,14 @@ Status RunSimulation(SimOptions o) {
       "--rounds", std::to_string(o.rounds),
       "--min-clients", std::to_string(o.clients),
       "--clients-per-round", std::to_string(o.clients_per_round),
-      "--seed", std::to_string(o.seed),
-      "--local-epochs", std::to_string(o.local_epochs),
-      "--batch-size", std::to_string(o.batch_size),
-      "--lr", fmt::format("{}", o.learning_rate),
-      "--momentum", fmt::format("{}", o.momentum),
-      "--prox-mu", fmt::format("{}", o.prox_mu),
-      "--eval-examples", std::to_string(o.eval_examples),
       "--round-timeout", fmt::format("{}", o.round_timeout_s),
       "--threads", std::to_string(o.threads_per_process),
-      "--algorithm", o.algorithm,
-      "--common-expert", o.common_expert,
-      "--num-experts", std::to_string(o.num_experts),
-      "--top-k", std::to_string(o.top_k),
-      "--gate-hidden", std::to_string(o.gate_hidden),
-      "--gate-lr", fmt::format("{}", o.gate_lr),
-      "--normal-gate-lr", fmt::format("{}", o.normal_gate_lr),
       "--anchor-share", fmt::format("{}", o.anchor_share),
-      "--model", o.model, "--hidden", std::to_string(o.hidden),
       "--partition", o.partition,
       "--num-clients", std::to_string(o.clients),
       "--eval-every", std::to_string(o.eval_every),
-      "--eval-client-examples", std::to_string(o.eval_client_examples),
       "--log-level", "warn"};
-  if (o.no_anchors) cargs.push_back("--no-anchors");
-  if (o.baselines) cargs.push_back("--baselines");
-  if (!o.common_expert_cache.empty()) {
-    cargs.push_back("--common-expert-cache");
-    cargs.push_back(o.common_expert_cache);
-  }
+  for (auto& a : StrategyArgs(strategy)) cargs.push_back(a);
   for (auto& a : tls_args("coordinator")) cargs.push_back(a);
   for (auto& a : data_args) cargs.push_back(a);
 
@@ -282,10 +265,10 @@ Status RunSimulation(SimOptions o) {
         "--partition", o.partition,
         "--num-shards", std::to_string(o.clients),
         "--shards", shards,
-        "--seed", std::to_string(o.seed),
+        "--seed", std::to_string(strategy.seed),
         "--max-examples", std::to_string(o.max_examples_per_client),
         "--threads", std::to_string(o.threads_per_process),
-        "--num-experts", std::to_string(o.num_experts)};
+        "--num-experts", std::to_string(strategy.num_experts)};
     for (auto& a : tls_args(node)) args.push_back(a);
     for (auto& a : data_args) args.push_back(a);
     auto pid = Spawn(args, (run / "logs" / (node + ".log")).string());

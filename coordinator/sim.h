@@ -8,6 +8,7 @@
 
 #include "common/dataset_source.h"
 #include "common/status.h"
+#include "coordinator/strategy_options.h"
 
 namespace fedjets::coordinator {
 
@@ -16,32 +17,20 @@ struct SimOptions {
   int processes = 0;   // client processes; 0 = one per client
   int rounds = 5;
   int clients_per_round = 0;
-  std::string algorithm = "fedavg";  // fedavg, fedprox, fedjets
-  std::string common_expert = "none";
-  std::string common_expert_cache;
-  int num_experts = -1;  // -1: 5 for fedjets, else 0 (no anchors)
-  int top_k = 2;
-  int64_t gate_hidden = 64;
-  double gate_lr = 0.1;
-  double normal_gate_lr = -1;
+  // Algorithm, local recipe, FedJETs, common expert, evaluation: passed to
+  // the coordinator as they are, except strategy.num_experts = -1, which
+  // means 5 for fedjets and 0 (no anchors) otherwise.
+  StrategyOptions strategy = [] {
+    StrategyOptions s;
+    s.num_experts = -1;
+    return s;
+  }();
   double anchor_share = 0.5;
-  bool no_anchors = false;
-  std::string model = "auto";
-  int64_t hidden = 128;
   int eval_every = 1;
-  int64_t eval_client_examples = 500;
-  bool baselines = false;  // score the reference methods after the run
   std::string partition = "iid";
   common::DatasetSource data;
   std::string run_dir;  // default: runs/sim-<time>
-  uint64_t seed = 1;
-  int local_epochs = 1;
-  int batch_size = 64;
-  double learning_rate = 0.01;
-  double momentum = 0.9;
-  double prox_mu = 0.0;
   int64_t max_examples_per_client = 0;
-  int64_t eval_examples = 0;
   int threads_per_process = 1;
   bool insecure = false;
   double round_timeout_s = 600;

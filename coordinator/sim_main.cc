@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli_flags.h"
+#include "coordinator/coordinator_flags.h"
 #include "coordinator/sim.h"
 
 int main(int argc, char** argv) {
@@ -31,68 +32,21 @@ int main(int argc, char** argv) {
                  "anchors hold one class group each, clients two groups, "
                  "unseen combinations held out) and grouped-random")
       ->capture_default_str();
-  app.add_option("--algorithm", o.algorithm, "fedavg, fedprox or fedjets")
-      ->check(CLI::IsMember({"fedavg", "fedprox", "fedjets"}))
-      ->capture_default_str();
-  app.add_option("--common-expert", o.common_expert,
-                 "frozen pretrained common expert: none, weak, strong or "
-                 "examples:N:epochs:E (fedjets needs one)")
-      ->capture_default_str();
-  app.add_option("--common-expert-cache", o.common_expert_cache,
-                 "folder where pretrained common experts are kept and reused "
-                 "by later runs with the same data, model, budget and seed "
-                 "(empty: pretrain every run)");
-  app.add_option("--num-experts", o.num_experts,
-                 "experts M = anchor clients in the layout (-1: 5 for "
-                 "fedjets, 0 otherwise)")
-      ->capture_default_str();
-  app.add_option("--top-k", o.top_k, "experts per client (K)")
-      ->capture_default_str();
-  app.add_option("--gate-hidden", o.gate_hidden, "gate hidden width")
-      ->capture_default_str();
-  app.add_option("--normal-gate-lr", o.normal_gate_lr,
-                 "gate learning rate of normal clients (-1: --gate-lr; 0: only "
-                 "anchors train the gate)")
-      ->capture_default_str();
-  app.add_option("--gate-lr", o.gate_lr, "gate learning rate")
-      ->capture_default_str();
+  fedjets::coordinator::AddStrategyFlags(app, o.strategy);
+  app.get_option("--num-experts")
+      ->description(
+          "FedJETs experts M = anchor clients in the layout (-1: 5 for "
+          "fedjets, 0 otherwise)");
   app.add_option("--anchor-share", o.anchor_share,
                  "share of each round's clients drawn from the anchors")
       ->capture_default_str();
-  app.add_flag("--baselines", o.baselines,
-               "after the last round also score the common expert alone, "
-               "local fine-tuning and the fine-tune oracle (fedavg/fedprox)");
-  app.add_flag("--no-anchors", o.no_anchors,
-               "ablation: anchors train like normal clients");
-  app.add_option("--model", o.model, "model family: auto, cnn, mlp")
-      ->capture_default_str();
-  app.add_option("--hidden", o.hidden, "width of the penultimate layer")
-      ->capture_default_str();
   app.add_option("--eval-every", o.eval_every, "evaluate every N rounds")
-      ->capture_default_str();
-  app.add_option("--eval-client-examples", o.eval_client_examples,
-                 "test examples per seen/unseen evaluation client")
       ->capture_default_str();
   fedjets::common::AddDatasetFlags(app, o.data);
   app.add_option("--run-dir", o.run_dir,
                  "run directory (default: runs/sim-<time>)");
-  app.add_option("--seed", o.seed, "seed for model, sampling and partition")
-      ->capture_default_str();
-  app.add_option("--local-epochs", o.local_epochs, "local epochs per round")
-      ->capture_default_str();
-  app.add_option("--batch-size", o.batch_size, "local batch size")
-      ->capture_default_str();
-  app.add_option("--lr", o.learning_rate, "client learning rate")
-      ->capture_default_str();
-  app.add_option("--momentum", o.momentum, "client SGD momentum")
-      ->capture_default_str();
-  app.add_option("--prox-mu", o.prox_mu, "FedProx mu (0 = FedAvg)")
-      ->capture_default_str();
   app.add_option("--max-examples", o.max_examples_per_client,
                  "cap on each client's training examples (0 = whole shard)")
-      ->capture_default_str();
-  app.add_option("--eval-examples", o.eval_examples,
-                 "evaluate on the first N test examples (0 = all)")
       ->capture_default_str();
   app.add_option("--threads", o.threads_per_process,
                  "LibTorch threads per process")

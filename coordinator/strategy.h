@@ -20,6 +20,7 @@
 #include "common/dataset.h"
 #include "common/federation_split.h"
 #include "common/status.h"
+#include "coordinator/strategy_options.h"
 #include "proto/fedjets.pb.h"
 
 namespace fedjets::coordinator {
@@ -40,41 +41,6 @@ struct ClientUpdate {
   common::ParameterList params;
   Role role = Role::kModel;
   std::vector<int> experts;  // fedjets: experts the client trained
-};
-
-struct StrategyOptions {
-  std::string algorithm = "fedavg";  // fedavg, fedprox, fedjets
-  // Common expert: "none", "weak", "strong" or "examples:N:epochs:E".
-  std::string common_expert = "none";
-  // Folder of pretrained common experts, keyed by a hash of the training
-  // examples, model, budget and seed; empty = pretrain every run.
-  std::string common_expert_cache;
-  std::string model_family = "auto";
-  int64_t model_hidden = 128;
-  uint64_t seed = 1;
-  // Local recipe sent to clients.
-  int local_epochs = 1;
-  int batch_size = 64;
-  double learning_rate = 0.01;
-  double momentum = 0.9;
-  double prox_mu = 0.0;
-  // FedJETs.
-  int num_experts = 5;
-  int top_k = 2;
-  int64_t gate_hidden = 64;
-  double gate_lr = 0.1;
-  // Gate learning rate of normal clients; < 0: gate_lr. 0: only anchors
-  // train the gate, and it is averaged over them alone.
-  double normal_gate_lr = -1;
-  double anchor_gate_weight = 1.0;
-  bool use_anchors = true;  // false: the no-anchor ablation
-  // Evaluation clients: test examples per client.
-  int64_t eval_examples_per_client = 500;
-  int64_t eval_examples = 0;  // cap on the global test split (0 = all)
-  int finetune_epochs = 5;    // local/oracle baselines
-  // After the last round, also score the reference methods (common expert
-  // alone, local fine-tuning, and for fedavg/fedprox the fine-tune oracle).
-  bool baselines = false;
 };
 
 class Strategy {

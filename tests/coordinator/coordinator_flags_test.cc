@@ -65,6 +65,64 @@ TEST_F(CoordinatorFlagsTest, ConfigFileReproducesTheCommandLine) {
   EXPECT_EQ(b.wait_clients_timeout, 30s);
 }
 
+// fedjets-sim starts the coordinator with StrategyArgs: every setting must
+// survive the trip through the coordinator's flags.
+TEST(StrategyFlagsTest, StrategyArgsParseBackToTheSameOptions) {
+  StrategyOptions want;  // every field away from its default
+  want.algorithm = "fedjets";
+  want.common_expert = "examples:500:epochs:2";
+  want.common_expert_cache = "/tmp/cache dir";
+  want.model_family = "cnn";
+  want.model_hidden = 32;
+  want.seed = 42;
+  want.local_epochs = 3;
+  want.batch_size = 16;
+  want.learning_rate = 0.125;
+  want.momentum = 0.5;
+  want.prox_mu = 0.001;
+  want.num_experts = 4;
+  want.top_k = 1;
+  want.gate_hidden = 8;
+  want.gate_lr = 0.3;
+  want.normal_gate_lr = 0;
+  want.anchor_gate_weight = 2.5;
+  want.use_anchors = false;
+  want.eval_examples_per_client = 77;
+  want.eval_examples = 1000;
+  want.finetune_epochs = 2;
+  want.baselines = true;
+
+  CoordinatorCommandLine cl;
+  CLI::App app;
+  AddCoordinatorFlags(app, cl);
+  std::vector<std::string> args = StrategyArgs(want);
+  std::reverse(args.begin(), args.end());
+  app.parse(args);
+  const StrategyOptions& got = cl.options.strategy;
+  EXPECT_EQ(got.algorithm, want.algorithm);
+  EXPECT_EQ(got.common_expert, want.common_expert);
+  EXPECT_EQ(got.common_expert_cache, want.common_expert_cache);
+  EXPECT_EQ(got.model_family, want.model_family);
+  EXPECT_EQ(got.model_hidden, want.model_hidden);
+  EXPECT_EQ(got.seed, want.seed);
+  EXPECT_EQ(got.local_epochs, want.local_epochs);
+  EXPECT_EQ(got.batch_size, want.batch_size);
+  EXPECT_DOUBLE_EQ(got.learning_rate, want.learning_rate);
+  EXPECT_DOUBLE_EQ(got.momentum, want.momentum);
+  EXPECT_DOUBLE_EQ(got.prox_mu, want.prox_mu);
+  EXPECT_EQ(got.num_experts, want.num_experts);
+  EXPECT_EQ(got.top_k, want.top_k);
+  EXPECT_EQ(got.gate_hidden, want.gate_hidden);
+  EXPECT_DOUBLE_EQ(got.gate_lr, want.gate_lr);
+  EXPECT_DOUBLE_EQ(got.normal_gate_lr, want.normal_gate_lr);
+  EXPECT_DOUBLE_EQ(got.anchor_gate_weight, want.anchor_gate_weight);
+  EXPECT_EQ(got.use_anchors, want.use_anchors);
+  EXPECT_EQ(got.eval_examples_per_client, want.eval_examples_per_client);
+  EXPECT_EQ(got.eval_examples, want.eval_examples);
+  EXPECT_EQ(got.finetune_epochs, want.finetune_epochs);
+  EXPECT_EQ(got.baselines, want.baselines);
+}
+
 TEST_F(CoordinatorFlagsTest, RejectsUnknownAlgorithmAndMalformedDataOption) {
   CoordinatorCommandLine cl;
   EXPECT_THROW(Parse(cl, {"--algorithm", "fedsgd"}), CLI::ValidationError);
