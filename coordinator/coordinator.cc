@@ -18,6 +18,7 @@
 #include <random>
 
 #include "common/federation_split.h"
+#include "coordinator/client_sampling.h"
 #include "coordinator/run_log.h"
 #include "common/version.h"
 
@@ -349,27 +350,16 @@ awaitable<Status> Coordinator::Impl::WaitForClients(int needed) {
 std::vector<Coordinator::Impl::Sampled> Coordinator::Impl::Sample(
     std::mt19937_64& rng) {
   auto live = LiveSessions();
-  // Join order depends on the network; the draw must depend only on the seed.
-  std::sort(live.begin(), live.end(), [](const auto& a, const auto& b) {
-    return a->info.name < b->info.name;
-  });
-  const int n = opt_.clients_per_round > 0
-                    ? std::min<int>(opt_.clients_per_round, live.size())
-                    : static_cast<int>(live.size());
-  std::vector<std::shared_ptr<Session>> anchors, normal;
-  for (auto& s : live) {
-    (strategy_->UsesAnchors() && s->info.anchor_expert >= 0 ? anchors : normal)
-        .push_back(s);
+  std::vector<Candidate> candidates;
+  for (const auto& s : live) {
+    candidates.push_back(
+        {s->info.name, strategy_->UsesAnchors() && s->info.anchor_expert >= 0});
   }
-  std::shuffle(anchors.begin(), anchors.end(), rng);
-  std::shuffle(normal.begin(), normal.end(), rng);
-  int n_anchor = std::min<int>(anchors.size(),
-                               static_cast<int>(std::lround(n * opt_.anchor_share)));
-  int n_normal = std::min<int>(normal.size(), n - n_anchor);
-  n_anchor = std::min<int>(anchors.size(), n - n_normal);  // fill up
+  RoundDraw draw =
+      DrawRound(candidates, opt_.clients_per_round, opt_.anchor_share, rng);
   std::vector<Sampled> out;
-  for (int i = 0; i < n_anchor; ++i) out.push_back({anchors[i], Role::kAnchor});
-  for (int i = 0; i < n_normal; ++i) out.push_back({normal[i], Role::kNormal});
+  for (size_t i : draw.anchors) out.push_back({live[i], Role::kAnchor});
+  for (size_t i : draw.normal) out.push_back({live[i], Role::kNormal});
   return out;
 }
 
