@@ -16,6 +16,8 @@ cd "$(dirname "$0")/.."
 
 # ---- the grid (every variable can be overridden from the environment) ----
 ROUNDS=${ROUNDS:-100}
+CNN_ROUNDS=${CNN_ROUNDS:-60}  # rounds of the *-cnn settings (~4 s a round)
+EVAL_EVERY=${EVAL_EVERY:-10}  # evaluate (and plot) every N rounds
 SEEDS=${SEEDS:-"1 2 3"}
 CLIENTS=${CLIENTS:-100}
 CLIENTS_PER_ROUND=${CLIENTS_PER_ROUND:-$((CLIENTS < 10 ? CLIENTS : 10))}
@@ -28,25 +30,41 @@ PROX_MU=${PROX_MU:-0.01}  # FedProx proximal weight (fedprox runs only)
 METHODS=${METHODS:-"fedjets fedavg fedprox"}
 # Ablations vary FedJETs only.
 ABLATION_METHODS=${ABLATION_METHODS:-"fedjets"}
-SETTINGS=${SETTINGS:-"weak strong dirichlet dirichlet-strong random-labels \
+SETTINGS=${SETTINGS:-"weak weak-anchor-gate weak-anchor-gate-150-rounds \
+strong strong-anchor-gate strong-cnn \
+dirichlet dirichlet-anchor-gate dirichlet-strong dirichlet-strong-anchor-gate \
+dirichlet-strong-cnn random-labels random-labels-anchor-gate \
 ablation-no-anchors ablation-anchor-share-0.3 ablation-anchor-share-0.7 \
 ablation-k1"}
 RUNS_DIR=${RUNS_DIR:-runs/experiment}
 OUT=${OUT:-docs}
 SIM=${SIM:-build/bin/fedjets-sim}
 REPORT=${REPORT:-build/bin/fedjets-report}
+# Pretrained common experts, shared by every run with the same data, model,
+# budget and seed (a strong CNN one takes minutes to pretrain).
+CACHE=${CACHE:-runs/common-experts}
 
-# Setting -> fedjets-sim flags. Each setting spells every flag once.
-# "random-labels": any 4 random labels per client, the harder variant of
-# the grouped split. Any setting + "-anchor-gate" (e.g. weak-anchor-gate)
-# runs it with --normal-gate-lr 0.
+# Setting -> fedjets-sim flags. A setting is a base, then optional suffixes:
+#   -cnn             the CNN model, CNN_ROUNDS rounds
+#   -anchor-gate     only anchors train the gate (--normal-gate-lr 0)
+#   -N-rounds        N rounds
+# e.g. dirichlet-strong-cnn, weak-anchor-gate-150-rounds. "random-labels":
+# any 4 random labels per client, the harder variant of the grouped split.
 setting_flags() {
   local partition=grouped common=weak share=$ANCHOR_SHARE k=$TOP_K extra=""
-  local setting=$1
-  # "<setting>-anchor-gate": the same with only anchors training the gate.
+  local model=$MODEL rounds=$ROUNDS setting=$1
+  if [[ $setting =~ ^(.*)-([0-9]+)-rounds$ ]]; then
+    setting=${BASH_REMATCH[1]}
+    rounds=${BASH_REMATCH[2]}
+  fi
   if [[ $setting == *-anchor-gate ]]; then
     extra="--normal-gate-lr 0"
     setting=${setting%-anchor-gate}
+  fi
+  if [[ $setting == *-cnn ]]; then
+    model=cnn
+    [[ $1 =~ -rounds$ ]] || rounds=$CNN_ROUNDS
+    setting=${setting%-cnn}
   fi
   case "$setting" in
     weak) ;;
@@ -62,7 +80,18 @@ setting_flags() {
        return 1 ;;
   esac
   echo "--partition $partition --common-expert $common --anchor-share $share" \
-       "--num-experts $NUM_EXPERTS --top-k $k $extra"
+       "--num-experts $NUM_EXPERTS --top-k $k --model $model --rounds $rounds" \
+       "$extra"
+}
+
+# The setting whose runs a method shares: FedAvg and FedProx ignore the
+# gate, so an -anchor-gate variant reuses its base setting's runs.
+run_setting() {
+  local setting=$1 method=$2
+  if [[ $method != fedjets ]]; then
+    setting=${setting/-anchor-gate/}
+  fi
+  echo "$setting"
 }
 
 finished() { grep -Eqs '"event": ?"end"' "$1/metrics.jsonl"; }
@@ -107,19 +136,21 @@ manifest="$RUNS_DIR/manifest.txt"
 {
   echo "# setting method dir (relative to this file); written by scripts/experiment.sh"
   echo "# code: git $commit; $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "# ROUNDS=$ROUNDS SEEDS='$SEEDS' CLIENTS=$CLIENTS CLIENTS_PER_ROUND=$CLIENTS_PER_ROUND" \
-       "PROCESSES=$PROCESSES MODEL=$MODEL NUM_EXPERTS=$NUM_EXPERTS TOP_K=$TOP_K" \
+  echo "# ROUNDS=$ROUNDS CNN_ROUNDS=$CNN_ROUNDS EVAL_EVERY=$EVAL_EVERY SEEDS='$SEEDS' CLIENTS=$CLIENTS CLIENTS_PER_ROUND=$CLIENTS_PER_ROUND" \
+       "PROCESSES=$PROCESSES MODEL=$MODEL NUM_EXPERTS=$NUM_EXPERTS TOP_K=$TOP_K CACHE=$CACHE" \
        "ANCHOR_SHARE=$ANCHOR_SHARE PROX_MU=$PROX_MU scripts/experiment.sh $*"
 } > "$manifest"
 
 failed=0
 for setting in $SETTINGS; do
-  flags=$(setting_flags "$setting")
+  setting_flags "$setting" > /dev/null  # an unknown setting stops here
   methods=$METHODS
   [[ $setting == ablation-* ]] && methods=$ABLATION_METHODS
   for method in $methods; do
+    runs_as=$(run_setting "$setting" "$method")
+    flags=$(setting_flags "$runs_as")
     for seed in $SEEDS; do
-      name="$setting/$method-seed$seed"
+      name="$runs_as/$method-seed$seed"
       dir="$RUNS_DIR/$name"
       if finished "$dir" && [[ -z "${FORCE:-}" ]]; then
         echo "= $dir finished already; skipped (FORCE=1 reruns it)"
@@ -130,14 +161,16 @@ for setting in $SETTINGS; do
         rm -rf "$dir"
         mkdir -p "$(dirname "$dir")"
       fi
-      log="$RUNS_DIR/logs/${setting}_$method-seed$seed.log"
+      log="$RUNS_DIR/logs/${runs_as}_$method-seed$seed.log"
       method_flags=""
       [[ $method == fedprox ]] && method_flags="--prox-mu $PROX_MU"
       # shellcheck disable=SC2086  # $flags is a list of words on purpose
       if ! run "$SIM" --algorithm "$method" --clients "$CLIENTS" \
-          --clients-per-round "$CLIENTS_PER_ROUND" --rounds "$ROUNDS" \
-          --seed "$seed" --run-dir "$dir" --processes "$PROCESSES" \
-          --model "$MODEL" --baselines $flags $method_flags "$@" > >(tee "$log") 2>&1; then
+          --clients-per-round "$CLIENTS_PER_ROUND" --seed "$seed" \
+          --run-dir "$dir" --processes "$PROCESSES" --baselines \
+          --eval-every "$EVAL_EVERY" \
+          --common-expert-cache "$CACHE" $flags $method_flags "$@" \
+          > >(tee "$log") 2>&1; then
         echo "! $dir failed (log: $log); it will be reported as unfinished" >&2
         failed=$((failed + 1))
       fi

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# scripts/experiment.sh on a tiny grid: a base setting and its -anchor-gate
+# variant, which must reuse the base's FedAvg/FedProx runs, not rerun them;
+# the report must list both settings.
+#   experiment_tiny_grid.sh SOURCE_DIR BIN_DIR WORK_DIR
+set -euo pipefail
+src=$1 bin=$2 work=$3
+rm -rf "$work"
+mkdir -p "$work"
+ROUNDS=2 SEEDS=1 CLIENTS=12 SETTINGS="weak weak-anchor-gate" \
+  RUNS_DIR="$work/runs" OUT="$work/out" CACHE="$work/cache" \
+  SIM="$bin/fedjets-sim" REPORT="$bin/fedjets-report" \
+  "$src/scripts/experiment.sh" --max-examples 200 --eval-client-examples 200 \
+  --eval-examples 500 > "$work/grid.log" 2>&1 || {
+  cat "$work/grid.log"; echo "FAIL: the grid failed"; exit 1; }
+manifest="$work/runs/manifest.txt"
+fail() { echo "FAIL: $*"; cat "$manifest"; exit 1; }
+grep -qx "weak fedavg weak/fedavg-seed1" "$manifest" || fail "no weak FedAvg run"
+grep -qx "weak-anchor-gate fedjets weak-anchor-gate/fedjets-seed1" "$manifest" ||
+  fail "no weak-anchor-gate FedJETs run"
+grep -qx "weak-anchor-gate fedavg weak/fedavg-seed1" "$manifest" ||
+  fail "the variant does not reuse the base's FedAvg run"
+[[ ! -e "$work/runs/weak-anchor-gate/fedavg-seed1" ]] ||
+  fail "FedAvg was run again for the variant"
+grep -q "normal-gate-lr=0" "$work/runs/weak-anchor-gate/fedjets-seed1/config.ini" ||
+  fail "the variant's FedJETs run lacks --normal-gate-lr 0"
+[[ $(ls "$work/cache" | wc -l) -eq 1 ]] ||
+  fail "the runs did not share one cached common expert"
+for s in weak weak-anchor-gate; do
+  grep -q "^## Setting: $s\$" "$work/out/RESULTS.md" || fail "RESULTS.md lacks $s"
+done
+echo "PASS"
