@@ -25,9 +25,11 @@ void AddStrategyFlags(CLI::App& app, StrategyOptions& s) {
                  "FedProx proximal weight mu (used with --algorithm fedprox)")
       ->capture_default_str();
   app.add_option("--common-expert", s.common_expert,
-                 "pretrained frozen common expert: none, weak, strong or "
-                 "examples:N:epochs:E (trained on the last N training "
-                 "examples); fedjets needs one, fedavg/fedprox start from it")
+                 "pretrained frozen common expert: none, weak, strong, "
+                 "examples:N:epochs:E (pretrained here on the last N "
+                 "training examples) or file:PATH (a saved model, e.g. a "
+                 "FedAvg run's model.pt); fedjets needs one, fedavg/fedprox "
+                 "start from it")
       ->capture_default_str();
   app.add_option("--common-expert-cache", s.common_expert_cache,
                  "folder where pretrained common experts are kept and reused "

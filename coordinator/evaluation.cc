@@ -63,23 +63,75 @@ json ScoreClients(
   return out;
 }
 
-common::Result<std::pair<int64_t, int>> ParseCommonExpert(
-    const std::string& text) {
-  if (text == "none") return std::pair<int64_t, int>{0, 0};
+common::Result<CommonExpertSource> ParseCommonExpert(const std::string& text) {
+  CommonExpertSource source;
+  if (text == "none") return source;
   // Calibrated on Fashion-MNIST with the MLP: weak ~75%, strong ~86%
   // (docs/RESULTS.md states the measured accuracies).
-  if (text == "weak") return std::pair<int64_t, int>{3000, 3};
-  if (text == "strong") return std::pair<int64_t, int>{60000, 5};
+  if (text == "weak") return CommonExpertSource{3000, 3, ""};
+  if (text == "strong") return CommonExpertSource{60000, 5, ""};
+  if (text.starts_with("file:")) {
+    source.file = text.substr(5);
+    if (source.file.empty()) {
+      return common::InvalidArgument("--common-expert file: needs a path");
+    }
+    return source;
+  }
+  if (text.starts_with("fedavg:")) {
+    return common::InvalidArgument(fmt::format(
+        "--common-expert '{}': FedAvg warm-up rounds need a federation "
+        "before this run; fedjets-sim runs them, or run a FedAvg federation "
+        "and pass its model.pt as --common-expert file:PATH",
+        text));
+  }
   long long examples = 0;
   int epochs = 0;
   if (std::sscanf(text.c_str(), "examples:%lld:epochs:%d", &examples,
                   &epochs) == 2 &&
       examples > 0 && epochs > 0) {
-    return std::pair<int64_t, int>{examples, epochs};
+    return CommonExpertSource{examples, epochs, ""};
   }
   return common::InvalidArgument(fmt::format(
-      "--common-expert '{}': use none, weak, strong or examples:N:epochs:E",
+      "--common-expert '{}': use none, weak, strong, examples:N:epochs:E or "
+      "file:PATH",
       text));
+}
+
+common::Result<common::Classifier> LoadCommonExpert(
+    const common::ModelSpec& spec, const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) {
+    return common::NotFound(
+        fmt::format("--common-expert file:{}: no such file", path));
+  }
+  auto model = common::MakeClassifier(spec, /*seed=*/0);
+  if (!model.ok()) return model.status();
+  auto fits = [&](const std::string& why) {
+    return common::InvalidArgument(fmt::format(
+        "--common-expert file:{}: not a saved {} model with {} hidden units "
+        "for inputs {} and {} classes ({})",
+        path, spec.family, spec.hidden, fmt::join(spec.input_shape, "x"),
+        spec.num_classes, why));
+  };
+  const auto expected = (*model)->named_parameters();
+  std::vector<std::vector<int64_t>> shapes;
+  for (const auto& p : expected) shapes.push_back(p.value().sizes().vec());
+  try {
+    torch::load(*model, path);
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    return fits(why.substr(0, why.find('\n')));  // LibTorch adds a backtrace
+  }
+  // torch::load replaces tensors whole, shapes included: check them.
+  const auto loaded = (*model)->named_parameters();
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    if (loaded[i].value().sizes().vec() != shapes[i]) {
+      return fits(fmt::format("{} has shape {}, the model needs {}",
+                              loaded[i].key(),
+                              common::ShapeString(loaded[i].value().sizes().vec()),
+                              common::ShapeString(shapes[i])));
+    }
+  }
+  return *model;
 }
 
 namespace {

@@ -40,10 +40,26 @@ nlohmann::json ScoreClients(
     const std::function<torch::Tensor(const EvalClient&, nlohmann::json&)>&
         predict);
 
-// Parses --common-expert: "none", "weak", "strong" or
-// "examples:N:epochs:E"; returns {examples, epochs} (0,0 for none).
-common::Result<std::pair<int64_t, int>> ParseCommonExpert(
-    const std::string& text);
+// Where the common expert comes from (--common-expert).
+struct CommonExpertSource {
+  // Pretrained by the coordinator on the last `examples` training examples
+  // for `epochs` epochs ("weak", "strong", "examples:N:epochs:E").
+  int64_t examples = 0;
+  int epochs = 0;
+  // Loaded from a saved model ("file:PATH"), e.g. a FedAvg run's model.pt.
+  std::string file;
+  bool none() const { return examples == 0 && file.empty(); }
+};
+
+// Parses --common-expert: "none", "weak", "strong", "examples:N:epochs:E"
+// or "file:PATH".
+common::Result<CommonExpertSource> ParseCommonExpert(const std::string& text);
+
+// A model of `spec` with the parameters saved at `path` (torch::save of a
+// classifier, as fedjets-coordinator writes model.pt); an error names the
+// file and what it should hold.
+common::Result<common::Classifier> LoadCommonExpert(
+    const common::ModelSpec& spec, const std::string& path);
 
 // Trains a fresh model on the last `examples` training examples for
 // `epochs` epochs (SGD momentum 0.9, lr 0.05, batch 64). With a cache_dir,

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -169,6 +170,33 @@ Status RunSimulation(SimOptions o) {
   }
   FEDJETS_RETURN_IF_ERROR(SummarizePartition(o, run));
   if (o.show_partition) return Status::Ok();
+  if (strategy.common_expert.starts_with("fedavg:")) {
+    // The common expert is this federation's FedAvg model after R rounds:
+    // run them first (same clients, same layout), then load it.
+    const std::string r = strategy.common_expert.substr(7);
+    int rounds = 0;
+    auto [end, ec] = std::from_chars(r.data(), r.data() + r.size(), rounds);
+    if (ec != std::errc() || end != r.data() + r.size() || rounds < 1) {
+      return common::InvalidArgument(fmt::format(
+          "--common-expert '{}': fedavg:R needs R >= 1 warm-up rounds",
+          strategy.common_expert));
+    }
+    SimOptions warm = o;
+    warm.rounds = rounds;
+    warm.strategy.algorithm = "fedavg";
+    warm.strategy.common_expert = "none";
+    warm.strategy.prox_mu = 0;
+    warm.strategy.baselines = false;
+    warm.run_dir = (run / "warmup").string();
+    fmt::print("fedjets-sim: FedAvg warm-up, {} rounds, for the common "
+               "expert (run directory {})\n",
+               rounds, warm.run_dir);
+    std::fflush(stdout);
+    if (auto st = RunSimulation(warm); !st.ok()) {
+      return st.Annotate("FedAvg warm-up of the common expert");
+    }
+    strategy.common_expert = "file:" + (run / "warmup" / "model.pt").string();
+  }
   const fs::path certs = run / "certs";
   if (!o.insecure) {
     FEDJETS_RETURN_IF_ERROR(common::GenerateRunCertificates(

@@ -33,6 +33,14 @@ int main(int argc, char** argv) {
                  "unseen combinations held out) and grouped-random")
       ->capture_default_str();
   fedjets::coordinator::AddStrategyFlags(app, o.strategy);
+  app.get_option("--common-expert")
+      ->description(
+          "pretrained frozen common expert: none, weak, strong, "
+          "examples:N:epochs:E (pretrained by the coordinator on the last N "
+          "training examples), file:PATH (a saved model, e.g. a run's "
+          "model.pt) or fedavg:R (R FedAvg rounds of this federation first, "
+          "in RUN_DIR/warmup); fedjets needs one, fedavg/fedprox start from "
+          "it");
   app.get_option("--num-experts")
       ->description(
           "FedJETs experts M = anchor clients in the layout (-1: 5 for "

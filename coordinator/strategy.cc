@@ -75,12 +75,14 @@ common::Result<std::unique_ptr<Strategy>> MakeStrategy(
                                         o.eval_examples_per_client, o.seed);
     ctx.anchor_classes = split->anchor_classes;
   }
-  auto budget = ParseCommonExpert(o.common_expert);
-  if (!budget.ok()) return budget.status();
-  if (budget->first > 0) {
-    auto c = PretrainCommonExpert(ctx.spec, data.train, budget->first,
-                                  budget->second, o.seed,
-                                  o.common_expert_cache);
+  auto source = ParseCommonExpert(o.common_expert);
+  if (!source.ok()) return source.status();
+  if (!source->none()) {
+    auto c = source->file.empty()
+                 ? PretrainCommonExpert(ctx.spec, data.train, source->examples,
+                                        source->epochs, o.seed,
+                                        o.common_expert_cache)
+                 : LoadCommonExpert(ctx.spec, source->file);
     if (!c.ok()) return c.status();
     ctx.common_expert = *c;
     ctx.common_expert_accuracy = common::Evaluate(*ctx.common_expert, ctx.test).accuracy;

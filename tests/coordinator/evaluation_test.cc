@@ -104,5 +104,63 @@ TEST(CommonExpertCacheTest, SecondRunLoadsTheSameWeightsAndBadFilesAreRetrained)
   fs::remove_all(dir);
 }
 
+TEST(CommonExpertSourceTest, ParsesEveryForm) {
+  auto none = ParseCommonExpert("none");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->none());
+  auto weak = ParseCommonExpert("weak");
+  ASSERT_TRUE(weak.ok());
+  EXPECT_EQ(weak->examples, 3000);
+  EXPECT_EQ(weak->epochs, 3);
+  auto budget = ParseCommonExpert("examples:500:epochs:2");
+  ASSERT_TRUE(budget.ok());
+  EXPECT_EQ(budget->examples, 500);
+  EXPECT_EQ(budget->epochs, 2);
+  auto file = ParseCommonExpert("file:/runs/a/model.pt");
+  ASSERT_TRUE(file.ok());
+  EXPECT_EQ(file->file, "/runs/a/model.pt");
+  EXPECT_FALSE(file->none());
+  for (const char* bad : {"file:", "medium", "examples:0:epochs:2", "fedavg:5"}) {
+    auto r = ParseCommonExpert(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find(bad), std::string::npos)
+        << r.status().ToString();
+  }
+  // fedavg:R is fedjets-sim's: the error says where to get it.
+  EXPECT_NE(ParseCommonExpert("fedavg:5").status().message().find("fedjets-sim"),
+            std::string::npos);
+}
+
+TEST(CommonExpertSourceTest, LoadsASavedModelAndNamesAFileThatDoesNotFit) {
+  const fs::path dir = fs::temp_directory_path() /
+                       ("fedjets-ce-file-" + std::to_string(std::random_device{}()));
+  fs::create_directories(dir);
+  const common::ModelSpec spec{"mlp", {8}, 4, 16};
+  auto saved = common::MakeClassifier(spec, 3);
+  ASSERT_TRUE(saved.ok());
+  const std::string path = (dir / "model.pt").string();
+  torch::save(*saved, path);
+
+  auto loaded = LoadCommonExpert(spec, path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  auto a = common::ToWire(**saved), b = common::ToWire(**loaded);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].bytes, b[i].bytes) << a[i].name;
+
+  // Another architecture, a damaged file, no file: one clear error each.
+  const common::ModelSpec wider{"mlp", {8}, 4, 32};
+  auto wrong = LoadCommonExpert(wider, path);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find(path), std::string::npos);
+  EXPECT_NE(wrong.status().message().find("32 hidden units"), std::string::npos)
+      << wrong.status().ToString();
+  std::ofstream(dir / "bad.pt") << "not a model";
+  EXPECT_FALSE(LoadCommonExpert(spec, (dir / "bad.pt").string()).ok());
+  auto missing = LoadCommonExpert(spec, (dir / "none.pt").string());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("no such file"), std::string::npos);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace fedjets::coordinator
