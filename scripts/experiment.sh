@@ -50,6 +50,7 @@ CACHE=${CACHE:-runs/common-experts}
 #   -N-rounds        N rounds
 # e.g. dirichlet-strong-cnn, weak-anchor-gate-150-rounds. "random-labels":
 # any 4 random labels per client, the harder variant of the grouped split.
+# "warmup-R": the common expert is R FedAvg rounds of the federation.
 setting_flags() {
   local partition=grouped common=weak share=$ANCHOR_SHARE k=$TOP_K extra=""
   local model=$MODEL rounds=$ROUNDS setting=$1
@@ -68,6 +69,7 @@ setting_flags() {
   fi
   case "$setting" in
     weak) ;;
+    warmup-*) common=fedavg:${setting#warmup-} ;;
     strong) common=strong ;;
     dirichlet) partition=dirichlet:0.1 ;;
     dirichlet-strong) partition=dirichlet:0.1 common=strong ;;
