@@ -102,6 +102,7 @@ void ApplyEvent(const json& e, const std::string& event, RunMetrics* run,
     if (auto s = OptNumber(e, "seed")) run->seed = std::llround(*s);
     run->num_experts = OptInt(e, "num_experts");
     run->top_k = OptInt(e, "top_k");
+    run->common_expert_accuracy = OptNumber(e, "common_expert_accuracy");
   } else if (event == "round") {
     if (auto it = e.find("expert_load"); it != e.end() && !it->is_null()) {
       run->expert_load.emplace_back(OptInt(e, "round").value_or(0),

@@ -67,6 +67,8 @@ struct RunMetrics {
   // to its class's anchor expert) and the `routing.reference_gate` scores.
   std::optional<double> anchor_routed_accuracy;
   std::optional<double> reference_routing_accuracy, reference_unseen_accuracy;
+  // `start.common_expert_accuracy`: the frozen common expert's test accuracy.
+  std::optional<double> common_expert_accuracy;
   std::optional<double> bytes_per_client_round, full_model_bytes;
   // Unseen accuracy of every `eval` event, by round.
   std::vector<std::pair<int, double>> unseen_by_round;
@@ -116,6 +118,7 @@ struct SettingSummary {
   Stat routing_accuracy, gate_entropy;  // fedjets, final eval
   Stat anchor_routed_accuracy;                                   // fedjets
   Stat reference_routing_accuracy, reference_unseen_accuracy;    // fedjets
+  Stat common_expert_accuracy;  // test split, over the fedjets runs
   // Communication (fedjets): bytes/client/round over 2 x full model bytes
   // (a client that receives and sends every expert and the gate), and the
   // bound (K + gate) / (M + gate) with the gate's size estimated from the

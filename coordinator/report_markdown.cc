@@ -84,6 +84,12 @@ const MethodRow* Find(const SettingSummary& s, const std::string& m) {
 void FedJetsFindings(const SettingSummary& s, std::string& md) {
   const MethodRow* fj = Find(s, "fedjets");
   if (fj == nullptr || fj->unseen.n == 0) return;
+  if (s.common_expert_accuracy.n > 0) {
+    md += fmt::format(
+        "- **Common expert (frozen):** test accuracy {} % on the whole test "
+        "split.\n",
+        Pct(s.common_expert_accuracy));
+  }
   md += fmt::format(
       "- **Unseen clients, FedJETs minus:** common expert alone {}, FedAvg "
       "{}, FedProx {} (differences of means).\n",

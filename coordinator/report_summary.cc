@@ -131,7 +131,8 @@ void FillFedJetsNumbers(SettingSummary& s, const std::vector<RunMetrics>& all,
     }
   }
 
-  std::vector<double> routing, entropy, anchor_routed, ref_routing, ref_unseen;
+  std::vector<double> routing, entropy, anchor_routed, ref_routing, ref_unseen,
+      common_test;
   int64_t best_seed = 0;
   for (const RunMetrics* r : runs) {
     if (r->spec.method != "fedjets" || !r->finished) continue;
@@ -140,6 +141,7 @@ void FillFedJetsNumbers(SettingSummary& s, const std::vector<RunMetrics>& all,
     if (r->anchor_routed_accuracy) anchor_routed.push_back(*r->anchor_routed_accuracy);
     if (r->reference_routing_accuracy) ref_routing.push_back(*r->reference_routing_accuracy);
     if (r->reference_unseen_accuracy) ref_unseen.push_back(*r->reference_unseen_accuracy);
+    if (r->common_expert_accuracy) common_test.push_back(*r->common_expert_accuracy);
     if (r->num_experts && r->top_k) {
       if (s.num_experts && (*s.num_experts != *r->num_experts ||
                             *s.top_k != *r->top_k)) {
@@ -164,6 +166,7 @@ void FillFedJetsNumbers(SettingSummary& s, const std::vector<RunMetrics>& all,
   s.anchor_routed_accuracy = ComputeStat(anchor_routed);
   s.reference_routing_accuracy = ComputeStat(ref_routing);
   s.reference_unseen_accuracy = ComputeStat(ref_unseen);
+  s.common_expert_accuracy = ComputeStat(common_test);
 
   if (fj && fj->bytes_per_client_round.n > 0 && fj->full_model_bytes.n > 0 &&
       fj->full_model_bytes.mean > 0) {

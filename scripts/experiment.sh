@@ -31,9 +31,10 @@ METHODS=${METHODS:-"fedjets fedavg fedprox"}
 # Ablations vary FedJETs only.
 ABLATION_METHODS=${ABLATION_METHODS:-"fedjets"}
 SETTINGS=${SETTINGS:-"weak weak-anchor-gate weak-anchor-gate-150-rounds \
-strong strong-anchor-gate strong-cnn \
-dirichlet dirichlet-anchor-gate dirichlet-strong dirichlet-strong-anchor-gate \
-dirichlet-strong-cnn random-labels random-labels-anchor-gate \
+warmup-100 warmup-60 strong strong-anchor-gate strong-cnn \
+dirichlet dirichlet-anchor-gate dirichlet-warmup-100 dirichlet-strong \
+dirichlet-strong-anchor-gate dirichlet-strong-cnn \
+random-labels random-labels-anchor-gate \
 ablation-no-anchors ablation-anchor-share-0.3 ablation-anchor-share-0.7 \
 ablation-k1"}
 RUNS_DIR=${RUNS_DIR:-runs/experiment}
@@ -50,7 +51,8 @@ CACHE=${CACHE:-runs/common-experts}
 #   -N-rounds        N rounds
 # e.g. dirichlet-strong-cnn, weak-anchor-gate-150-rounds. "random-labels":
 # any 4 random labels per client, the harder variant of the grouped split.
-# "warmup-R": the common expert is R FedAvg rounds of the federation.
+# "warmup-R", "dirichlet-warmup-R": the common expert is R FedAvg rounds
+# of the federation.
 setting_flags() {
   local partition=grouped common=weak share=$ANCHOR_SHARE k=$TOP_K extra=""
   local model=$MODEL rounds=$ROUNDS setting=$1
@@ -70,6 +72,8 @@ setting_flags() {
   case "$setting" in
     weak) ;;
     warmup-*) common=fedavg:${setting#warmup-} ;;
+    dirichlet-warmup-*) partition=dirichlet:0.1
+                        common=fedavg:${setting#dirichlet-warmup-} ;;
     strong) common=strong ;;
     dirichlet) partition=dirichlet:0.1 ;;
     dirichlet-strong) partition=dirichlet:0.1 common=strong ;;

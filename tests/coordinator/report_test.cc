@@ -50,7 +50,10 @@ class ReportTest : public ::testing::Test {
     std::vector<json> ev;
     json start = {{"event", "start"}, {"algorithm", r.method},
                   {"seed", r.seed}, {"test_accuracy", 0.1}};
-    if (fj) start.update({{"num_experts", 5}, {"top_k", 2}});
+    if (fj) {
+      start.update({{"num_experts", 5}, {"top_k", 2},
+                    {"common_expert_accuracy", 0.7 + 0.02 * r.seed}});
+    }
     ev.push_back(start);
     for (int round = 1; round <= 3; ++round) {
       json rd = {{"event", "round"}, {"round", round}, {"bytes_sent", 1},
@@ -169,6 +172,17 @@ TEST_F(ReportTest, RoutingDiagnosticsAreAveragedAndShown) {
             std::string::npos)
       << md;
   EXPECT_NE(md.find("anchor expert reaches 91.5 ± 0.7 %"), std::string::npos);
+}
+
+TEST_F(ReportTest, CommonExpertTestAccuracyIsAveragedOverFedJetsRuns) {
+  Report report = Load(Grid());
+  const SettingSummary& s = report.settings[0];
+  EXPECT_NEAR(s.common_expert_accuracy.mean, 0.73, 1e-9);  // 0.72, 0.74
+  EXPECT_EQ(s.common_expert_accuracy.n, 2);
+  std::string md = RenderMarkdown(report, {});
+  EXPECT_NE(md.find("**Common expert (frozen):** test accuracy 73.0 ± 1.4 %"),
+            std::string::npos)
+      << md;
 }
 
 TEST_F(ReportTest, GapClosedIsFedJetsMinusFedAvgOverOracleMinusFedAvg) {
