@@ -1,6 +1,6 @@
 // Evaluation helpers shared by the strategies: the held-out evaluation
 // clients (seen and unseen label mixes), scoring a predictor on them, the
-// common-expert pretraining and the fine-tuning reference baselines.
+// reference gate and the fine-tuning reference baselines.
 #pragma once
 
 #include <torch/torch.h>
@@ -39,36 +39,6 @@ nlohmann::json ScoreClients(
     const std::vector<EvalClient>& clients,
     const std::function<torch::Tensor(const EvalClient&, nlohmann::json&)>&
         predict);
-
-// Where the common expert comes from (--common-expert).
-struct CommonExpertSource {
-  // Pretrained by the coordinator on the last `examples` training examples
-  // for `epochs` epochs ("weak", "strong", "examples:N:epochs:E").
-  int64_t examples = 0;
-  int epochs = 0;
-  // Loaded from a saved model ("file:PATH"), e.g. a FedAvg run's model.pt.
-  std::string file;
-  bool none() const { return examples == 0 && file.empty(); }
-};
-
-// Parses --common-expert: "none", "weak", "strong", "examples:N:epochs:E"
-// or "file:PATH".
-common::Result<CommonExpertSource> ParseCommonExpert(const std::string& text);
-
-// A model of `spec` with the parameters saved at `path` (torch::save of a
-// classifier, as fedjets-coordinator writes model.pt); an error names the
-// file and what it should hold.
-common::Result<common::Classifier> LoadCommonExpert(
-    const common::ModelSpec& spec, const std::string& path);
-
-// Trains a fresh model on the last `examples` training examples for
-// `epochs` epochs (SGD momentum 0.9, lr 0.05, batch 64). With a cache_dir,
-// first looks for a model pretrained from the same examples, spec, epochs
-// and seed there (common-expert-<sha256>.pt), and saves a new one there.
-common::Result<common::Classifier> PretrainCommonExpert(
-    const common::ModelSpec& spec, const common::Dataset& train,
-    int64_t examples, int epochs, uint64_t seed,
-    const std::string& cache_dir = "");
 
 // The expert whose anchor holds each class (anchor_classes[q] are expert
 // q's), -1 for classes no anchor holds.

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "coordinator/common_expert.h"
 #include "coordinator/strategy_context.h"
 
 namespace fedjets::coordinator {

@@ -1,5 +1,7 @@
-// The coordinator's evaluation references: the centrally trained gate.
+// The coordinator's evaluation references (the centrally trained gate) and
+// the common expert's sources (pretraining with a cache, a saved file).
 #include "coordinator/evaluation.h"
+#include "coordinator/common_expert.h"
 
 #include <gtest/gtest.h>
 
