@@ -53,36 +53,30 @@ common::Result<CommonExpertSource> ParseCommonExpert(const std::string& text) {
 common::Result<common::Classifier> LoadCommonExpert(
     const common::ModelSpec& spec, const std::string& path) {
   if (!std::filesystem::is_regular_file(path)) {
-    return common::NotFound(
-        fmt::format("--common-expert file:{}: no such file", path));
+    return common::NotFound(fmt::format("{}: no such file", path));
   }
-  auto model = common::MakeClassifier(spec, /*seed=*/0);
-  if (!model.ok()) return model.status();
   auto fits = [&](const std::string& why) {
     return common::InvalidArgument(fmt::format(
-        "--common-expert file:{}: not a saved {} model with {} hidden units "
-        "for inputs {} and {} classes ({})",
+        "{}: not a saved {} model with {} hidden units for inputs {} and {} "
+        "classes ({})",
         path, spec.family, spec.hidden, fmt::join(spec.input_shape, "x"),
         spec.num_classes, why));
   };
-  const auto expected = (*model)->named_parameters();
-  std::vector<std::vector<int64_t>> shapes;
-  for (const auto& p : expected) shapes.push_back(p.value().sizes().vec());
+  // torch::load replaces tensors whole, shapes included, so a file of
+  // another architecture loads silently: load it aside, then copy it in
+  // with FromWire, which checks every name and shape.
+  auto file = common::MakeClassifier(spec, /*seed=*/0);
+  auto model = common::MakeClassifier(spec, /*seed=*/0);
+  if (!file.ok()) return file.status();
+  if (!model.ok()) return model.status();
   try {
-    torch::load(*model, path);
+    torch::load(*file, path);
   } catch (const std::exception& e) {
     std::string why = e.what();
     return fits(why.substr(0, why.find('\n')));  // LibTorch adds a backtrace
   }
-  // torch::load replaces tensors whole, shapes included: check them.
-  const auto loaded = (*model)->named_parameters();
-  for (size_t i = 0; i < loaded.size(); ++i) {
-    if (loaded[i].value().sizes().vec() != shapes[i]) {
-      return fits(fmt::format("{} has shape {}, the model needs {}",
-                              loaded[i].key(),
-                              common::ShapeString(loaded[i].value().sizes().vec()),
-                              common::ShapeString(shapes[i])));
-    }
+  if (auto st = common::FromWire(**model, common::ToWire(**file)); !st.ok()) {
+    return fits(st.message());
   }
   return *model;
 }
@@ -121,15 +115,13 @@ common::Result<common::Classifier> PretrainCommonExpert(
     cached = std::filesystem::path(cache_dir) /
              ("common-expert-" + CacheKey(spec, subset, epochs, seed) + ".pt");
     if (std::filesystem::exists(cached)) {
-      try {
-        torch::load(*model, cached.string());
+      auto loaded = LoadCommonExpert(spec, cached.string());
+      if (loaded.ok()) {
         spdlog::info("common expert loaded from {}", cached.string());
-        return *model;
-      } catch (const std::exception& e) {
-        spdlog::warn("cannot load the cached common expert {} ({}); "
-                     "pretraining again", cached.string(), e.what());
-        model = common::MakeClassifier(spec, seed);
+        return loaded;
       }
+      spdlog::warn("cannot use the cached common expert ({}); pretraining "
+                   "again", loaded.status().message());
     }
   }
   TensorData data = common::ToTensors(subset);

@@ -27,8 +27,9 @@ struct CommonExpertSource {
 common::Result<CommonExpertSource> ParseCommonExpert(const std::string& text);
 
 // A model of `spec` with the parameters saved at `path` (torch::save of a
-// classifier, as fedjets-coordinator writes model.pt); an error names the
-// file and what it should hold.
+// classifier, as fedjets-coordinator writes model.pt), names and shapes
+// checked; an error names the file and what it should hold. Also reads the
+// pretraining cache.
 common::Result<common::Classifier> LoadCommonExpert(
     const common::ModelSpec& spec, const std::string& path);
 

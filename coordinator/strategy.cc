@@ -84,7 +84,7 @@ common::Result<std::unique_ptr<Strategy>> MakeStrategy(
                                         source->epochs, o.seed,
                                         o.common_expert_cache)
                  : LoadCommonExpert(ctx.spec, source->file);
-    if (!c.ok()) return c.status();
+    if (!c.ok()) return c.status().Annotate("--common-expert");
     ctx.common_expert = *c;
     ctx.common_expert_accuracy = common::Evaluate(*ctx.common_expert, ctx.test).accuracy;
     spdlog::info("common expert ({}): test accuracy {:.2f}%", o.common_expert,

@@ -12,7 +12,8 @@ namespace fedjets::coordinator {
 
 struct StrategyOptions {
   std::string algorithm = "fedavg";  // fedavg, fedprox, fedjets
-  // Common expert: "none", "weak", "strong" or "examples:N:epochs:E".
+  // Common expert: "none", "weak", "strong", "examples:N:epochs:E" or
+  // "file:PATH" (coordinator/common_expert.h).
   std::string common_expert = "none";
   // Folder of pretrained common experts, keyed by a hash of the training
   // examples, model, budget and seed; empty = pretrain every run.
