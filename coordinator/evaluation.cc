@@ -1,7 +1,5 @@
 #include "coordinator/evaluation.h"
 
-#include <algorithm>
-
 namespace fedjets::coordinator {
 
 using common::TensorData;
@@ -84,21 +82,23 @@ common::Result<common::Gate> TrainReferenceGate(
   torch::manual_seed(seed);
   common::Gate gate(z.size(1), gate_hidden,
                     static_cast<int64_t>(anchor_classes.size()));
-  torch::optim::Adam opt(gate->parameters(), torch::optim::AdamOptions(1e-3));
-  auto gen = at::detail::createCPUGenerator(seed);
-  const int64_t n = z.size(0);
+  common::TrainOptions o;
+  o.local_epochs = epochs;
+  o.batch_size = 256;
+  o.learning_rate = 1e-3;
+  o.seed = seed;
+  torch::optim::Adam opt(gate->parameters(),
+                         torch::optim::AdamOptions(o.learning_rate));
   gate->train();
-  for (int e = 0; e < epochs; ++e) {
-    torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
-    for (int64_t b = 0; b < n; b += 256) {
-      torch::Tensor idx = order.slice(0, b, std::min(n, b + 256));
-      opt.zero_grad();
-      torch::nn::functional::cross_entropy(gate->forward(z.index_select(0, idx)),
-                                           target.index_select(0, idx))
-          .backward();
-      opt.step();
-    }
-  }
+  auto trained = common::RunEpochs(z.size(0), o, [&](const torch::Tensor& idx) {
+    opt.zero_grad();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(
+        gate->forward(z.index_select(0, idx)), target.index_select(0, idx));
+    loss.backward();
+    opt.step();
+    return loss.item<double>();
+  });
+  if (!trained.ok()) return trained.status();
   gate->eval();
   return gate;
 }

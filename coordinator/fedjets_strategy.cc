@@ -133,8 +133,8 @@ class FedJetsStrategy : public Strategy {
     std::vector<common::WeightedParameters> gate_in;
     gates.reserve(updates.size());
     for (auto& u : updates) {
-      gates.push_back(common::TakePrefix(common::kGateWirePrefix, u.params));
       if (u.role != Role::kAnchor && NormalGateLr() == 0) continue;
+      gates.push_back(common::TakePrefix(common::kGateWirePrefix, u.params));
       gate_in.push_back({&gates.back(), static_cast<double>(u.num_samples)});
     }
     if (!gate_in.empty()) {  // nobody trained it: unchanged
@@ -299,10 +299,10 @@ class FedJetsStrategy : public Strategy {
       if (!c.unseen) continue;
       torch::Tensor chosen = owner.index_select(0, c.test.y);
       torch::Tensor held = chosen.ge(0);
-      if (held.sum().item<int64_t>() == 0) continue;
+      const double n_held = held.sum().item<double>();
+      if (n_held == 0) continue;
       torch::Tensor pred = common::PredictByExpert(ptrs, c.test.x, chosen);
-      sum += pred.eq(c.test.y).logical_and(held).sum().item<double>() /
-             held.sum().item<double>();
+      sum += pred.eq(c.test.y).logical_and(held).sum().item<double>() / n_held;
       ++n;
     }
     return n ? sum / n : -1;
