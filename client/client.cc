@@ -12,10 +12,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <map>
 
-#include "common/model.h"
-#include "common/moe.h"
-#include "common/training.h"
-#include "common/version.h"
+#include "common/learn/model.h"
+#include "common/learn/moe.h"
+#include "common/learn/training.h"
+#include "common/net/version.h"
 
 namespace fedjets::client {
 namespace {

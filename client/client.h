@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "common/connection.h"
-#include "common/tensor_codec.h"
-#include "common/status.h"
-#include "common/tls.h"
+#include "common/net/connection.h"
+#include "common/net/tensor_codec.h"
+#include "common/base/status.h"
+#include "common/net/tls.h"
 
 namespace fedjets::common {
 struct TensorData;

@@ -7,7 +7,7 @@
 
 #include "client/client.h"
 #include "client/local_data.h"
-#include "common/cli_flags.h"
+#include "common/cli/cli_flags.h"
 
 int main(int argc, char** argv) {
   using namespace fedjets;

@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "common/shards.h"
-#include "common/training.h"
+#include "common/data/shards.h"
+#include "common/learn/training.h"
 
 namespace fedjets::client {
 

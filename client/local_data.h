@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "client/client.h"
-#include "common/dataset_source.h"
-#include "common/status.h"
+#include "common/data/dataset_source.h"
+#include "common/base/status.h"
 
 namespace fedjets::client {
 

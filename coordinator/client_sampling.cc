@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "common/base/seeded_random.h"
+
 namespace fedjets::coordinator {
 
 RoundDraw DrawRound(const std::vector<Candidate>& candidates,
@@ -18,8 +20,8 @@ RoundDraw DrawRound(const std::vector<Candidate>& candidates,
   for (size_t i : order) {
     (candidates[i].anchor ? draw.anchors : draw.normal).push_back(i);
   }
-  std::shuffle(draw.anchors.begin(), draw.anchors.end(), rng);
-  std::shuffle(draw.normal.begin(), draw.normal.end(), rng);
+  common::PairedShuffle(draw.anchors, rng);
+  common::PairedShuffle(draw.normal, rng);
   const int all = static_cast<int>(candidates.size());
   const int n = clients_per_round > 0 ? std::min(clients_per_round, all) : all;
   const int have_anchors = static_cast<int>(draw.anchors.size());

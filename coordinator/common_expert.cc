@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <numeric>
 
-#include "common/tensor_codec.h"
-#include "common/training.h"
+#include "common/net/tensor_codec.h"
+#include "common/learn/training.h"
 
 namespace fedjets::coordinator {
 

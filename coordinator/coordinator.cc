@@ -17,10 +17,10 @@
 #include <optional>
 #include <random>
 
-#include "common/federation_split.h"
+#include "common/data/federation_split.h"
 #include "coordinator/client_sampling.h"
 #include "coordinator/run_log.h"
-#include "common/version.h"
+#include "common/net/version.h"
 
 namespace fedjets::coordinator {
 namespace {

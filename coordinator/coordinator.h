@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "common/connection.h"
-#include "common/dataset_source.h"
-#include "common/status.h"
-#include "common/tls.h"
-#include "coordinator/strategy.h"
+#include "common/net/connection.h"
+#include "common/data/dataset_source.h"
+#include "common/base/status.h"
+#include "common/net/tls.h"
+#include "coordinator/strategy/strategy.h"
 
 namespace fedjets::coordinator {
 

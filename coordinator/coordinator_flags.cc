@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "common/cli_flags.h"
+#include "common/cli/cli_flags.h"
 
 namespace fedjets::coordinator {
 

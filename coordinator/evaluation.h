@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "common/dataset.h"
-#include "common/federation_split.h"
-#include "common/model.h"
-#include "common/moe.h"
-#include "common/training.h"
+#include "common/data/dataset.h"
+#include "common/data/federation_split.h"
+#include "common/learn/model.h"
+#include "common/learn/moe.h"
+#include "common/learn/training.h"
 
 namespace fedjets::coordinator {
 

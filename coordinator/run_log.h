@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "common/status.h"
+#include "common/base/status.h"
 #include "coordinator/coordinator.h"
 
 namespace fedjets::coordinator {

@@ -18,8 +18,8 @@
 #include "client/client.h"
 #include "tests/integration/loopback_federation.h"
 #include "client/local_data.h"
-#include "common/certs.h"
-#include "common/version.h"
+#include "common/net/certs.h"
+#include "common/net/version.h"
 #include "coordinator/coordinator.h"
 
 namespace fedjets {

@@ -6,7 +6,7 @@
 #include <set>
 #include <thread>
 
-#include "common/moe.h"
+#include "common/learn/moe.h"
 #include "tests/integration/loopback_federation.h"
 
 namespace fedjets {

@@ -13,7 +13,7 @@
 
 #include "client/client.h"
 #include "client/local_data.h"
-#include "common/certs.h"
+#include "common/net/certs.h"
 #include "coordinator/coordinator.h"
 
 namespace fedjets {

@@ -1,0 +1,115 @@
+// Connection: one framed, deadline-bounded message stream to a peer, over
+// TLS (the default) or plain TCP (only with --insecure).
+//
+// Every read and write takes an absolute deadline; when it passes, the
+// socket's pending operation is cancelled and the call returns
+// DEADLINE_EXCEEDED. Frame lengths are checked against
+// ConnectionLimits::max_frame_bytes before the body buffer is allocated.
+//
+// Thread-safety: a Connection is used from one coroutine at a time on one
+// single-threaded executor; it is not safe for concurrent reads or writes.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "common/net/frame.h"
+#include "common/base/status.h"
+#include "common/net/tensor_codec.h"
+#include "proto/fedjets.pb.h"
+
+namespace fedjets::common {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+struct ConnectionLimits {
+  uint32_t max_frame_bytes = kDefaultMaxFrameBytes;
+  // Largest single tensor a peer may declare.
+  uint64_t max_tensor_bytes = uint64_t{4} << 30;
+  // Data bytes per TensorChunk; must leave room for the envelope in a frame.
+  uint32_t chunk_bytes = 1u << 20;
+};
+
+// Checks that chunks fit in frames and limits are positive.
+Status ValidateLimits(const ConnectionLimits& limits);
+
+class Connection {
+ public:
+  using TcpSocket = asio::ip::tcp::socket;
+  using TlsStream = asio::ssl::stream<TcpSocket>;
+
+  Connection(TcpSocket socket, ConnectionLimits limits);
+  Connection(TlsStream stream, ConnectionLimits limits);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  bool is_tls() const { return std::holds_alternative<TlsStream>(stream_); }
+  // "ip:port" of the remote end, captured at construction.
+  const std::string& peer() const { return peer_; }
+  const ConnectionLimits& limits() const { return limits_; }
+  uint64_t bytes_sent() const { return bytes_sent_; }
+  uint64_t bytes_received() const { return bytes_received_; }
+
+  // TLS handshake; a no-op on plain TCP.
+  asio::awaitable<Status> Handshake(asio::ssl::stream_base::handshake_type t,
+                                    Clock::time_point deadline);
+  asio::awaitable<Status> Write(const proto::Envelope& envelope,
+                                Clock::time_point deadline);
+  // Reads one frame. Oversized, empty, truncated or unparsable frames give
+  // a non-OK status naming the problem; the caller should then close.
+  asio::awaitable<Result<proto::Envelope>> Read(Clock::time_point deadline);
+  // Closes the socket at once; pending operations fail.
+  void Close();
+
+ private:
+  TcpSocket& socket();
+  // Arms the deadline watchdog for one operation.
+  void ArmWatchdog(Clock::time_point deadline);
+  // Disarms it; returns true if it fired for the current operation.
+  bool DisarmWatchdog();
+
+  std::variant<TcpSocket, TlsStream> stream_;
+  ConnectionLimits limits_;
+  std::string peer_;
+  asio::steady_timer watchdog_;
+  uint64_t op_generation_ = 0;
+  bool timed_out_ = false;
+  uint64_t bytes_sent_ = 0;
+  uint64_t bytes_received_ = 0;
+};
+
+// An envelope stamped with the run id and round.
+proto::Envelope MakeEnvelope(const std::string& run_id, int64_t round);
+
+// Rejects an envelope from another run or round (stale or replayed), and
+// turns a peer's Error message into a status carrying its text.
+Status CheckEnvelope(const proto::Envelope& e, const std::string& run_id,
+                     int64_t round);
+
+// Streams `params` as ordered TensorChunk envelopes.
+asio::awaitable<Status> SendParameters(Connection& conn,
+                                       const std::string& run_id,
+                                       int64_t round,
+                                       const ParameterList& params,
+                                       Clock::time_point deadline);
+
+// Receives `count` tensors streamed by SendParameters.
+asio::awaitable<Result<ParameterList>> ReceiveParameters(
+    Connection& conn, const std::string& run_id, int64_t round, int32_t count,
+    Clock::time_point deadline);
+
+// Best effort: sends an Error envelope (bounded by a short deadline), then
+// closes the connection.
+asio::awaitable<void> SendErrorAndClose(Connection& conn,
+                                        const std::string& run_id,
+                                        int64_t round, proto::Error::Code code,
+                                        const std::string& message);
+
+}  // namespace fedjets::common

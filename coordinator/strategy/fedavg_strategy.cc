@@ -1,0 +1,156 @@
+// FedAvg (McMahan et al.) and FedProx (Li et al.: the same exchange, with a
+// proximal term mu on the clients). With a common expert, the global model
+// starts from its weights, as the FedJETs paper's baselines do.
+#include <fmt/format.h>
+
+#include "common/learn/aggregate.h"
+#include "coordinator/strategy/strategy_context.h"
+
+namespace fedjets::coordinator {
+namespace {
+
+namespace asio = boost::asio;
+using common::Clock;
+using common::Status;
+using nlohmann::json;
+
+class FedAvgStrategy : public Strategy {
+ public:
+  explicit FedAvgStrategy(StrategyContext ctx) : ctx_(std::move(ctx)) {
+    model_ = *common::MakeClassifier(ctx_.spec, ctx_.options.seed);
+    if (ctx_.common_expert) CopyWeights(*ctx_.common_expert, *model_);
+  }
+
+  bool UsesAnchors() const override { return false; }
+
+  void FillWelcome(const SessionInfo&, proto::Welcome& w) override {
+    w.set_algorithm(ctx_.options.algorithm);
+    *w.mutable_model() = ModelConfigFor(ctx_.spec);
+  }
+
+  asio::awaitable<Status> AfterWelcome(common::Connection&, const std::string&,
+                                       const SessionInfo&,
+                                       Clock::time_point) override {
+    co_return Status::Ok();
+  }
+
+  asio::awaitable<common::Result<ClientUpdate>> Exchange(
+      common::Connection& c, const std::string& run_id, int round,
+      const SessionInfo& s, Role, Clock::time_point deadline) override {
+    const auto& o = ctx_.options;
+    const common::ParameterList global = common::ToWire(*model_);
+    proto::Envelope task = common::MakeEnvelope(run_id, round);
+    auto* t = task.mutable_round_task();
+    t->set_num_tensors(static_cast<int32_t>(global.size()));
+    t->set_local_epochs(o.local_epochs);
+    t->set_batch_size(o.batch_size);
+    t->set_learning_rate(o.learning_rate);
+    t->set_momentum(o.momentum);
+    t->set_prox_mu(o.algorithm == "fedprox" ? o.prox_mu : 0.0);
+    t->set_seed(o.seed * 1000003 + static_cast<uint64_t>(round));
+    t->set_role(proto::RoundTask::ROLE_MODEL);
+    FEDJETS_CO_RETURN_IF_ERROR(co_await SendWithHeader(c, task, global, deadline));
+    auto reply = co_await ReceiveUpdate(c, run_id, round, deadline);
+    if (!reply.ok()) co_return reply.status();
+    if (Status st = common::CheckParameterList(global, reply->second); !st.ok()) {
+      co_return st.Annotate("update rejected");
+    }
+    ClientUpdate u;
+    u.client = s.name;
+    u.num_samples = reply->first.num_samples();
+    u.train_loss = reply->first.train_loss();
+    u.params = std::move(reply->second);
+    co_return u;
+  }
+
+  asio::awaitable<Status> Serve(common::Connection&, const std::string&,
+                                Clock::time_point) override {
+    co_return common::FailedPrecondition(
+        "just-in-time serving needs --algorithm fedjets");
+  }
+
+  Status Aggregate(int, std::vector<ClientUpdate>& updates, json&) override {
+    std::vector<common::WeightedParameters> in;
+    for (auto& u : updates) {
+      in.push_back({&u.params, static_cast<double>(u.num_samples)});
+    }
+    auto avg = common::WeightedAverage(in);
+    if (!avg.ok()) return avg.status().Annotate("aggregation");
+    return common::FromWire(*model_, *avg);
+  }
+
+  json Evaluate(int round) override {
+    json e = ScoreClients(ctx_.eval_clients, [&](const EvalClient& c, json&) {
+      return common::Logits(*model_, c.test.x).argmax(1);
+    });
+    e["round"] = round;
+    e["algorithm"] = ctx_.options.algorithm;
+    e["test_accuracy"] = common::Evaluate(*model_, ctx_.test).accuracy;
+    return e;
+  }
+
+  std::vector<json> FinalEvents() override {
+    if (ctx_.eval_clients.empty() || !ctx_.options.baselines) return {};
+    const uint64_t seed = ctx_.options.seed;
+    const int epochs = ctx_.options.finetune_epochs;
+    common::Classifier start = ctx_.common_expert
+                                   ? ctx_.common_expert
+                                   : *common::MakeClassifier(ctx_.spec, seed);
+    auto score = [&](auto predict) {
+      json s = ScoreClients(ctx_.eval_clients, predict);
+      s.erase("clients");
+      return s;
+    };
+    json b = {{"event", "baselines"}};
+    if (ctx_.common_expert) {
+      b["common"] = score([&](const EvalClient& c, json&) {
+        return common::Logits(*ctx_.common_expert, c.test.x).argmax(1);
+      });
+    }
+    b["local"] = score([&](const EvalClient& c, json&) {
+      auto tuned = FineTuned(*start, ctx_.spec, c, epochs, seed);
+      return common::Logits(*tuned, c.test.x).argmax(1);
+    });
+    b["oracle"] = score([&](const EvalClient& c, json&) {
+      auto tuned = FineTuned(*model_, ctx_.spec, c, epochs, seed);
+      return common::Logits(*tuned, c.test.x).argmax(1);
+    });
+    return {b};
+  }
+
+  json StartInfo() override {
+    json j = {{"algorithm", ctx_.options.algorithm},
+              {"test_accuracy", common::Evaluate(*model_, ctx_.test).accuracy}};
+    if (ctx_.common_expert) j["common_expert_accuracy"] = ctx_.common_expert_accuracy;
+    return j;
+  }
+
+  uint64_t FullModelBytes() override {
+    return common::TotalBytes(common::ToWire(*model_));
+  }
+
+  common::ParameterList Snapshot() override { return common::ToWire(*model_); }
+
+  Status Save(const std::filesystem::path& dir) override {
+    try {
+      torch::save(model_, (dir / "model.pt.tmp").string());
+      std::filesystem::rename(dir / "model.pt.tmp", dir / "model.pt");
+    } catch (const std::exception& e) {
+      return common::Unavailable(fmt::format(
+          "cannot save the model in '{}': {}", dir.string(), e.what()));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  StrategyContext ctx_;
+  common::Classifier model_;
+};
+
+}  // namespace
+
+std::unique_ptr<Strategy> MakeFedAvgStrategy(StrategyContext context) {
+  return std::make_unique<FedAvgStrategy>(std::move(context));
+}
+
+}  // namespace fedjets::coordinator

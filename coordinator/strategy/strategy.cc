@@ -1,0 +1,105 @@
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "coordinator/common_expert.h"
+#include "coordinator/strategy/strategy_context.h"
+
+namespace fedjets::coordinator {
+
+namespace asio = boost::asio;
+using common::Clock;
+using common::Status;
+
+proto::ModelConfig ModelConfigFor(const common::ModelSpec& spec) {
+  proto::ModelConfig m;
+  m.set_family(common::ResolveFamily(spec));
+  m.set_hidden(spec.hidden);
+  for (int64_t d : spec.input_shape) m.add_input_shape(d);
+  m.set_num_classes(spec.num_classes);
+  return m;
+}
+
+asio::awaitable<Status> SendWithHeader(common::Connection& c,
+                                       proto::Envelope header,
+                                       const common::ParameterList& params,
+                                       Clock::time_point deadline) {
+  FEDJETS_CO_RETURN_IF_ERROR(co_await c.Write(header, deadline));
+  co_return co_await common::SendParameters(c, header.run_id(), header.round(),
+                                            params, deadline);
+}
+
+asio::awaitable<common::Result<std::pair<proto::Update, common::ParameterList>>>
+ReceiveUpdate(common::Connection& c, const std::string& run_id, int round,
+              Clock::time_point deadline) {
+  auto reply = co_await c.Read(deadline);
+  if (!reply.ok()) co_return reply.status();
+  FEDJETS_CO_RETURN_IF_ERROR(common::CheckEnvelope(*reply, run_id, round));
+  if (!reply->has_update()) {
+    co_return common::InvalidArgument(fmt::format(
+        "expected an Update message, got message kind {}",
+        static_cast<int>(reply->body_case())));
+  }
+  proto::Update update = reply->update();
+  if (update.num_samples() <= 0) {
+    co_return common::InvalidArgument(fmt::format(
+        "update reports {} samples; must be positive", update.num_samples()));
+  }
+  auto params = co_await common::ReceiveParameters(c, run_id, round,
+                                                   update.num_tensors(),
+                                                   deadline);
+  if (!params.ok()) co_return params.status();
+  co_return std::pair{std::move(update), std::move(*params)};
+}
+
+common::Result<std::unique_ptr<Strategy>> MakeStrategy(
+    const StrategyOptions& o, const common::TrainTest& data,
+    const common::FederationSplit* split) {
+  if (o.algorithm != "fedavg" && o.algorithm != "fedprox" &&
+      o.algorithm != "fedjets") {
+    return common::InvalidArgument(fmt::format(
+        "--algorithm '{}': use fedavg, fedprox or fedjets", o.algorithm));
+  }
+  StrategyContext ctx;
+  ctx.options = o;
+  ctx.spec = {o.model_family, data.train.example_shape, data.train.num_classes,
+              o.model_hidden};
+  ctx.spec.family = common::ResolveFamily(ctx.spec);
+  common::Dataset test = data.test;
+  if (o.eval_examples > 0 && o.eval_examples < test.size()) {
+    std::vector<int64_t> first(o.eval_examples);
+    std::iota(first.begin(), first.end(), 0);
+    test = common::Subset(test, first);
+  }
+  ctx.test = common::ToTensors(test);
+  if (split) {
+    ctx.eval_clients = BuildEvalClients(data, *split,
+                                        o.eval_examples_per_client, o.seed);
+    ctx.anchor_classes = split->anchor_classes;
+  }
+  auto source = ParseCommonExpert(o.common_expert);
+  if (!source.ok()) return source.status();
+  if (!source->none()) {
+    auto c = source->file.empty()
+                 ? PretrainCommonExpert(ctx.spec, data.train, source->examples,
+                                        source->epochs, o.seed,
+                                        o.common_expert_cache)
+                 : LoadCommonExpert(ctx.spec, source->file);
+    if (!c.ok()) return c.status().Annotate("--common-expert");
+    ctx.common_expert = *c;
+    ctx.common_expert_accuracy = common::Evaluate(*ctx.common_expert, ctx.test).accuracy;
+    spdlog::info("common expert ({}): test accuracy {:.2f}%", o.common_expert,
+                 100 * ctx.common_expert_accuracy);
+  }
+  if (o.algorithm == "fedjets" && o.baselines && ctx.common_expert &&
+      !ctx.anchor_classes.empty()) {
+    auto g = TrainReferenceGate(*ctx.common_expert, data.train,
+                                ctx.anchor_classes, o.gate_hidden,
+                                /*epochs=*/20, o.seed);
+    if (!g.ok()) return g.status().Annotate("reference gate");
+    ctx.reference_gate = *g;
+  }
+  if (o.algorithm == "fedjets") return MakeFedJetsStrategy(std::move(ctx));
+  return MakeFedAvgStrategy(std::move(ctx));
+}
+
+}  // namespace fedjets::coordinator

@@ -1,0 +1,92 @@
+// A federated algorithm as the coordinator runs it: what a client is told
+// on joining, what one client's round exchange looks like on the wire,
+// how updates are aggregated and how the global state is evaluated.
+// FedAvg/FedProx and FedJETs implement it (coordinator/fedavg_strategy.cc,
+// coordinator/fedjets_strategy.cc).
+//
+// Threads: Exchange/AfterWelcome/Serve run on the coordinator's network
+// thread; Aggregate/Evaluate/Baselines on its worker thread, never at the
+// same time as an Exchange (the round driver awaits each phase).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/net/connection.h"
+#include "common/data/dataset.h"
+#include "common/data/federation_split.h"
+#include "common/base/status.h"
+#include "coordinator/strategy/strategy_options.h"
+#include "proto/fedjets.pb.h"
+
+namespace fedjets::coordinator {
+
+struct SessionInfo {
+  std::string name;
+  int64_t num_samples = 0;
+  int anchor_expert = -1;
+  std::vector<std::string> cached_models;
+};
+
+enum class Role { kModel, kAnchor, kNormal };
+
+struct ClientUpdate {
+  std::string client;
+  int64_t num_samples = 0;
+  double train_loss = 0.0;
+  common::ParameterList params;
+  Role role = Role::kModel;
+  std::vector<int> experts;  // fedjets: experts the client trained
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+
+  // Whether sampled clients split into anchors and normal clients.
+  virtual bool UsesAnchors() const = 0;
+  virtual void FillWelcome(const SessionInfo& s, proto::Welcome& w) = 0;
+  // Sent right after the Welcome (FedJETs: the common expert, unless the
+  // client holds it already).
+  virtual boost::asio::awaitable<common::Status> AfterWelcome(
+      common::Connection& c, const std::string& run_id, const SessionInfo& s,
+      common::Clock::time_point deadline) = 0;
+  // One client's round: task out, update back.
+  virtual boost::asio::awaitable<common::Result<ClientUpdate>> Exchange(
+      common::Connection& c, const std::string& run_id, int round,
+      const SessionInfo& s, Role role, common::Clock::time_point deadline) = 0;
+  // Serves a just-in-time client (FedJETs); others refuse.
+  virtual boost::asio::awaitable<common::Status> Serve(
+      common::Connection& c, const std::string& run_id,
+      common::Clock::time_point deadline) = 0;
+
+  // Folds the round's updates into the global state; adds round metrics
+  // (e.g. expert_load) to `round_event`.
+  virtual common::Status Aggregate(int round, std::vector<ClientUpdate>& updates,
+                                   nlohmann::json& round_event) = 0;
+  // Fields for the `eval` event; includes "test_accuracy".
+  virtual nlohmann::json Evaluate(int round) = 0;
+  // `baselines` (and, for FedJETs, `routing`) events after the last round.
+  virtual std::vector<nlohmann::json> FinalEvents() = 0;
+  // Fields for the `start` event.
+  virtual nlohmann::json StartInfo() = 0;
+  // Bytes of everything a client could be sent (all experts + gate, or
+  // the model).
+  virtual uint64_t FullModelBytes() = 0;
+  // Every trainable global parameter, for tests and checkpoints.
+  virtual common::ParameterList Snapshot() = 0;
+  virtual common::Status Save(const std::filesystem::path& dir) = 0;
+};
+
+// Builds the strategy: pretrains the common expert when asked, builds the
+// models and the evaluation clients of `split` (may be null: then only the
+// test split is evaluated).
+common::Result<std::unique_ptr<Strategy>> MakeStrategy(
+    const StrategyOptions& options, const common::TrainTest& data,
+    const common::FederationSplit* split);
+
+}  // namespace fedjets::coordinator

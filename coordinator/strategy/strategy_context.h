@@ -1,0 +1,40 @@
+// What both strategies are built from (internal to the coordinator).
+#pragma once
+
+#include "common/learn/model.h"
+#include "common/learn/training.h"
+#include "coordinator/evaluation.h"
+#include "coordinator/strategy/strategy.h"
+
+namespace fedjets::coordinator {
+
+struct StrategyContext {
+  StrategyOptions options;
+  common::ModelSpec spec;           // family resolved, never "auto"
+  common::TensorData test;          // global test split (maybe capped)
+  std::vector<EvalClient> eval_clients;
+  std::vector<std::vector<int64_t>> anchor_classes;  // per expert
+  common::Classifier common_expert;  // null when --common-expert none
+  double common_expert_accuracy = -1;
+  // FedJETs with --baselines: a centrally trained gate (TrainReferenceGate).
+  common::Gate reference_gate{nullptr};
+};
+
+proto::ModelConfig ModelConfigFor(const common::ModelSpec& spec);
+
+std::unique_ptr<Strategy> MakeFedAvgStrategy(StrategyContext context);
+common::Result<std::unique_ptr<Strategy>> MakeFedJetsStrategy(
+    StrategyContext context);
+
+// Sends `params` announced by a RoundTask (or ExpertGrant) envelope.
+boost::asio::awaitable<common::Status> SendWithHeader(
+    common::Connection& c, proto::Envelope header,
+    const common::ParameterList& params, common::Clock::time_point deadline);
+
+// Reads an Update envelope and the parameters that follow it.
+boost::asio::awaitable<common::Result<std::pair<proto::Update,
+                                                 common::ParameterList>>>
+ReceiveUpdate(common::Connection& c, const std::string& run_id, int round,
+              common::Clock::time_point deadline);
+
+}  // namespace fedjets::coordinator

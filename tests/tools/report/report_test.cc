@@ -1,0 +1,381 @@
+#include "tools/report/report.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace fedjets::coordinator {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct RunShape {
+  std::string method = "fedjets";
+  int seed = 1;
+  double seen = 0.9, unseen = 0.8;
+  double common = 0.6, oracle = 0.9;  // baselines event
+  bool finished = true;
+  double full_bytes = 5200, bytes = 4000;
+};
+
+class ReportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("report_test-" + std::to_string(getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // Writes <root>/<name>/{metrics.jsonl,config.ini}; returns the directory.
+  std::string WriteRaw(const std::string& name, const std::string& text) {
+    fs::path dir = root_ / name;
+    fs::create_directories(dir);
+    std::ofstream(dir / "metrics.jsonl") << text;
+    std::ofstream(dir / "config.ini") << "# test\nrounds=3\n";
+    return dir.string();
+  }
+
+  // Three rounds with an eval after each, as the schema describes.
+  std::string WriteRun(const std::string& name, const RunShape& r) {
+    const bool fj = r.method == "fedjets";
+    std::vector<json> ev;
+    json start = {{"event", "start"}, {"algorithm", r.method},
+                  {"seed", r.seed}, {"test_accuracy", 0.1}};
+    if (fj) {
+      start.update({{"num_experts", 5}, {"top_k", 2},
+                    {"common_expert_accuracy", 0.7 + 0.02 * r.seed}});
+    }
+    ev.push_back(start);
+    for (int round = 1; round <= 3; ++round) {
+      json rd = {{"event", "round"}, {"round", round}, {"bytes_sent", 1},
+                 {"bytes_received", 1}};
+      if (fj) rd["expert_load"] = {round, 2, 3, 1, 0};
+      ev.push_back(rd);
+      json e = {{"event", "eval"}, {"round", round}, {"algorithm", r.method},
+                {"seen_accuracy", r.seen * round / 3},
+                {"unseen_accuracy", r.unseen * round / 3}};
+      if (fj) {
+        e.update({{"routing_accuracy", 0.7}, {"gate_entropy", 0.5},
+                  {"anchor_routed_accuracy", 0.9 + 0.01 * r.seed}});
+      }
+      ev.push_back(e);
+    }
+    if (!r.finished) return Write(name, ev);
+    json base = {{"event", "baselines"},
+                 {"common", {{"seen_accuracy", 0.7}, {"unseen_accuracy", r.common}}},
+                 {"local", {{"seen_accuracy", 0.8}, {"unseen_accuracy", 0.85}}}};
+    if (r.method == "fedavg")
+      base["oracle"] = {{"seen_accuracy", 0.95}, {"unseen_accuracy", r.oracle}};
+    ev.push_back(base);
+    if (fj) {
+      json confusion = json::array();
+      for (int c = 0; c < 10; ++c) {
+        std::vector<int> row(5, 1);
+        row[c / 2] = 40;
+        confusion.push_back(row);
+      }
+      ev.push_back({{"event", "routing"}, {"confusion", confusion},
+                    {"anchor_classes", {{0, 1}, {2, 3}, {4, 5}, {6, 7}, {8, 9}}},
+                    {"reference_gate", {{"routing_accuracy", 0.8},
+                                        {"seen_accuracy", 0.9},
+                                        {"unseen_accuracy", 0.86}}}});
+    }
+    ev.push_back({{"event", "end"}, {"rounds", 3}, {"seen_accuracy", r.seen},
+                  {"unseen_accuracy", r.unseen},
+                  {"bytes_per_client_round", r.bytes},
+                  {"full_model_bytes", r.full_bytes}});
+    return Write(name, ev);
+  }
+
+  std::string Write(const std::string& name, const std::vector<json>& ev) {
+    std::string text;
+    for (const json& e : ev) text += e.dump() + "\n";
+    return WriteRaw(name, text);
+  }
+
+  Report Load(const std::vector<RunSpec>& specs) {
+    Report report;
+    for (const RunSpec& s : specs) {
+      auto run = LoadRun(s, &report.warnings);
+      EXPECT_TRUE(run.ok()) << run.status().ToString();
+      if (run.ok()) report.runs.push_back(std::move(run).value());
+    }
+    Summarize(report);
+    return report;
+  }
+
+  static const MethodRow& Row(const SettingSummary& s, const std::string& m) {
+    for (const MethodRow& r : s.rows)
+      if (r.method == m) return r;
+    ADD_FAILURE() << "no row " << m;
+    return s.rows.front();
+  }
+
+  // The grid most tests use: fedjets x2 seeds, fedavg, fedprox.
+  std::vector<RunSpec> Grid(const std::string& setting = "weak") {
+    RunShape fj1, fj2, fa, fp;
+    fj2.seed = 2;
+    fj2.unseen = 0.9;
+    fa.method = "fedavg";
+    fa.unseen = 0.5;
+    fa.full_bytes = 1000;
+    fa.bytes = 2000;
+    fp.method = "fedprox";
+    fp.unseen = 0.55;
+    return {{setting, "fedjets", WriteRun(setting + "-fj1", fj1)},
+            {setting, "fedjets", WriteRun(setting + "-fj2", fj2)},
+            {setting, "fedavg", WriteRun(setting + "-fa1", fa)},
+            {setting, "fedprox", WriteRun(setting + "-fp1", fp)}};
+  }
+
+  std::string ReadFile(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  fs::path root_;
+};
+
+TEST_F(ReportTest, MeansAndSampleStdsAreTakenOverSeedsFromTheFinalEval) {
+  Report report = Load(Grid());
+  ASSERT_EQ(report.settings.size(), 1u);
+  const MethodRow& fj = Row(report.settings[0], "fedjets");
+  EXPECT_EQ(fj.seeds, 2);
+  EXPECT_NEAR(fj.unseen.mean, 0.85, 1e-9);
+  EXPECT_NEAR(fj.unseen.std, 0.0707107, 1e-6);  // sample std of 0.8, 0.9
+  EXPECT_NEAR(fj.seen.mean, 0.9, 1e-9);
+  EXPECT_NEAR(fj.seen.std, 0.0, 1e-9);
+  EXPECT_NEAR(fj.rounds.mean, 3, 1e-9);
+  EXPECT_NEAR(report.settings[0].routing_accuracy.mean, 0.7, 1e-9);
+}
+
+TEST_F(ReportTest, RoutingDiagnosticsAreAveragedAndShown) {
+  Report report = Load(Grid());
+  const SettingSummary& s = report.settings[0];
+  EXPECT_NEAR(s.anchor_routed_accuracy.mean, 0.915, 1e-9);  // 0.91, 0.92
+  EXPECT_EQ(s.anchor_routed_accuracy.n, 2);
+  EXPECT_NEAR(s.reference_routing_accuracy.mean, 0.8, 1e-9);
+  EXPECT_NEAR(s.reference_unseen_accuracy.mean, 0.86, 1e-9);
+  std::string md = RenderMarkdown(report, {});
+  EXPECT_NE(md.find("routes 80.0 ± 0.0 % correctly and reaches 86.0 ± 0.0 %"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("anchor expert reaches 91.5 ± 0.7 %"), std::string::npos);
+}
+
+TEST_F(ReportTest, CommonExpertTestAccuracyIsAveragedOverFedJetsRuns) {
+  Report report = Load(Grid());
+  const SettingSummary& s = report.settings[0];
+  EXPECT_NEAR(s.common_expert_accuracy.mean, 0.73, 1e-9);  // 0.72, 0.74
+  EXPECT_EQ(s.common_expert_accuracy.n, 2);
+  std::string md = RenderMarkdown(report, {});
+  EXPECT_NE(md.find("**Common expert (frozen):** test accuracy 73.0 ± 1.4 %"),
+            std::string::npos)
+      << md;
+}
+
+TEST_F(ReportTest, GapClosedIsFedJetsMinusFedAvgOverOracleMinusFedAvg) {
+  Report report = Load(Grid());
+  const SettingSummary& s = report.settings[0];
+  // fedjets 0.85, fedavg 0.5, oracle 0.9 (from the fedavg run only).
+  ASSERT_TRUE(s.gap_closed.has_value());
+  EXPECT_NEAR(*s.gap_closed, (0.85 - 0.5) / (0.9 - 0.5), 1e-9);
+  EXPECT_NEAR(*s.gap_over_fedavg, 0.35, 1e-9);
+  EXPECT_NEAR(*s.gap_over_fedprox, 0.30, 1e-9);
+  EXPECT_NEAR(*s.gap_over_common, 0.25, 1e-9);
+  EXPECT_EQ(Row(s, "oracle").seeds, 1);
+}
+
+TEST_F(ReportTest, ReferenceMethodsCountEachSeedOnce) {
+  Report report = Load(Grid());
+  // Seed 1 appears in three runs, seed 2 in one: two seeds.
+  EXPECT_EQ(Row(report.settings[0], "common").seeds, 2);
+  EXPECT_NEAR(Row(report.settings[0], "common").unseen.mean, 0.6, 1e-9);
+}
+
+TEST_F(ReportTest, BytesRatioComparesWithAllExpertsAndBoundUsesKOverM) {
+  Report report = Load(Grid());
+  const SettingSummary& s = report.settings[0];
+  ASSERT_TRUE(s.bytes_ratio && s.bytes_bound);
+  EXPECT_NEAR(*s.bytes_ratio, 4000.0 / (2 * 5200), 1e-9);
+  // Expert = FedAvg model (1000 B), gate = 5200 - 5 * 1000 = 200 B.
+  EXPECT_NEAR(*s.bytes_bound, (2 * 1000.0 + 200) / (5 * 1000.0 + 200), 1e-9);
+  EXPECT_FALSE(s.bound_assumes_tiny_gate);
+}
+
+TEST_F(ReportTest, UnfinishedRunIsExcludedFromMeansWithAWarning) {
+  std::vector<RunSpec> specs = Grid();
+  RunShape crashed;
+  crashed.seed = 3;
+  crashed.unseen = 0.1;
+  crashed.finished = false;
+  specs.push_back({"weak", "fedjets", WriteRun("crashed", crashed)});
+  Report report = Load(specs);
+  const MethodRow& fj = Row(report.settings[0], "fedjets");
+  EXPECT_EQ(fj.seeds, 2);
+  EXPECT_EQ(fj.unfinished, 1);
+  EXPECT_NEAR(fj.unseen.mean, 0.85, 1e-9);
+  bool warned = false;
+  for (const std::string& w : report.warnings)
+    warned |= w.find("crashed") != std::string::npos &&
+              w.find("did not finish") != std::string::npos;
+  EXPECT_TRUE(warned);
+  std::string md = RenderMarkdown(report, {});
+  EXPECT_NE(md.find("Unfinished runs"), std::string::npos);
+}
+
+TEST_F(ReportTest, CorruptLineIsAnErrorNamingFileAndLine) {
+  std::string dir = WriteRaw("bad", "{\"event\":\"start\"}\n"
+                                    "{\"event\":\"round\",\"round\":1}\n"
+                                    "this is not json\n"
+                                    "{\"event\":\"end\",\"rounds\":1}\n");
+  std::vector<std::string> warnings;
+  auto run = LoadRun({"weak", "fedjets", dir}, &warnings);
+  ASSERT_FALSE(run.ok());
+  EXPECT_NE(run.status().message().find(dir + "/metrics.jsonl:3"),
+            std::string::npos)
+      << run.status().ToString();
+}
+
+TEST_F(ReportTest, FieldOfTheWrongTypeIsAnErrorNamingFileAndLine) {
+  std::string dir = WriteRaw("badtype", "{\"event\":\"start\"}\n"
+                                        "{\"event\":\"end\",\"rounds\":\"x\"}\n");
+  std::vector<std::string> warnings;
+  auto run = LoadRun({"weak", "fedjets", dir}, &warnings);
+  ASSERT_FALSE(run.ok());
+  EXPECT_NE(run.status().message().find("metrics.jsonl:2"), std::string::npos);
+  EXPECT_NE(run.status().message().find("rounds"), std::string::npos);
+}
+
+TEST_F(ReportTest, MissingMetricsFileIsAnErrorNamingTheFile) {
+  std::vector<std::string> warnings;
+  auto run = LoadRun({"weak", "fedjets", (root_ / "nowhere").string()},
+                     &warnings);
+  ASSERT_FALSE(run.ok());
+  EXPECT_NE(run.status().message().find("nowhere/metrics.jsonl"),
+            std::string::npos);
+}
+
+TEST_F(ReportTest, LastLineCutOffMidWriteLeavesAnUnfinishedRunNotAnError) {
+  std::string dir =
+      WriteRaw("cut", "{\"event\":\"start\",\"seed\":1}\n"
+                      "{\"event\":\"round\",\"round\":1}\n{\"event\":\"rou");
+  std::vector<std::string> warnings;
+  auto run = LoadRun({"weak", "fedjets", dir}, &warnings);
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_FALSE(run->finished);
+  EXPECT_EQ(run->last_round, 1);
+  EXPECT_EQ(run->planned_rounds, 3);
+  EXPECT_EQ(warnings.size(), 2u);  // cut-off line, did not finish
+}
+
+TEST_F(ReportTest, ManifestLinesAreRunsRelativeToTheManifest) {
+  std::ofstream(root_ / "manifest.txt")
+      << "# setting method dir\nweak fedjets runs/a\n\n"
+         "ablation-k1 fedjets /abs/b  # comment\n";
+  auto runs = ReadManifest((root_ / "manifest.txt").string());
+  ASSERT_TRUE(runs.ok()) << runs.status().ToString();
+  ASSERT_EQ(runs->size(), 2u);
+  EXPECT_EQ((*runs)[0].dir, (root_ / "runs/a").string());
+  EXPECT_EQ((*runs)[1].setting, "ablation-k1");
+  EXPECT_EQ((*runs)[1].dir, "/abs/b");
+
+  std::ofstream(root_ / "bad.txt") << "weak fedjets\n";
+  auto bad = ReadManifest((root_ / "bad.txt").string());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("bad.txt:1"), std::string::npos);
+}
+
+TEST_F(ReportTest, RunFlagSplitsSettingMethodAndDirKeepingColonsInDir) {
+  auto spec = ParseRunSpec("weak:fedavg:runs/a:b");
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(spec->setting, "weak");
+  EXPECT_EQ(spec->method, "fedavg");
+  EXPECT_EQ(spec->dir, "runs/a:b");
+  EXPECT_FALSE(ParseRunSpec("weak:runs").ok());
+  EXPECT_FALSE(ParseRunSpec("weak::runs").ok());
+}
+
+TEST_F(ReportTest, ResultsMdContainsThePaperTableAblationsAndCommand) {
+  WriteOptions o;
+  o.runs = Grid();
+  for (RunSpec& s : Grid("ablation-k1")) o.runs.push_back(s);
+  o.results_path = (root_ / "docs" / "RESULTS.md").string();
+  o.plots = false;
+  o.command_line = "fedjets-report --out docs --run X";
+  std::vector<std::string> warnings;
+  ASSERT_TRUE(WriteResults(o, &warnings).ok());
+  std::string md = ReadFile(o.results_path);
+  EXPECT_NE(md.find("Table 1"), std::string::npos);
+  EXPECT_NE(md.find("| FedJETs | 91.8 | 95.7 | 75.7 | 78.6 |"),
+            std::string::npos);
+  EXPECT_NE(md.find("## Ablations"), std::string::npos);
+  EXPECT_NE(md.find("**ablation-k1**"), std::string::npos);
+  EXPECT_NE(md.find("fedjets-report --out docs --run X"), std::string::npos);
+  EXPECT_NE(md.find("85.0 ± 7.1"), std::string::npos);  // fedjets unseen
+  EXPECT_NE(md.find("gap closed by FedJETs:** 8"), std::string::npos);
+}
+
+TEST_F(ReportTest, RunMayServeTwoSettingsButCountsOnceInEach) {
+  WriteOptions o;
+  o.runs = Grid();
+  o.results_path = (root_ / "twice" / "RESULTS.md").string();
+  o.plots = false;
+  const RunSpec fedavg = o.runs[2];
+  ASSERT_EQ(fedavg.method, "fedavg");
+  o.runs.push_back({"weak-variant", "fedjets", o.runs[0].dir});
+  o.runs.push_back({"weak-variant", "fedavg", fedavg.dir});
+  std::vector<std::string> warnings;
+  EXPECT_TRUE(WriteResults(o, &warnings).ok());
+  o.runs.push_back({"weak-variant", "fedavg", fedavg.dir});
+  auto twice = WriteResults(o, &warnings);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.ToString().find("listed twice in setting weak-variant"),
+            std::string::npos)
+      << twice.ToString();
+}
+
+TEST_F(ReportTest, PlotsArePngFilesWhenGnuplotIsPresent) {
+  if (std::system("gnuplot --version >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "gnuplot not installed";
+  WriteOptions o;
+  o.runs = Grid();
+  o.results_path = (root_ / "out" / "RESULTS.md").string();
+  std::vector<std::string> warnings;
+  ASSERT_TRUE(WriteResults(o, &warnings).ok());
+  for (const std::string& w : warnings) ADD_FAILURE() << w;
+  std::string md = ReadFile(o.results_path);
+  for (const char* name :
+       {"weak-accuracy.png", "weak-expert-load.png", "weak-routing.png"}) {
+    fs::path png = root_ / "out" / "plots" / name;
+    ASSERT_TRUE(fs::exists(png)) << png;
+    EXPECT_EQ(ReadFile(png).substr(0, 8), "\x89PNG\r\n\x1a\n") << png;
+    EXPECT_NE(md.find(std::string("(plots/") + name + ")"), std::string::npos);
+  }
+}
+
+TEST_F(ReportTest, MissingGnuplotIsAWarningAndThePageIsStillWritten) {
+  WriteOptions o;
+  o.runs = Grid();
+  o.results_path = (root_ / "RESULTS.md").string();
+  o.gnuplot = (root_ / "no-such-gnuplot").string();
+  std::vector<std::string> warnings;
+  ASSERT_TRUE(WriteResults(o, &warnings).ok());
+  ASSERT_FALSE(warnings.empty());
+  EXPECT_NE(warnings.back().find("plots skipped"), std::string::npos);
+  EXPECT_TRUE(fs::exists(o.results_path));
+}
+
+}  // namespace
+}  // namespace fedjets::coordinator

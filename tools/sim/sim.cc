@@ -1,0 +1,347 @@
+#include "tools/sim/sim.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spawn.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <thread>
+#include <vector>
+
+#include "common/net/certs.h"
+#include "tools/sim/partition_summary.h"
+#include "common/data/shards.h"
+#include "coordinator/coordinator_flags.h"
+
+extern char** environ;
+
+namespace fedjets::coordinator {
+namespace {
+
+namespace fs = std::filesystem;
+using common::Status;
+
+volatile std::sig_atomic_t g_interrupted = 0;
+
+struct Child {
+  pid_t pid = -1;
+  std::string what;
+  int exit_code = -1;
+};
+
+// Starts `argv` with stdout/stderr appended to log_file (or inherited if
+// empty).
+common::Result<pid_t> Spawn(const std::vector<std::string>& argv,
+                            const std::string& log_file) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (!log_file.empty()) {
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_file.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  }
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(),
+                       environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    return common::Unavailable(
+        fmt::format("cannot start {}: {}", argv[0], std::strerror(rc)));
+  }
+  return pid;
+}
+
+fs::path DefaultBinDir() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::current_path() : self.parent_path();
+}
+
+std::string DefaultRunDir() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+  return fmt::format("runs/sim-{}", stamp);
+}
+
+void KillAll(std::vector<Child>& children, int signo) {
+  for (auto& c : children) {
+    if (c.exit_code < 0 && c.pid > 0) kill(c.pid, signo);
+  }
+}
+
+// Reaps one child (blocking up to `deadline`); returns false on timeout.
+bool ReapUntil(std::vector<Child>& children, const Child* until,
+               std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    if (until && until->exit_code >= 0) return true;
+    bool any_running = false;
+    for (auto& c : children) any_running |= c.exit_code < 0;
+    if (!any_running) return true;
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      for (auto& c : children) {
+        if (c.pid != pid) continue;
+        c.exit_code = WIFEXITED(status) ? WEXITSTATUS(status)
+                                        : 128 + WTERMSIG(status);
+      }
+      continue;
+    }
+    if (g_interrupted) return false;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+// Writes partition.txt and partition.png into the run directory: the
+// classes each client trains on, computed exactly as the clients will.
+Status SummarizePartition(const SimOptions& o, const fs::path& run) {
+  common::ShardOptions so;
+  so.data = o.data;
+  so.partition = o.partition;
+  so.num_shards = o.clients;
+  so.seed = o.strategy.seed;
+  so.max_examples_per_client = o.max_examples_per_client;
+  so.num_experts = o.strategy.num_experts;
+  std::vector<int> all(o.clients);
+  std::iota(all.begin(), all.end(), 0);
+  auto shards = common::LoadShards(so, all);
+  if (!shards.ok()) {
+    return shards.status().Annotate("loading the clients' data");
+  }
+  std::vector<std::vector<int64_t>> hist;
+  for (const auto& s : *shards) hist.push_back(common::ClassCounts(s));
+  auto per_client = common::IsPerClientDataset(o.data);
+  const std::string how = per_client.ok() && *per_client
+                              ? "one file per client"
+                              : "partition " + o.partition;
+  const std::string title =
+      fmt::format("{} ({}): {} clients, {}, seed {}", o.data.name,
+                  o.data.path, o.clients, how, o.strategy.seed);
+  auto summary = common::WritePartitionSummary(
+      hist, shards->front().class_names, title, run);
+  if (!summary.ok()) return summary.status();
+  if (!summary->warning.empty()) spdlog::warn("{}", summary->warning);
+  if (o.show_partition) fmt::print("{}", summary->table);
+  fmt::print("fedjets-sim: partition summary in {}{}\n", summary->table_path,
+             summary->png_path.empty() ? "" : " and " + summary->png_path);
+  std::fflush(stdout);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RunSimulation(SimOptions o) {
+  if (o.clients < 1) return common::InvalidArgument("--clients must be >= 1");
+  if (o.processes <= 0 || o.processes > o.clients) o.processes = o.clients;
+  auto& strategy = o.strategy;
+  if (strategy.num_experts < 0) {
+    strategy.num_experts = strategy.algorithm == "fedjets" ? 5 : 0;
+  }
+  if (o.run_dir.empty()) o.run_dir = DefaultRunDir();
+  const fs::path bin = o.bin_dir.empty() ? DefaultBinDir() : fs::path(o.bin_dir);
+  for (const char* b : {"fedjets-coordinator", "fedjets-client"}) {
+    if (!fs::exists(bin / b)) {
+      return common::NotFound(fmt::format(
+          "{} not found in {} (build it, or pass --bin-dir)", b,
+          bin.string()));
+    }
+  }
+  const fs::path run = fs::absolute(o.run_dir);
+  std::error_code ec;
+  fs::create_directories(run / "logs", ec);
+  if (ec) {
+    return common::Unavailable(fmt::format("cannot create run directory {}: {}",
+                                           run.string(), ec.message()));
+  }
+  FEDJETS_RETURN_IF_ERROR(SummarizePartition(o, run));
+  if (o.show_partition) return Status::Ok();
+  if (strategy.common_expert.starts_with("fedavg:")) {
+    // The common expert is this federation's FedAvg model after R rounds:
+    // run them first (same clients, same layout), then load it.
+    const std::string r = strategy.common_expert.substr(7);
+    int rounds = 0;
+    auto [end, ec] = std::from_chars(r.data(), r.data() + r.size(), rounds);
+    if (ec != std::errc() || end != r.data() + r.size() || rounds < 1) {
+      return common::InvalidArgument(fmt::format(
+          "--common-expert '{}': fedavg:R needs R >= 1 warm-up rounds",
+          strategy.common_expert));
+    }
+    SimOptions warm = o;
+    warm.rounds = rounds;
+    warm.strategy.algorithm = "fedavg";
+    warm.strategy.common_expert = "none";
+    warm.strategy.prox_mu = 0;
+    warm.strategy.baselines = false;
+    warm.run_dir = (run / "warmup").string();
+    fmt::print("fedjets-sim: FedAvg warm-up, {} rounds, for the common "
+               "expert (run directory {})\n",
+               rounds, warm.run_dir);
+    std::fflush(stdout);
+    if (auto st = RunSimulation(warm); !st.ok()) {
+      return st.Annotate("FedAvg warm-up of the common expert");
+    }
+    strategy.common_expert = "file:" + (run / "warmup" / "model.pt").string();
+  }
+  const fs::path certs = run / "certs";
+  if (!o.insecure) {
+    FEDJETS_RETURN_IF_ERROR(common::GenerateRunCertificates(
+        certs, o.processes, {"localhost", "127.0.0.1"}, /*overwrite=*/true));
+  }
+  auto tls_args = [&](const std::string& node) -> std::vector<std::string> {
+    if (o.insecure) return {"--insecure"};
+    return {"--ca", (certs / "ca.pem").string(), "--cert",
+            (certs / (node + ".pem")).string(), "--key",
+            (certs / (node + ".key")).string()};
+  };
+
+  std::vector<std::string> data_args = {"--dataset", o.data.name, "--data",
+                                       o.data.path};
+  for (const auto& [k, v] : o.data.options) {
+    data_args.push_back("--data-option");
+    data_args.push_back(k + "=" + v);
+  }
+  const fs::path port_file = run / "coordinator.port";
+  fs::remove(port_file, ec);
+  std::vector<std::string> cargs = {
+      (bin / "fedjets-coordinator").string(),
+      "--host", "127.0.0.1", "--port", "0",
+      "--port-file", port_file.string(),
+      "--run-dir", run.string(),
+      "--rounds", std::to_string(o.rounds),
+      "--min-clients", std::to_string(o.clients),
+      "--clients-per-round", std::to_string(o.clients_per_round),
+      "--round-timeout", fmt::format("{}", o.round_timeout_s),
+      "--threads", std::to_string(o.threads_per_process),
+      "--anchor-share", fmt::format("{}", o.anchor_share),
+      "--partition", o.partition,
+      "--num-clients", std::to_string(o.clients),
+      "--eval-every", std::to_string(o.eval_every),
+      "--log-level", "warn"};
+  for (auto& a : StrategyArgs(strategy)) cargs.push_back(a);
+  for (auto& a : tls_args("coordinator")) cargs.push_back(a);
+  for (auto& a : data_args) cargs.push_back(a);
+
+  std::signal(SIGINT, [](int) { g_interrupted = 1; });
+  std::signal(SIGTERM, [](int) { g_interrupted = 1; });
+  std::vector<Child> children;
+  children.reserve(o.processes + 1);
+  auto coordinator_pid = Spawn(cargs, "");
+  if (!coordinator_pid.ok()) return coordinator_pid.status();
+  children.push_back({*coordinator_pid, "coordinator"});
+  const Child* coordinator = &children.front();
+
+  // Wait until the coordinator listens and tells us its port.
+  uint16_t port = 0;
+  const auto listen_deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(o.start_timeout_s * 1000));
+  while (port == 0) {
+    std::ifstream in(port_file);
+    if (in >> port) break;
+    port = 0;
+    ReapUntil(children, coordinator,
+              std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(100));
+    if (coordinator->exit_code >= 0) {
+      return common::Unavailable(fmt::format(
+          "the coordinator exited with code {} before listening (see its "
+          "errors above)",
+          coordinator->exit_code));
+    }
+    if (g_interrupted || std::chrono::steady_clock::now() > listen_deadline) {
+      KillAll(children, SIGTERM);
+      if (g_interrupted) return common::Unavailable("interrupted");
+      return common::DeadlineExceeded(fmt::format(
+          "the coordinator did not start listening within {} s "
+          "(--start-timeout; pretraining a large common expert takes long)",
+          o.start_timeout_s));
+    }
+  }
+  fmt::print("fedjets-sim: run directory {}\n", run.string());
+  fmt::print("fedjets-sim: coordinator on 127.0.0.1:{}, {} clients in {} "
+             "processes, {} rounds, partition {}, {}\n",
+             port, o.clients, o.processes, o.rounds, o.partition,
+             o.insecure ? "INSECURE plain TCP" : "mutual TLS 1.3");
+  std::fflush(stdout);
+
+  for (int p = 0; p < o.processes; ++p) {
+    std::string shards;
+    for (int c = p; c < o.clients; c += o.processes) {
+      if (!shards.empty()) shards += ',';
+      shards += std::to_string(c);
+    }
+    const std::string node = fmt::format("client-{}", p);
+    std::vector<std::string> args = {
+        (bin / "fedjets-client").string(),
+        "--host", "127.0.0.1", "--port", std::to_string(port),
+        "--server-name", "localhost",
+        "--partition", o.partition,
+        "--num-shards", std::to_string(o.clients),
+        "--shards", shards,
+        "--seed", std::to_string(strategy.seed),
+        "--max-examples", std::to_string(o.max_examples_per_client),
+        "--threads", std::to_string(o.threads_per_process),
+        "--num-experts", std::to_string(strategy.num_experts)};
+    for (auto& a : tls_args(node)) args.push_back(a);
+    for (auto& a : data_args) args.push_back(a);
+    auto pid = Spawn(args, (run / "logs" / (node + ".log")).string());
+    if (!pid.ok()) {
+      KillAll(children, SIGTERM);
+      return pid.status();
+    }
+    children.push_back({*pid, node});
+    coordinator = &children.front();
+  }
+
+  ReapUntil(children, coordinator, std::chrono::steady_clock::time_point::max());
+  if (g_interrupted) {
+    KillAll(children, SIGTERM);
+    ReapUntil(children, nullptr,
+              std::chrono::steady_clock::now() + std::chrono::seconds(10));
+    return common::Unavailable("interrupted");
+  }
+  // Clients leave on the coordinator's goodbye; give them a moment.
+  if (!ReapUntil(children, nullptr,
+                 std::chrono::steady_clock::now() + std::chrono::seconds(30))) {
+    KillAll(children, SIGKILL);
+    ReapUntil(children, nullptr,
+              std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  }
+  int failed_clients = 0;
+  for (size_t i = 1; i < children.size(); ++i) {
+    if (children[i].exit_code != 0) {
+      ++failed_clients;
+      spdlog::warn("{} exited with code {} (log: {})", children[i].what,
+                   children[i].exit_code,
+                   (run / "logs" / (children[i].what + ".log")).string());
+    }
+  }
+  fmt::print("fedjets-sim: metrics in {}\n",
+             (run / "metrics.jsonl").string());
+  if (children.front().exit_code != 0) {
+    return common::Internal(fmt::format(
+        "the coordinator exited with code {}", children.front().exit_code));
+  }
+  if (failed_clients > 0) {
+    return common::Internal(
+        fmt::format("{} client processes failed", failed_clients));
+  }
+  return Status::Ok();
+}
+
+}  // namespace fedjets::coordinator
