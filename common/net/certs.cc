@@ -20,47 +20,17 @@
 #include <system_error>
 #include <utility>
 
+#include "common/net/openssl_util.h"
+
 namespace fedjets::common {
 namespace {
 
 namespace fs = std::filesystem;
 
-template <auto Fn>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const {
-    Fn(p);
-  }
-};
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
-
 // Backdating notBefore keeps a peer whose clock lags a little from rejecting
 // a certificate minted seconds ago as "not yet valid".
 constexpr long kClockSkewSeconds = 5 * 60;
 constexpr int kMaxValidDays = 36500;
-
-// Drains this thread's OpenSSL error queue into `what: err1; err2`, so the
-// message carries the library's reason rather than a bare "failed".
-std::string WithOpenSslErrors(const std::string& what) {
-  std::string out = what;
-  const char* sep = ": ";
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    out += sep;
-    out += buf;
-    sep = "; ";
-  }
-  return out;
-}
-
-Status OpenSslError(const std::string& what) {
-  return Internal(WithOpenSslErrors(what));
-}
 
 Status ErrnoError(const std::string& what, int err) {
   std::string msg = what + ": " + std::generic_category().message(err);
@@ -250,7 +220,8 @@ Status AddExtensions(X509* cert, X509* issuer,
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
   for (const auto& [nid, value] : exts) {
-    ExtPtr ext(X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value.c_str()));
+    X509ExtensionPtr ext(
+        X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value.c_str()));
     if (!ext || X509_add_ext(cert, ext.get(), -1) != 1) {
       return OpenSslError(std::string("cannot add extension ") +
                           OBJ_nid2sn(nid) + "=" + value);
