@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -15,21 +14,16 @@
 #include "common/learn/model.h"
 #include "common/learn/moe.h"
 #include "common/learn/training.h"
+#include "common/net/asio_coro.h"
 #include "common/net/version.h"
 
 namespace fedjets::client {
 namespace {
 
-namespace asio = boost::asio;
-namespace ssl = boost::asio::ssl;
-using asio::awaitable;
-using asio::ip::tcp;
 using common::Clock;
 using common::Connection;
 using common::ParameterList;
 using common::Status;
-
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 // Models a process already holds, by content hash (the common expert), so
 // a client that reconnects or serves is not sent it again. Used from the

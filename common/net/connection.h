@@ -10,23 +10,20 @@
 // single-threaded executor; it is not safe for concurrent reads or writes.
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <variant>
 
-#include "common/net/frame.h"
 #include "common/base/status.h"
+#include "common/net/asio_coro.h"
+#include "common/net/frame.h"
 #include "common/net/tensor_codec.h"
 #include "proto/fedjets.pb.h"
 
 namespace fedjets::common {
 
-namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 struct ConnectionLimits {

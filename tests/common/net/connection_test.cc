@@ -17,9 +17,6 @@
 namespace fedjets::common {
 namespace {
 
-namespace ssl = asio::ssl;
-using asio::awaitable;
-using asio::ip::tcp;
 using namespace std::chrono_literals;
 
 class ConnectionTest : public ::testing::Test {
