@@ -15,7 +15,6 @@
 #include "common/learn/moe.h"
 #include "common/learn/training.h"
 #include "common/net/asio_coro.h"
-#include "common/net/version.h"
 
 namespace fedjets::client {
 namespace {

@@ -21,7 +21,6 @@
 #include "common/net/connection.h"
 #include "coordinator/client_sampling.h"
 #include "coordinator/run_log.h"
-#include "common/net/version.h"
 
 namespace fedjets::coordinator {
 namespace {

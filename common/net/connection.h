@@ -26,6 +26,11 @@ namespace fedjets::common {
 
 using Clock = std::chrono::steady_clock;
 
+// The protocol version this build speaks, as proto/fedjets.proto declares
+// it (ProtocolVersion.PROTOCOL_VERSION_CURRENT); a peer with another version
+// is refused.
+inline constexpr uint32_t kProtocolVersion = proto::PROTOCOL_VERSION_CURRENT;
+
 struct ConnectionLimits {
   uint32_t max_frame_bytes = kDefaultMaxFrameBytes;
   // Largest single tensor a peer may declare.
