@@ -6,6 +6,11 @@
 // shard) can run in one process: RunClients drives them all on one network
 // thread, while their training runs one at a time on a separate training
 // thread so the network never blocks on LibTorch.
+//
+// Inside: client/session.{h,cc} connects, joins and runs the round loop;
+// client/fedjets_state.{h,cc} holds and trains a FedJETs client's common
+// expert, gate and experts, and serves; client/virtual_clients.cc runs the
+// sessions of one process.
 #pragma once
 
 #include <chrono>

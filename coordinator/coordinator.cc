@@ -6,7 +6,6 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -18,23 +17,18 @@
 #include <random>
 
 #include "common/data/federation_split.h"
+#include "common/net/asio_coro.h"
+#include "common/net/connection.h"
 #include "coordinator/client_sampling.h"
 #include "coordinator/run_log.h"
-#include "common/net/version.h"
 
 namespace fedjets::coordinator {
 namespace {
 
-namespace asio = boost::asio;
-namespace ssl = boost::asio::ssl;
-using asio::awaitable;
-using asio::ip::tcp;
 using common::Clock;
 using common::Connection;
 using common::Status;
 using nlohmann::json;
-
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 std::string NewRunId() {
   std::random_device rd;

@@ -2,16 +2,13 @@
 
 #include <fmt/format.h>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 namespace fedjets::common {
 namespace {
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // Room for the envelope fields around a chunk's data.
 constexpr uint32_t kEnvelopeOverheadBytes = 4096;
 

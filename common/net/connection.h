@@ -10,24 +10,26 @@
 // single-threaded executor; it is not safe for concurrent reads or writes.
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <variant>
 
-#include "common/net/frame.h"
 #include "common/base/status.h"
+#include "common/net/asio_coro.h"
+#include "common/net/frame.h"
 #include "common/net/tensor_codec.h"
 #include "proto/fedjets.pb.h"
 
 namespace fedjets::common {
 
-namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
+
+// The protocol version this build speaks, as proto/fedjets.proto declares
+// it (ProtocolVersion.PROTOCOL_VERSION_CURRENT); a peer with another version
+// is refused.
+inline constexpr uint32_t kProtocolVersion = proto::PROTOCOL_VERSION_CURRENT;
 
 struct ConnectionLimits {
   uint32_t max_frame_bytes = kDefaultMaxFrameBytes;

@@ -19,7 +19,7 @@
 #include "tests/integration/loopback_federation.h"
 #include "client/local_data.h"
 #include "common/net/certs.h"
-#include "common/net/version.h"
+#include "common/net/connection.h"
 #include "coordinator/coordinator.h"
 
 namespace fedjets {

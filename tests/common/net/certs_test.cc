@@ -16,27 +16,12 @@
 #include <set>
 #include <string>
 
+#include "common/net/openssl_util.h"
+
 namespace fedjets::common {
 namespace {
 
 namespace fs = std::filesystem;
-
-template <auto Fn>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const {
-    Fn(p);
-  }
-};
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE_free>>;
-using StoreCtxPtr =
-    std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX_free>>;
-using SslCtxPtr = std::unique_ptr<SSL_CTX, Deleter<SSL_CTX_free>>;
-using SslPtr = std::unique_ptr<SSL, Deleter<SSL_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
 
 std::string ReadFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -60,8 +45,8 @@ PkeyPtr LoadKey(const fs::path& p) {
 // X509_V_* result.
 int VerifyAgainst(const fs::path& ca, const fs::path& leaf, int purpose) {
   X509Ptr ca_cert = LoadCert(ca), leaf_cert = LoadCert(leaf);
-  StorePtr store(X509_STORE_new());
-  StoreCtxPtr ctx(X509_STORE_CTX_new());
+  X509StorePtr store(X509_STORE_new());
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!ca_cert || !leaf_cert || !store || !ctx ||
       X509_STORE_add_cert(store.get(), ca_cert.get()) != 1 ||
       X509_STORE_CTX_init(ctx.get(), store.get(), leaf_cert.get(), nullptr) !=

@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "common/net/certs.h"
@@ -17,9 +18,6 @@
 namespace fedjets::common {
 namespace {
 
-namespace ssl = asio::ssl;
-using asio::awaitable;
-using asio::ip::tcp;
 using namespace std::chrono_literals;
 
 class ConnectionTest : public ::testing::Test {
@@ -66,6 +64,26 @@ class ConnectionTest : public ::testing::Test {
     asio::co_spawn(io_, server(), asio::detached);
     asio::co_spawn(io_, client(), asio::detached);
     io_.run_for(20s);
+  }
+
+  // Reads one frame on an accepted plain-TCP connection while `peer` writes
+  // raw bytes to the other end; returns the read's status.
+  Status ReadFromRawPeer(ConnectionLimits limits,
+                         std::function<awaitable<void>(tcp::socket&)> peer) {
+    Status read_status;
+    RunBoth(
+        std::function<awaitable<void>()>([&]() -> awaitable<void> {
+          auto conn = co_await Accept(nullptr, limits);
+          auto e = co_await conn->Read(Clock::now() + 5s);
+          read_status = e.status();
+        }),
+        std::function<awaitable<void>()>([&]() -> awaitable<void> {
+          tcp::socket s(io_);
+          co_await s.async_connect(acceptor_.local_endpoint(),
+                                   asio::use_awaitable);
+          co_await peer(s);
+        }));
+    return read_status;
   }
 
   std::filesystem::path dir_;
@@ -128,48 +146,29 @@ TEST_F(ConnectionTest, OversizedFrameIsRejectedBeforeReadingItsBody) {
   ConnectionLimits limits;
   limits.max_frame_bytes = 64 << 10;
   limits.chunk_bytes = 16 << 10;
-  Status read_status;
-  RunBoth(
-      std::function<awaitable<void>()>([&]() -> awaitable<void> {
-        auto conn = co_await Accept(nullptr, limits);
-        auto e = co_await conn->Read(Clock::now() + 5s);
-        read_status = e.status();
-      }),
-      std::function<awaitable<void>()>([&]() -> awaitable<void> {
-        tcp::socket s(io_);
-        co_await s.async_connect(acceptor_.local_endpoint(),
-                                 asio::use_awaitable);
+  Status read_status = ReadFromRawPeer(
+      limits, [&](tcp::socket& s) -> awaitable<void> {
         // Declare 1 GiB but send only the header: a reader that allocated
         // or waited for the body would not answer at once.
         FrameHeader h = EncodeFrameHeader(1u << 30);
         co_await asio::async_write(s, asio::buffer(h), asio::use_awaitable);
         asio::steady_timer t(io_, 2s);
         co_await t.async_wait(asio::use_awaitable);
-      }));
+      });
   EXPECT_EQ(read_status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(read_status.message().find("exceeds the limit"), std::string::npos)
       << read_status.ToString();
 }
 
 TEST_F(ConnectionTest, TruncatedFrameIsReportedAsDataLoss) {
-  ConnectionLimits limits;
-  Status read_status;
-  RunBoth(
-      std::function<awaitable<void>()>([&]() -> awaitable<void> {
-        auto conn = co_await Accept(nullptr, limits);
-        auto e = co_await conn->Read(Clock::now() + 5s);
-        read_status = e.status();
-      }),
-      std::function<awaitable<void>()>([&]() -> awaitable<void> {
-        tcp::socket s(io_);
-        co_await s.async_connect(acceptor_.local_endpoint(),
-                                 asio::use_awaitable);
+  Status read_status = ReadFromRawPeer(
+      ConnectionLimits{}, [](tcp::socket& s) -> awaitable<void> {
         FrameHeader h = EncodeFrameHeader(100);
         co_await asio::async_write(s, asio::buffer(h), asio::use_awaitable);
         co_await asio::async_write(s, asio::buffer("0123456789", 10),
                                    asio::use_awaitable);
         s.close();
-      }));
+      });
   EXPECT_EQ(read_status.code(), StatusCode::kDataLoss);
   EXPECT_NE(read_status.message().find("got 10 of 100"), std::string::npos)
       << read_status.ToString();

@@ -1,0 +1,166 @@
+#include "client/fedjets_state.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+namespace fedjets::client {
+
+using common::Clock;
+using common::ParameterList;
+using common::Status;
+
+FedJetsState::FedJetsState(common::Connection& conn, std::string run_id,
+                           const LocalClient& local, common::ModelSpec spec,
+                           proto::MoeConfig moe, asio::thread_pool& trainer)
+    : conn_(conn), run_id_(std::move(run_id)), local_(local),
+      spec_(std::move(spec)), moe_(std::move(moe)), trainer_(trainer) {}
+
+awaitable<Status> FedJetsState::SetUp(const proto::Welcome& w,
+                                      ModelCache& cache,
+                                      Clock::time_point deadline) {
+  const std::string& hash = w.common_expert_hash();
+  if (w.common_expert_tensors() > 0) {
+    auto params = co_await common::ReceiveParameters(
+        conn_, run_id_, 0, w.common_expert_tensors(), deadline);
+    if (!params.ok()) co_return params.status();
+    if (common::ContentHash(*params) != hash) {
+      co_return common::DataLoss(
+          "the common expert received does not match its announced hash");
+    }
+    cache[hash] = std::move(*params);
+  } else if (!cache.count(hash)) {
+    co_return common::FailedPrecondition(fmt::format(
+        "coordinator assumed a cached common expert {} we do not hold", hash));
+  }
+  auto common = common::MakeClassifier(spec_, /*seed=*/0);
+  if (!common.ok()) co_return common.status();
+  common_ = *common;
+  FEDJETS_CO_RETURN_IF_ERROR(
+      common::FromWire(*common_, common::TakePrefix(common::kCommonWirePrefix, cache[hash])));
+  z_ = co_await OnTrainer(
+      trainer_, [this] { return common::EmbedAll(*common_, local_.data->x); });
+  gate_ = common::Gate(spec_.hidden, moe_.gate_hidden(), moe_.num_experts());
+  co_return Status::Ok();
+}
+
+Status FedJetsState::LoadExperts(const ParameterList& params,
+                                 const std::vector<int>& ids) {
+  experts_.assign(moe_.num_experts(), nullptr);
+  for (int q : ids) {
+    if (q < 0 || q >= moe_.num_experts()) {
+      return common::InvalidArgument(fmt::format("expert id {} out of range", q));
+    }
+    auto e = common::MakeClassifier(spec_, /*seed=*/0);
+    if (!e.ok()) return e.status();
+    experts_[q] = *e;
+    FEDJETS_RETURN_IF_ERROR(common::FromWire(
+        *experts_[q], common::TakePrefix(common::ExpertWirePrefix(q), params)));
+  }
+  return Status::Ok();
+}
+
+ParameterList FedJetsState::MoeWire(const std::vector<int>& ids) {
+  ParameterList out = common::WithPrefix(common::kGateWirePrefix, common::ToWire(*gate_));
+  for (int q : ids) {
+    auto e = common::ExpertWire(*experts_[q], q);
+    out.insert(out.end(), e.begin(), e.end());
+  }
+  return out;
+}
+
+awaitable<common::Result<std::vector<int>>> FedJetsState::RequestExperts(
+    int64_t round, Clock::time_point deadline) {
+  std::vector<int> ids = co_await OnTrainer(trainer_, [this] {
+    return common::SelectExperts(*gate_, z_, moe_.top_k());
+  });
+  proto::Envelope req = common::MakeEnvelope(run_id_, round);
+  for (int q : ids) req.mutable_expert_request()->add_experts(q);
+  FEDJETS_CO_RETURN_IF_ERROR(co_await conn_.Write(req, deadline));
+  auto grant = co_await conn_.Read(deadline);
+  if (!grant.ok()) co_return grant.status();
+  FEDJETS_CO_RETURN_IF_ERROR(common::CheckEnvelope(*grant, run_id_, round));
+  if (!grant->has_expert_grant()) {
+    co_return common::InvalidArgument("expected an ExpertGrant");
+  }
+  std::vector<int> granted(grant->expert_grant().experts().begin(),
+                           grant->expert_grant().experts().end());
+  auto params = co_await common::ReceiveParameters(
+      conn_, run_id_, round, grant->expert_grant().num_tensors(), deadline);
+  if (!params.ok()) co_return params.status();
+  FEDJETS_CO_RETURN_IF_ERROR(LoadExperts(*params, granted));
+  co_return granted;
+}
+
+awaitable<Status> FedJetsState::Serve(Clock::time_point deadline,
+                                      ClientResult& result) {
+  auto e = co_await conn_.Read(deadline);
+  if (!e.ok()) co_return e.status();
+  FEDJETS_CO_RETURN_IF_ERROR(common::CheckEnvelope(*e, run_id_, 0));
+  if (!e->has_round_task() ||
+      e->round_task().role() != proto::RoundTask::ROLE_SERVE) {
+    co_return common::InvalidArgument("expected the gate for serving");
+  }
+  auto gate = co_await common::ReceiveParameters(
+      conn_, run_id_, 0, e->round_task().num_tensors(), deadline);
+  if (!gate.ok()) co_return gate.status();
+  FEDJETS_CO_RETURN_IF_ERROR(
+      common::FromWire(*gate_, common::TakePrefix(common::kGateWirePrefix, *gate)));
+  auto ids = co_await RequestExperts(0, deadline);
+  if (!ids.ok()) co_return ids.status();
+  // Zero-shot: predict with no gradient step.
+  auto jit = co_await OnTrainer(trainer_, [this] {
+    std::vector<common::ClassifierImpl*> ptrs;
+    for (auto& x : experts_) ptrs.push_back(x.get());
+    return common::JitPredict(*gate_, ptrs, local_.data->x, z_,
+                              moe_.top_k());
+  });
+  result.jit_experts = jit.selected;
+  result.jit_accuracy = jit.predictions.eq(local_.data->y)
+                            .to(torch::kFloat64)
+                            .mean()
+                            .item<double>();
+  result.jit_params = MoeWire(*ids);
+  spdlog::info("[{}] just in time: experts [{}], accuracy {:.2f}% on {} "
+               "local examples, no training",
+               local_.name, fmt::join(jit.selected, ", "),
+               100 * result.jit_accuracy, local_.data->size());
+  proto::Envelope bye = common::MakeEnvelope(run_id_, 0);
+  bye.mutable_goodbye()->set_reason("served");
+  co_return co_await conn_.Write(bye, deadline);
+}
+
+awaitable<common::Result<TrainedRound>> FedJetsState::TrainRound(
+    const proto::RoundTask& task, int64_t round, const ParameterList& params,
+    const common::TrainOptions& o, Clock::time_point deadline) {
+  FEDJETS_CO_RETURN_IF_ERROR(
+      common::FromWire(*gate_, common::TakePrefix(common::kGateWirePrefix, params)));
+  std::vector<int> ids;
+  common::Result<common::TrainStats> stats;
+  if (task.role() == proto::RoundTask::ROLE_ANCHOR) {
+    ids = {task.anchor_expert()};
+    FEDJETS_CO_RETURN_IF_ERROR(LoadExperts(params, ids));
+    stats = co_await OnTrainer(trainer_, [this, o, &task, q = ids[0]] {
+      return common::TrainAnchor(*experts_[q], *gate_, q, *local_.data, z_, o,
+                                 task.gate_lr(), task.anchor_gate_weight());
+    });
+  } else {
+    auto granted = co_await RequestExperts(round, deadline);
+    if (!granted.ok()) co_return granted.status();
+    ids = *granted;
+    stats = co_await OnTrainer(trainer_, [this, o, &task, &ids] {
+      std::vector<common::ClassifierImpl*> ptrs;
+      for (auto& x : experts_) ptrs.push_back(x.get());
+      return common::TrainMixture(ptrs, ids, *gate_, *local_.data, z_, o,
+                                  task.gate_lr());
+    });
+  }
+  if (!stats.ok()) co_return stats.status();
+  TrainedRound out{*stats, ids, MoeWire(ids)};
+  experts_.clear();
+  co_return std::move(out);
+}
+
+}  // namespace fedjets::client

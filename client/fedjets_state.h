@@ -1,0 +1,86 @@
+// What a FedJETs client holds during its session: the common expert (shared
+// by the process's sessions through the ModelCache), the common-expert
+// embeddings of its local data, the gate, and the experts the coordinator
+// sent for the current round. It trains anchors and mixtures, and serves a
+// just-in-time client. Internal to fedjets_client.
+//
+// Thread-safety: used from the network thread by one session; training and
+// prediction run on the training thread through OnTrainer, one at a time.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+#include "client/session.h"
+#include "common/learn/model.h"
+#include "common/learn/moe.h"
+#include "common/learn/training.h"
+#include "common/net/connection.h"
+#include "proto/fedjets.pb.h"
+
+namespace fedjets::client {
+
+// What one round of local training produced, to be sent as an Update.
+struct TrainedRound {
+  common::TrainStats stats;
+  std::vector<int> experts;       // FedJETs: the experts trained
+  common::ParameterList update;   // the parameters to send back
+};
+
+class FedJetsState {
+ public:
+  // `conn`, `local` and `trainer` must outlive this object.
+  FedJetsState(common::Connection& conn, std::string run_id,
+               const LocalClient& local, common::ModelSpec spec,
+               proto::MoeConfig moe, asio::thread_pool& trainer);
+
+  // Gets the common expert announced in `welcome` (from `cache`, or from
+  // the wire, checked against its hash and then cached), embeds the local
+  // data once and builds an empty gate.
+  awaitable<common::Status> SetUp(const proto::Welcome& welcome,
+                                  ModelCache& cache,
+                                  common::Clock::time_point deadline);
+
+  // Trains on the local data for an anchor (ROLE_ANCHOR: `params` are the
+  // gate and the anchored expert) or normal (ROLE_NORMAL: `params` are the
+  // gate; the top-K experts are asked for) task. The update holds the gate
+  // and the trained experts; the experts are dropped afterwards.
+  awaitable<common::Result<TrainedRound>> TrainRound(
+      const proto::RoundTask& task, int64_t round,
+      const common::ParameterList& params, const common::TrainOptions& o,
+      common::Clock::time_point deadline);
+
+  // Just in time: receives the gate, asks for the top-K experts, predicts
+  // the local labels without training, fills `result`'s jit_* fields and
+  // says goodbye.
+  awaitable<common::Status> Serve(common::Clock::time_point deadline,
+                                  ClientResult& result);
+
+ private:
+  // Builds the experts `ids` from their wire parameters in `params`.
+  common::Status LoadExperts(const common::ParameterList& params,
+                             const std::vector<int>& ids);
+  // The gate and experts `ids` as wire parameters.
+  common::ParameterList MoeWire(const std::vector<int>& ids);
+  // Picks the top-K experts from the local data, asks for them and loads
+  // what the coordinator grants.
+  awaitable<common::Result<std::vector<int>>> RequestExperts(
+      int64_t round, common::Clock::time_point deadline);
+
+  common::Connection& conn_;
+  const std::string run_id_;
+  const LocalClient& local_;
+  const common::ModelSpec spec_;
+  const proto::MoeConfig moe_;
+  asio::thread_pool& trainer_;
+  common::Classifier common_;
+  torch::Tensor z_;  // common-expert embeddings of the local data
+  common::Gate gate_{nullptr};
+  std::vector<common::Classifier> experts_;  // by id; only this round's set
+};
+
+}  // namespace fedjets::client
