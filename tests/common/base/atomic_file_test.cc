@@ -5,24 +5,18 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "tests/common/base/temp_dir.h"
 
 namespace fedjets::common {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testutil::ReadFile;
 
 mode_t FileMode(const fs::path& path) {
   struct stat st {};
@@ -30,15 +24,8 @@ mode_t FileMode(const fs::path& path) {
   return st.st_mode & 07777;
 }
 
-class AtomicFileTest : public ::testing::Test {
+class AtomicFileTest : public testutil::TempDirTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "atomic-file-XXXXXX");
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   // Names of the files in dir_, sorted.
   std::vector<std::string> Files() const {
     std::vector<std::string> names;
@@ -48,8 +35,6 @@ class AtomicFileTest : public ::testing::Test {
     std::sort(names.begin(), names.end());
     return names;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(AtomicFileTest, WritesTheGivenBytes) {

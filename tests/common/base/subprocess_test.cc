@@ -2,38 +2,20 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
+
+#include "tests/common/base/temp_dir.h"
 
 namespace fedjets::common {
 namespace {
 
-namespace fs = std::filesystem;
+using testutil::ReadFile;
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-class SubprocessTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "subprocess-XXXXXX");
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  fs::path dir_;
-};
+using SubprocessTest = testutil::TempDirTest;
 
 TEST_F(SubprocessTest, RunProcessReturnsTheExitCode) {
   Result<int> code = RunProcess({"/bin/sh", "-c", "exit 3"});
