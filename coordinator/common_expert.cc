@@ -3,12 +3,12 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <numeric>
 
+#include "common/base/atomic_file.h"
 #include "common/net/tensor_codec.h"
 #include "common/learn/training.h"
 
@@ -134,17 +134,18 @@ common::Result<common::Classifier> PretrainCommonExpert(
   auto stats = common::TrainLocal(**model, data, o);
   if (!stats.ok()) return stats.status().Annotate("pretraining the common expert");
   if (!cached.empty()) {
-    // Written under a temporary name and renamed: a concurrent run never
-    // reads half a file. A cache that cannot be written costs only time.
-    const auto tmp = cached.string() + fmt::format(".tmp{}", ::getpid());
-    try {
-      std::filesystem::create_directories(cached.parent_path());
-      torch::save(*model, tmp);
-      std::filesystem::rename(tmp, cached);
-    } catch (const std::exception& e) {
-      std::error_code ignored;
-      std::filesystem::remove(tmp, ignored);
-      spdlog::warn("cannot cache the common expert in {}: {}", cache_dir, e.what());
+    // Written atomically: a concurrent run never reads half a file. A cache
+    // that cannot be written costs only time.
+    std::error_code ec;  // a missing directory fails the write, named there
+    std::filesystem::create_directories(cached.parent_path(), ec);
+    common::Status st = common::WriteFileAtomicallyWith(
+        cached, [&](const std::filesystem::path& temp) {
+          torch::save(*model, temp.string());
+          return common::Status::Ok();
+        });
+    if (!st.ok()) {
+      spdlog::warn("cannot cache the common expert in {}: {}", cache_dir,
+                   st.message());
     }
   }
   return *model;

@@ -5,28 +5,12 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
-#include <fstream>
+#include <string>
 #include <thread>
 
+#include "common/base/atomic_file.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_flags.h"
-
-namespace {
-
-bool WriteFileAtomically(const std::filesystem::path& path,
-                         const std::string& text) {
-  const auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out.flush()) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  return !ec;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace fedjets;
@@ -50,16 +34,24 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!o.run_dir.empty()) {
-    WriteFileAtomically(std::filesystem::path(o.run_dir) / "config.ini",
-                        app.config_to_str(/*default_also=*/true,
-                                          /*write_description=*/true));
-    WriteFileAtomically(std::filesystem::path(o.run_dir) / "run_id",
-                        c.run_id() + "\n");
+    // config.ini and run_id describe the run; a run directory without them
+    // still holds its results, so the run goes on.
+    const std::filesystem::path dir(o.run_dir);
+    auto describe = [&](const char* name, const std::string& text) {
+      common::Status st = common::WriteFileAtomically(dir / name, text);
+      if (!st.ok()) spdlog::warn("{}", st.ToString());
+    };
+    describe("config.ini", app.config_to_str(/*default_also=*/true,
+                                             /*write_description=*/true));
+    describe("run_id", c.run_id() + "\n");
   }
-  if (!cl.port_file.empty() &&
-      !WriteFileAtomically(cl.port_file, std::to_string(c.port()) + "\n")) {
-    spdlog::error("cannot write --port-file '{}'", cl.port_file);
-    return 1;
+  if (!cl.port_file.empty()) {
+    common::Status st = common::WriteFileAtomically(
+        cl.port_file, std::to_string(c.port()) + "\n");
+    if (!st.ok()) {
+      spdlog::error("cannot write --port-file: {}", st.ToString());
+      return 1;
+    }
   }
   auto st = c.Run();
   if (!st.ok()) {

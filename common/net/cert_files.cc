@@ -2,69 +2,20 @@
 
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstdlib>
 #include <string_view>
 #include <system_error>
 #include <utility>
 
+#include "common/base/atomic_file.h"
+#include "common/base/posix_error.h"
 #include "common/net/certs.h"
 
 namespace fedjets::common::cert_files {
 namespace {
 
 namespace fs = std::filesystem;
-
-Status ErrnoError(const std::string& what, int err) {
-  std::string msg = what + ": " + std::generic_category().message(err);
-  bool denied = err == EACCES || err == EPERM || err == EROFS;
-  return denied ? PermissionDenied(std::move(msg)) : Internal(std::move(msg));
-}
-
-// Writes `data` to a temp file beside `path`, then publishes it in one step.
-// Without `overwrite` the temp file is hard-linked into place, which fails
-// atomically with EEXIST if someone created `path` in the meantime.
-Status WriteFileAtomically(const fs::path& path, std::string_view data,
-                           mode_t mode, bool overwrite) {
-  std::string tmp = path.string() + ".tmp-XXXXXX";
-  int fd = mkstemp(tmp.data());  // created 0600, so a key is never exposed
-  if (fd < 0) {
-    return ErrnoError("cannot create temp file for " + path.string(), errno);
-  }
-  auto fail = [&](const char* what, int err) {
-    if (fd >= 0) close(fd);
-    unlink(tmp.c_str());
-    return ErrnoError(std::string(what) + " " + path.string(), err);
-  };
-  if (fchmod(fd, mode) != 0) return fail("cannot set mode of", errno);
-  for (size_t done = 0; done < data.size();) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("cannot write", errno);
-    done += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0) return fail("cannot flush", errno);
-  int rc = close(fd);
-  fd = -1;
-  if (rc != 0) return fail("cannot close", errno);
-  if (overwrite) {
-    if (rename(tmp.c_str(), path.c_str()) != 0) {
-      return fail("cannot create", errno);
-    }
-    return Status::Ok();
-  }
-  if (link(tmp.c_str(), path.c_str()) != 0) {
-    if (errno != EEXIST) return fail("cannot create", errno);
-    unlink(tmp.c_str());
-    return FailedPrecondition("refusing to overwrite " + path.string() +
-                              ", which appeared while it was being written");
-  }
-  unlink(tmp.c_str());
-  return Status::Ok();
-}
 
 // Serializes `key` (PKCS#8) or `cert` into a memory BIO. Keys use a secure-
 // memory BIO so the cleartext PEM is wiped when the BIO is freed.
@@ -139,12 +90,13 @@ Status WriteKeyAndCert(const KeyAndCert& pair, const KeyCertPaths& paths,
   std::error_code ec;
   if (!dir.empty()) fs::create_directories(dir, ec);
   if (ec) {
-    return ErrnoError("cannot create directory " + dir.string(), ec.value());
+    return PosixError("cannot create directory " + dir.string(), ec.value());
   }
   FEDJETS_RETURN_IF_ERROR(
-      WriteFileAtomically(paths.key, BioView(key_pem->get()), 0600, overwrite));
-  Status st = WriteFileAtomically(paths.cert, BioView(cert_pem->get()), 0644,
-                                  overwrite);
+      WriteFileAtomically(paths.key, BioView(key_pem->get()),
+                          {.mode = 0600, .overwrite = overwrite}));
+  Status st = WriteFileAtomically(paths.cert, BioView(cert_pem->get()),
+                                  {.mode = 0644, .overwrite = overwrite});
   if (!st.ok() && !overwrite) unlink(paths.key.c_str());
   return st;
 }

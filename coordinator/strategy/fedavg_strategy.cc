@@ -3,6 +3,7 @@
 // starts from its weights, as the FedJETs paper's baselines do.
 #include <fmt/format.h>
 
+#include "common/base/atomic_file.h"
 #include "common/learn/aggregate.h"
 #include "coordinator/strategy/strategy_context.h"
 
@@ -132,14 +133,12 @@ class FedAvgStrategy : public Strategy {
   common::ParameterList Snapshot() override { return common::ToWire(*model_); }
 
   Status Save(const std::filesystem::path& dir) override {
-    try {
-      torch::save(model_, (dir / "model.pt.tmp").string());
-      std::filesystem::rename(dir / "model.pt.tmp", dir / "model.pt");
-    } catch (const std::exception& e) {
-      return common::Unavailable(fmt::format(
-          "cannot save the model in '{}': {}", dir.string(), e.what()));
-    }
-    return Status::Ok();
+    Status st = common::WriteFileAtomicallyWith(
+        dir / "model.pt", [&](const std::filesystem::path& temp) {
+          torch::save(model_, temp.string());
+          return Status::Ok();
+        });
+    return st.Annotate("cannot save the model");
   }
 
  private:

@@ -6,6 +6,7 @@
 
 #include <numeric>
 
+#include "common/base/atomic_file.h"
 #include "common/learn/aggregate.h"
 #include "common/learn/moe.h"
 #include "coordinator/strategy/strategy_context.h"
@@ -246,19 +247,19 @@ class FedJetsStrategy : public Strategy {
   }
 
   Status Save(const std::filesystem::path& dir) override {
-    try {
-      auto save = [&](auto module, const std::string& name) {
-        torch::save(module, (dir / (name + ".tmp")).string());
-        std::filesystem::rename(dir / (name + ".tmp"), dir / name);
-      };
-      save(ctx_.common_expert, "common_expert.pt");
-      save(gate_, "gate.pt");
-      for (size_t q = 0; q < experts_.size(); ++q) {
-        save(experts_[q], fmt::format("expert-{}.pt", q));
-      }
-    } catch (const std::exception& e) {
-      return common::Unavailable(fmt::format(
-          "cannot save the models in '{}': {}", dir.string(), e.what()));
+    auto save = [&](auto module, const std::string& name) {
+      Status st = common::WriteFileAtomicallyWith(
+          dir / name, [&](const std::filesystem::path& temp) {
+            torch::save(module, temp.string());
+            return Status::Ok();
+          });
+      return st.Annotate("cannot save the models");
+    };
+    FEDJETS_RETURN_IF_ERROR(save(ctx_.common_expert, "common_expert.pt"));
+    FEDJETS_RETURN_IF_ERROR(save(gate_, "gate.pt"));
+    for (size_t q = 0; q < experts_.size(); ++q) {
+      FEDJETS_RETURN_IF_ERROR(
+          save(experts_[q], fmt::format("expert-{}.pt", q)));
     }
     return Status::Ok();
   }

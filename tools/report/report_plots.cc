@@ -1,28 +1,21 @@
 // RenderPlots(): gnuplot PNGs per setting. Data and scripts go to a private
 // temporary folder that is removed afterwards; only PNGs land in plots_dir.
 #include <fmt/format.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
+#include "common/base/subprocess.h"
 #include "tools/report/report.h"
 
 namespace fedjets::coordinator {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 // gnuplot single-quoted string: a quote is written twice.
 std::string GpQuote(const std::string& s) {
@@ -31,15 +24,11 @@ std::string GpQuote(const std::string& s) {
   return out + "'";
 }
 
-// Runs `command` through the shell; returns its exit status and output.
-std::pair<int, std::string> Capture(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+// Runs `argv`; returns its exit status and output, or why it could not run.
+std::pair<int, std::string> Capture(const std::vector<std::string>& argv) {
+  common::Result<common::CapturedRun> run = common::RunAndCapture(argv);
+  if (!run.ok()) return {-1, run.status().message()};
+  return {run->exit_code, std::move(run->output)};
 }
 
 const char* Color(const std::string& method, size_t i) {
@@ -69,8 +58,7 @@ class Plotter {
         "set title {} noenhanced\n{}",
         terminal_, pngcairo() ? " font ',11'" : "", GpQuote(png.string()),
         GpQuote(title), script);
-    auto [rc, out] = Capture(ShellQuote(gnuplot_) + " " +
-                             ShellQuote(gp.string()));
+    auto [rc, out] = Capture({gnuplot_, gp.string()});
     if (rc != 0 || !fs::exists(png)) {
       warnings_->push_back(fmt::format("gnuplot failed for {}: {}",
                                        png.string(), out.substr(0, 300)));
@@ -218,8 +206,7 @@ common::Result<std::map<std::string, SettingPlots>> RenderPlots(
     const Report& report, const std::string& plots_dir,
     const std::string& link_prefix, const std::string& gnuplot,
     std::vector<std::string>* warnings) {
-  auto [rc, terminals] =
-      Capture(ShellQuote(gnuplot) + " -e 'set terminal' </dev/null");
+  auto [rc, terminals] = Capture({gnuplot, "-e", "set terminal"});
   if (rc != 0 || terminals.find("png") == std::string::npos) {
     return common::FailedPrecondition(fmt::format(
         "cannot run gnuplot as \"{}\" with a png terminal ({}); install "

@@ -3,9 +3,9 @@
 
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
+#include "common/base/atomic_file.h"
 #include "tools/report/report.h"
 
 namespace fedjets::coordinator {
@@ -92,22 +92,9 @@ common::Status WriteResults(const WriteOptions& options,
     }
   }
 
-  // Write to a temporary file and rename, so a reader never sees half a page.
-  const fs::path tmp = results.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << RenderMarkdown(report, render);
-    if (!out.flush()) {
-      return common::Unavailable(
-          fmt::format("cannot write {}; check the folder", tmp.string()));
-    }
-  }
-  fs::rename(tmp, results, ec);
-  if (ec) {
-    return common::Unavailable(fmt::format("cannot rename {} to {}: {}",
-                                           tmp.string(), results.string(),
-                                           ec.message()));
-  }
+  // Written atomically, so a reader never sees half a page.
+  FEDJETS_RETURN_IF_ERROR(
+      common::WriteFileAtomically(results, RenderMarkdown(report, render)));
   warnings->insert(warnings->end(), report.warnings.begin(),
                    report.warnings.end());
   return common::Status::Ok();

@@ -1,19 +1,12 @@
 #include "tools/sim/partition_summary.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 
+#include "common/base/subprocess.h"
 #include "common/data/partition.h"
-
-extern char** environ;
 
 namespace fedjets::common {
 namespace {
@@ -72,34 +65,17 @@ std::string Script(const std::vector<std::vector<int64_t>>& hist,
 // Runs `gnuplot script`, output to `log`; returns a warning or "".
 std::string RunGnuplot(const std::string& gnuplot, const fs::path& script,
                        const fs::path& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  std::string script_path = script.string();
-  std::string program = gnuplot;
-  char* argv[] = {program.data(), script_path.data(), nullptr};
-  pid_t pid = -1;
-  const int rc =
-      posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
+  SpawnOptions logged;
+  logged.log_file = log.string();
+  logged.truncate_log = true;
+  Result<int> exit_code = RunProcess({gnuplot, script.string()}, logged);
+  if (!exit_code.ok()) {
     return fmt::format(
-        "cannot run '{}' ({}), so there is no partition.png; install "
-        "gnuplot-nox (scripts/install-deps.sh) for the heatmap",
-        gnuplot, std::strerror(rc));
+        "{}, so there is no partition.png; install gnuplot-nox "
+        "(scripts/install-deps.sh) for the heatmap",
+        exit_code.status().message());
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-    return fmt::format(
-        "'{}' not found, so there is no partition.png; "
-        "install gnuplot-nox (scripts/install-deps.sh)",
-        gnuplot);
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  if (*exit_code != 0) {
     return fmt::format("gnuplot failed on {} (see {}); no partition.png",
                        script.string(), log.string());
   }

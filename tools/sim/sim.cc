@@ -1,11 +1,8 @@
 #include "tools/sim/sim.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <spawn.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <charconv>
 #include <chrono>
@@ -16,12 +13,11 @@
 #include <thread>
 #include <vector>
 
+#include "common/base/subprocess.h"
 #include "common/net/certs.h"
 #include "tools/sim/partition_summary.h"
 #include "common/data/shards.h"
 #include "coordinator/coordinator_flags.h"
-
-extern char** environ;
 
 namespace fedjets::coordinator {
 namespace {
@@ -31,36 +27,14 @@ using common::Status;
 
 volatile std::sig_atomic_t g_interrupted = 0;
 
+// The exit code of a child whose status could not be read.
+constexpr int kExitCodeLost = 255;
+
 struct Child {
   pid_t pid = -1;
   std::string what;
   int exit_code = -1;
 };
-
-// Starts `argv` with stdout/stderr appended to log_file (or inherited if
-// empty).
-common::Result<pid_t> Spawn(const std::vector<std::string>& argv,
-                            const std::string& log_file) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (!log_file.empty()) {
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_file.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  }
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(),
-                       environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    return common::Unavailable(
-        fmt::format("cannot start {}: {}", argv[0], std::strerror(rc)));
-  }
-  return pid;
-}
 
 fs::path DefaultBinDir() {
   std::error_code ec;
@@ -83,24 +57,31 @@ void KillAll(std::vector<Child>& children, int signo) {
   }
 }
 
-// Reaps one child (blocking up to `deadline`); returns false on timeout.
+// Collects the exit code of each child that has ended, without blocking.
+// Waits only for these pids, never for another child of this process.
+void CollectExits(std::vector<Child>& children) {
+  for (auto& c : children) {
+    if (c.exit_code >= 0) continue;
+    auto exit = common::PollExit(c.pid);
+    if (!exit.ok()) {
+      // The child is gone but its status is lost: count it as failed.
+      spdlog::warn("{}: {}", c.what, exit.status().message());
+      c.exit_code = kExitCodeLost;
+    } else if (exit->has_value()) {
+      c.exit_code = **exit;
+    }
+  }
+}
+
+// Waits until `until` (or, when null, every child) has ended, or `deadline`,
+// or an interrupt; returns false on the last two.
 bool ReapUntil(std::vector<Child>& children, const Child* until,
                std::chrono::steady_clock::time_point deadline) {
   for (;;) {
-    if (until && until->exit_code >= 0) return true;
+    CollectExits(children);
     bool any_running = false;
-    for (auto& c : children) any_running |= c.exit_code < 0;
-    if (!any_running) return true;
-    int status = 0;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid > 0) {
-      for (auto& c : children) {
-        if (c.pid != pid) continue;
-        c.exit_code = WIFEXITED(status) ? WEXITSTATUS(status)
-                                        : 128 + WTERMSIG(status);
-      }
-      continue;
-    }
+    for (const auto& c : children) any_running |= c.exit_code < 0;
+    if (!any_running || (until && until->exit_code >= 0)) return true;
     if (g_interrupted) return false;
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -240,7 +221,7 @@ Status RunSimulation(SimOptions o) {
   std::signal(SIGTERM, [](int) { g_interrupted = 1; });
   std::vector<Child> children;
   children.reserve(o.processes + 1);
-  auto coordinator_pid = Spawn(cargs, "");
+  auto coordinator_pid = common::Spawn(cargs);
   if (!coordinator_pid.ok()) return coordinator_pid.status();
   children.push_back({*coordinator_pid, "coordinator"});
   const Child* coordinator = &children.front();
@@ -299,7 +280,9 @@ Status RunSimulation(SimOptions o) {
         "--num-experts", std::to_string(strategy.num_experts)};
     for (auto& a : tls_args(node)) args.push_back(a);
     for (auto& a : data_args) args.push_back(a);
-    auto pid = Spawn(args, (run / "logs" / (node + ".log")).string());
+    common::SpawnOptions logged;
+    logged.log_file = (run / "logs" / (node + ".log")).string();
+    auto pid = common::Spawn(args, logged);
     if (!pid.ok()) {
       KillAll(children, SIGTERM);
       return pid.status();
