@@ -1,7 +1,28 @@
 #!/usr/bin/env bash
-# README command 2: install what is missing, build, and run every test.
+# README command 2: install what is missing, build, and run the tests.
+#   scripts/test.sh          every test (what CI runs)
+#   scripts/test.sh LABEL    only the tests labelled LABEL: unit (one unit at
+#                            a time, no sockets or federations; seconds),
+#                            integration (real sockets and processes, whole
+#                            federations) or slow (over a minute each)
 set -euo pipefail
+label=${1:-}
+case $label in
+  "" | unit | integration | slow) ;;
+  *) echo "usage: scripts/test.sh [unit|integration|slow]" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 cd build
-ctest --output-on-failure --timeout 900 -j2
+# Every test carries one of the labels, so the three runs cover the suite.
+unlabelled=$(ctest -N -LE '^(unit|integration|slow)$' | grep 'Test *#' || true)
+if [[ -n $unlabelled ]]; then
+  echo "tests without a unit, integration or slow label:" >&2
+  echo "$unlabelled" >&2
+  exit 1
+fi
+if [[ -z $label ]]; then
+  ctest --output-on-failure --timeout 900 -j2
+else
+  ctest --output-on-failure --timeout 900 -j2 -L "^${label}\$"
+fi

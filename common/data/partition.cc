@@ -11,10 +11,14 @@
 #include <system_error>
 
 #include "common/base/seeded_random.h"
+#include "common/data/partition_classes.h"
 
 namespace fedjets::common {
 namespace {
 
+using partition_internal::AssignClasses;
+using partition_internal::CutClassesAmongHolders;
+using partition_internal::SplitEvenly;
 using Parts = std::vector<std::vector<int64_t>>;
 
 // Enough redraws that a feasible min_examples_per_client is met with near
@@ -82,25 +86,11 @@ std::vector<double> DirichletSample(std::mt19937_64& rng, double alpha, int n) {
   return p;
 }
 
-// Hands `items` out to `holders` in near-equal consecutive runs (the first
-// items.size() % holders.size() holders get one extra).
-void SplitEvenly(const std::vector<int64_t>& items,
-                 const std::vector<int>& holders, Parts& parts) {
-  const size_t num = holders.size();
-  size_t next = 0;
-  for (size_t j = 0; j < num; ++j) {
-    const size_t take = items.size() / num + (j < items.size() % num ? 1 : 0);
-    auto& dst = parts[holders[j]];
-    dst.insert(dst.end(), items.begin() + next, items.begin() + next + take);
-    next += take;
-  }
-}
-
 Parts SplitIid(size_t n, int num_clients, std::mt19937_64& rng) {
   std::vector<int64_t> perm(n);
   for (size_t i = 0; i < n; ++i) perm[i] = static_cast<int64_t>(i);
   Shuffle(perm, rng);
-  std::vector<int> clients(num_clients);
+  std::vector<int64_t> clients(num_clients);
   for (int c = 0; c < num_clients; ++c) clients[c] = c;
   Parts parts(num_clients);
   SplitEvenly(perm, clients, parts);
@@ -133,29 +123,8 @@ Result<Parts> SplitClasses(const std::vector<std::vector<int64_t>>& by_class,
           " clients; use fewer clients or fewer classes per client");
     }
   }
-  std::vector<int64_t> usage(num_classes, 0);
-  std::vector<std::vector<int>> holders(num_classes);
-  std::vector<int64_t> order(num_classes);
-  for (int client = 0; client < num_clients; ++client) {
-    for (int64_t c = 0; c < num_classes; ++c) order[c] = c;
-    Shuffle(order, rng);  // the seeded tie break among equally used classes
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int64_t a, int64_t b) { return usage[a] < usage[b]; });
-    for (int j = 0; j < k; ++j) {
-      ++usage[order[j]];
-      holders[order[j]].push_back(client);
-    }
-  }
-  Parts parts(num_clients);
-  for (int64_t c = 0; c < num_classes; ++c) {
-    if (holders[c].empty()) continue;
-    std::vector<int64_t> items = by_class[c];
-    Shuffle(items, rng);
-    // Which holder gets a remainder example is seeded, not by client id.
-    Shuffle(holders[c], rng);
-    SplitEvenly(items, holders[c], parts);
-  }
-  return parts;
+  const Parts class_sets = AssignClasses(num_classes, num_clients, k, rng);
+  return CutClassesAmongHolders(by_class, class_sets, rng);
 }
 
 Result<Parts> SplitDirichlet(const std::vector<std::vector<int64_t>>& by_class,
@@ -283,7 +252,10 @@ std::string ToString(const PartitionSpec& spec) {
       auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), spec.alpha);
       std::string s = "dirichlet:" + std::string(buf, end);
       if (spec.min_examples_per_client != 1) {
-        s += ":" + std::to_string(spec.min_examples_per_client);
+        // Appended in two steps: "literal" + std::string trips GCC 12's
+        // -Wrestrict false positive (GCC bug 105651) here.
+        s += ':';
+        s += std::to_string(spec.min_examples_per_client);
       }
       return s;
     }
@@ -307,16 +279,8 @@ Result<Parts> Partition(const std::vector<int64_t>& labels, int64_t num_classes,
                            ") than examples (" + std::to_string(labels.size()) +
                            ")");
   }
-  std::vector<std::vector<int64_t>> by_class(num_classes);
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (labels[i] < 0 || labels[i] >= num_classes) {
-      return InvalidArgument("label " + std::to_string(labels[i]) +
-                             " of example " + std::to_string(i) +
-                             " is outside [0, " + std::to_string(num_classes) +
-                             ")");
-    }
-    by_class[labels[i]].push_back(static_cast<int64_t>(i));
-  }
+  auto by_class = partition_internal::IndicesByClass(labels, num_classes);
+  if (!by_class.ok()) return by_class.status();
   std::mt19937_64 rng(seed);
   Result<Parts> parts = Parts();
   switch (spec.kind) {
@@ -324,10 +288,11 @@ Result<Parts> Partition(const std::vector<int64_t>& labels, int64_t num_classes,
       parts = SplitIid(labels.size(), num_clients, rng);
       break;
     case PartitionSpec::Kind::kClasses:
-      parts = SplitClasses(by_class, num_clients, spec.classes_per_client, rng);
+      parts =
+          SplitClasses(*by_class, num_clients, spec.classes_per_client, rng);
       break;
     case PartitionSpec::Kind::kDirichlet:
-      parts = SplitDirichlet(by_class, labels.size(), num_clients, spec, rng);
+      parts = SplitDirichlet(*by_class, labels.size(), num_clients, spec, rng);
       break;
   }
   if (!parts.ok()) {

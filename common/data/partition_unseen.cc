@@ -7,8 +7,9 @@
 #include <set>
 #include <tuple>
 
-#include "common/data/partition.h"
 #include "common/base/seeded_random.h"
+#include "common/data/partition.h"
+#include "common/data/partition_classes.h"
 
 namespace fedjets::common {
 namespace {
@@ -29,23 +30,6 @@ uint64_t Choose(int64_t n, int64_t k, uint64_t cap) {
     if (c > cap) return cap + 1;
   }
   return c;
-}
-
-// K classes per training client, least used first, seeded ties.
-std::vector<ClassSet> TrainSets(int64_t num_classes, int num_clients, int k,
-                                std::mt19937_64& rng) {
-  std::vector<int64_t> usage(num_classes, 0), order(num_classes);
-  std::vector<ClassSet> sets(num_clients);
-  for (auto& set : sets) {
-    for (int64_t c = 0; c < num_classes; ++c) order[c] = c;
-    Shuffle(order, rng);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int64_t a, int64_t b) { return usage[a] < usage[b]; });
-    set.assign(order.begin(), order.begin() + k);
-    for (int64_t c : set) ++usage[c];
-    std::sort(set.begin(), set.end());
-  }
-  return sets;
 }
 
 // Picks one unseen client's combination (see the header for the order of
@@ -115,16 +99,9 @@ Result<Parts> PartitionByClassSets(const std::vector<int64_t>& labels,
     return InvalidArgument(
         fmt::format("num_classes is {}; it must be >= 1", num_classes));
   }
-  std::vector<std::vector<int64_t>> by_class(num_classes);
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (labels[i] < 0 || labels[i] >= num_classes) {
-      return InvalidArgument(
-          fmt::format("label {} of example {} is outside [0, {})", labels[i], i,
-                      num_classes));
-    }
-    by_class[labels[i]].push_back(static_cast<int64_t>(i));
-  }
-  std::vector<std::vector<int64_t>> holders(num_classes);
+  auto by_class = partition_internal::IndicesByClass(labels, num_classes);
+  if (!by_class.ok()) return by_class.status();
+  std::vector<size_t> holder_count(num_classes, 0);
   for (size_t j = 0; j < class_sets.size(); ++j) {
     std::set<int64_t> seen;
     for (int64_t c : class_sets[j]) {
@@ -136,33 +113,20 @@ Result<Parts> PartitionByClassSets(const std::vector<int64_t>& labels,
         return InvalidArgument(
             fmt::format("client {} lists class {} twice", j, c));
       }
-      holders[c].push_back(static_cast<int64_t>(j));
+      ++holder_count[c];
     }
   }
   for (int64_t c = 0; c < num_classes; ++c) {
-    if (holders[c].size() > by_class[c].size()) {
+    if (holder_count[c] > (*by_class)[c].size()) {
       return InvalidArgument(fmt::format(
           "class {} has {} examples but {} clients hold it; use fewer "
           "clients or fewer classes per client",
-          c, by_class[c].size(), holders[c].size()));
+          c, (*by_class)[c].size(), holder_count[c]));
     }
   }
   std::mt19937_64 rng(seed);
-  Parts parts(class_sets.size());
-  for (int64_t c = 0; c < num_classes; ++c) {
-    if (holders[c].empty()) continue;
-    std::vector<int64_t> items = by_class[c];
-    Shuffle(items, rng);
-    Shuffle(holders[c], rng);
-    const size_t h = holders[c].size();
-    size_t next = 0;
-    for (size_t j = 0; j < h; ++j) {
-      const size_t take = items.size() / h + (j < items.size() % h ? 1 : 0);
-      auto& dst = parts[holders[c][j]];
-      dst.insert(dst.end(), items.begin() + next, items.begin() + next + take);
-      next += take;
-    }
-  }
+  Parts parts =
+      partition_internal::CutClassesAmongHolders(*by_class, class_sets, rng);
   for (auto& p : parts) std::sort(p.begin(), p.end());
   return parts;
 }
@@ -197,7 +161,8 @@ Result<UnseenPartition> PartitionWithUnseen(const std::vector<int64_t>& labels,
         ToString(spec), num_classes));
   }
   std::mt19937_64 rng(seed);
-  out.train_classes = TrainSets(num_classes, num_train, k, rng);
+  out.train_classes =
+      partition_internal::AssignClasses(num_classes, num_train, k, rng);
   std::map<ClassSet, int> train_held, unseen_held;
   for (const auto& s : out.train_classes) ++train_held[s];
   std::vector<int64_t> unseen_usage(num_classes, 0);

@@ -2,6 +2,7 @@
 // expert routing, aggregation and just-in-time serving, CI-sized.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <thread>
@@ -18,6 +19,25 @@ constexpr int kTopK = 2;
 
 class FedJetsTest : public LoopbackFederationTest {
  protected:
+  // Every federation of the suite has the same common expert (same
+  // examples, model, budget and seed), so they share one pretraining
+  // through the common-expert cache: the first one pretrains it, the
+  // others load it. Under ctest, FEDJETS_TEST_COMMON_EXPERT_CACHE names a
+  // folder emptied once per ctest run and shared by the suite's processes;
+  // run directly, the binary uses a temporary folder of its own.
+  static void SetUpTestSuite() {
+    const char* shared = std::getenv("FEDJETS_TEST_COMMON_EXPERT_CACHE");
+    owns_cache_dir_ = shared == nullptr || *shared == '\0';
+    cache_dir_ = owns_cache_dir_
+                     ? fs::temp_directory_path() /
+                           ("fedjets-common-expert-" +
+                            std::to_string(std::random_device{}()))
+                     : fs::path(shared);
+  }
+  static void TearDownTestSuite() {
+    if (owns_cache_dir_) fs::remove_all(cache_dir_);
+  }
+
   coordinator::CoordinatorOptions Options(const std::string& algorithm,
                                           int rounds) const {
     auto o = CoordinatorOpts(kClients, rounds);
@@ -29,6 +49,7 @@ class FedJetsTest : public LoopbackFederationTest {
     s.model_family = "mlp";
     s.model_hidden = 64;
     s.common_expert = "examples:3000:epochs:3";
+    s.common_expert_cache = cache_dir_.string();
     s.num_experts = kExperts;
     s.top_k = kTopK;
     s.learning_rate = 0.01;
@@ -59,6 +80,9 @@ class FedJetsTest : public LoopbackFederationTest {
     EXPECT_TRUE(st.ok()) << st.ToString();
     return c.summary();
   }
+
+  static inline fs::path cache_dir_;
+  static inline bool owns_cache_dir_ = false;
 };
 
 TEST_F(FedJetsTest, ZeroShotAccuracyOnUnseenClientsBeatsFedAvg) {

@@ -142,6 +142,20 @@ TEST_F(PartitionTest, IidSplitForAFixedSeedIsPinned) {
   EXPECT_EQ(*parts, (Parts{{0, 1, 7, 9}, {3, 4, 8}, {2, 5, 6}}));
 }
 
+// Pins a classes:K split: the class assignment (least used first, seeded
+// ties) and the per-class cuts (seeded holder order) both show in it.
+TEST_F(PartitionTest, ClassesSplitForAFixedSeedIsPinned) {
+  std::vector<int64_t> labels(20);
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = i % 4;
+  auto parts = Partition(labels, 4, 3, Spec("classes:2"), 7);
+  ASSERT_TRUE(parts.ok());
+  // Clients 0, 1, 2 hold classes {1, 2}, {0, 3}, {0, 2}; class 2's five
+  // examples are cut 2 : 3 between clients 0 and 2.
+  EXPECT_EQ(*parts, (Parts{{1, 5, 9, 10, 13, 17, 18},
+                           {0, 3, 7, 8, 11, 15, 19},
+                           {2, 4, 6, 12, 14, 16}}));
+}
+
 TEST_F(PartitionTest, LargeAlphaDirichletIsCloseToIid) {
   Parts parts = Split("dirichlet:1000", 10);
   for (const auto& row : ClassHistogram(labels_, kClasses, parts)) {

@@ -128,6 +128,24 @@ TEST(PartitionByClassSetsTest, CutsEachClassAmongItsHolders) {
   for (int j = 0; j < 3; ++j) EXPECT_EQ(hist[j][1], 3);
 }
 
+// Pins exact splits for fixed seeds, so that a change to how classes are
+// assigned or cut, which would silently change experiments, fails here.
+TEST(PartitionWithUnseenTest, ClassesSplitForAFixedSeedIsPinned) {
+  auto p = PartitionWithUnseen(Labels(5, 4), 5, 3, 2, Classes(2), 3);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->train_classes, (Sets{{0, 4}, {2, 3}, {1, 2}}));
+  EXPECT_EQ(p->unseen_classes, (Sets{{3, 4}, {0, 1}}));
+  EXPECT_EQ(p->train, (Sets{{4, 5, 14, 15}, {8, 12, 17, 18}, {1, 2, 7, 16}}));
+  EXPECT_EQ(p->unseen, (Sets{{3, 9, 13, 19}, {0, 6, 10, 11}}));
+  EXPECT_EQ(p->unseen_sharing_a_train_combination, 0);
+}
+
+TEST(PartitionByClassSetsTest, SplitForAFixedSeedIsPinned) {
+  auto p = PartitionByClassSets(Labels(4, 3), 4, Sets{{0, 1}, {1, 2}, {1}}, 4);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(*p, (Sets{{0, 4, 8, 9}, {2, 5, 6, 10}, {1}}));
+}
+
 TEST(PartitionByClassSetsTest, RejectsBadSets) {
   const auto labels = Labels(2, 1);
   EXPECT_FALSE(PartitionByClassSets(labels, 2, Sets{{0, 0}}, 1).ok());
