@@ -106,7 +106,7 @@ class Coordinator::Impl {
   std::vector<Sampled> Sample(std::mt19937_64& rng);
   void Reject(Connection& conn, const Status& why);
   std::vector<std::shared_ptr<Session>> LiveSessions();
-  void Record(const json& event) { log_.Record(event); }
+  void Record(const Event& event) { log_.Record(event); }
   void Shutdown();
   awaitable<void> SayGoodbye();
 
@@ -387,13 +387,16 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
   client_bytes_total_ += ds + dr;
   ++client_exchanges_;
   summary_.exchanges.push_back({round, s->info.name, role, u->experts, ds, dr});
-  json event = {{"event", "update"},         {"round", round},
-                {"client", s->info.name},    {"samples", u->num_samples},
-                {"train_loss", u->train_loss}, {"bytes_sent", ds},
-                {"bytes_received", dr}};
+  UpdateEvent event;
+  event.round = round;
+  event.client = s->info.name;
+  event.samples = u->num_samples;
+  event.train_loss = u->train_loss;
+  event.bytes_sent = ds;
+  event.bytes_received = dr;
   if (role != Role::kModel && !u->experts.empty()) {
-    event["role"] = role == Role::kAnchor ? "anchor" : "normal";
-    event["experts"] = u->experts;
+    event.role = role == Role::kAnchor ? "anchor" : "normal";
+    event.experts = u->experts;
   }
   Record(event);
   pending_updates_.push_back(std::move(*u));
@@ -402,11 +405,11 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
 
 awaitable<Status> Coordinator::Impl::Drive() {
   summary_.initial_params = strategy_->Snapshot();
-  json start = co_await OnWorkers([this] { return strategy_->StartInfo(); });
-  summary_.initial_accuracy = start.value("test_accuracy", 0.0);
-  start["event"] = "start";
-  start["run_id"] = summary_.run_id;
-  start["seed"] = opt_.strategy.seed;
+  StartEvent start =
+      co_await OnWorkers([this] { return strategy_->StartInfo(); });
+  summary_.initial_accuracy = start.test_accuracy;
+  start.run_id = summary_.run_id;
+  start.seed = opt_.strategy.seed;
   Record(start);
   FEDJETS_CO_RETURN_IF_ERROR(co_await WaitForClients(opt_.min_clients));
   std::mt19937_64 rng(opt_.strategy.seed);
@@ -440,7 +443,8 @@ awaitable<Status> Coordinator::Impl::Drive() {
     if (stopping_) break;
 
     m.clients_reported = static_cast<int>(updates.size());
-    json round_event = {{"event", "round"}, {"round", round}};
+    RoundEvent round_event;
+    round_event.round = round;
     if (m.clients_reported >= opt_.min_updates && m.clients_reported > 0) {
       double loss = 0, samples = 0;
       for (auto& u : updates) {
@@ -457,24 +461,24 @@ awaitable<Status> Coordinator::Impl::Drive() {
                    m.clients_reported, opt_.min_updates);
     }
     if (round % opt_.eval_every == 0 || round == opt_.rounds) {
-      json eval = co_await OnWorkers([&] { return strategy_->Evaluate(round); });
-      m.test_accuracy = eval.value("test_accuracy", -1.0);
-      m.unseen_accuracy = eval.value("unseen_accuracy", -1.0);
+      EvalEvent eval =
+          co_await OnWorkers([&] { return strategy_->Evaluate(round); });
+      m.test_accuracy = eval.test_accuracy;
+      m.unseen_accuracy = eval.accuracy.unseen.value_or(-1.0);
       summary_.final_accuracy = m.test_accuracy;
-      summary_.final_seen_accuracy = eval.value("seen_accuracy", -1.0);
+      summary_.final_seen_accuracy = eval.accuracy.seen.value_or(-1.0);
       summary_.final_unseen_accuracy = m.unseen_accuracy;
-      eval["event"] = "eval";
       Record(eval);
     }
     m.seconds = std::chrono::duration<double>(Clock::now() - start_time).count();
     summary_.rounds.push_back(m);
-    round_event.update({{"clients_sampled", m.clients_sampled},
-                        {"clients_reported", m.clients_reported},
-                        {"train_loss", m.train_loss},
-                        {"bytes_sent", m.bytes_sent},
-                        {"bytes_received", m.bytes_received},
-                        {"seconds", m.seconds}});
-    if (m.test_accuracy >= 0) round_event["test_accuracy"] = m.test_accuracy;
+    round_event.clients_sampled = m.clients_sampled;
+    round_event.clients_reported = m.clients_reported;
+    round_event.train_loss = m.train_loss;
+    round_event.bytes_sent = m.bytes_sent;
+    round_event.bytes_received = m.bytes_received;
+    round_event.seconds = m.seconds;
+    if (m.test_accuracy >= 0) round_event.test_accuracy = m.test_accuracy;
     Record(round_event);
     log_.PrintRow(m);
   }
@@ -546,19 +550,19 @@ Status Coordinator::Impl::Run() {
   if (!result_.ok()) return result_;
   if (!opt_.run_dir.empty()) {
     FEDJETS_RETURN_IF_ERROR(strategy_->Save(opt_.run_dir));
-    json end = {{"event", "end"},
-                {"rounds", summary_.rounds.size()},
-                {"final_test_accuracy", summary_.final_accuracy},
-                {"full_model_bytes", strategy_->FullModelBytes()},
-                {"bytes_per_client_round",
-                 client_exchanges_ ? static_cast<double>(client_bytes_total_) /
-                                         client_exchanges_
-                                   : 0.0}};
+    EndEvent end;
+    end.rounds = summary_.rounds.size();
+    end.final_test_accuracy = summary_.final_accuracy;
+    end.full_model_bytes = strategy_->FullModelBytes();
+    end.bytes_per_client_round =
+        client_exchanges_
+            ? static_cast<double>(client_bytes_total_) / client_exchanges_
+            : 0.0;
     if (summary_.final_seen_accuracy >= 0) {
-      end["seen_accuracy"] = summary_.final_seen_accuracy;
+      end.accuracy.seen = summary_.final_seen_accuracy;
     }
     if (summary_.final_unseen_accuracy >= 0) {
-      end["unseen_accuracy"] = summary_.final_unseen_accuracy;
+      end.accuracy.unseen = summary_.final_unseen_accuracy;
     }
     Record(end);
   }

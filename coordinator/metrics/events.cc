@@ -82,7 +82,7 @@ void ReadFields(const Fields& f, ClientAccuracy& c) {
   f.Optional("experts", c.experts);
 }
 
-void ReadFields(const Fields& f, ReferenceGateScores& s) {
+void ReadFields(const Fields& f, ReferenceGateEval& s) {
   ReadFields(f, s.accuracy);
   f.Optional("routing_accuracy", s.routing_accuracy);
 }
@@ -276,13 +276,13 @@ void from_json(const json& j, BaselinesEvent& e) {
   f.Optional("oracle", e.oracle);
 }
 
-void to_json(json& j, const ReferenceGateScores& s) {
+void to_json(json& j, const ReferenceGateEval& s) {
   j = json::object();
   PutAccuracy(j, s.accuracy);
   if (s.routing_accuracy) j["routing_accuracy"] = *s.routing_accuracy;
 }
 
-void from_json(const json& j, ReferenceGateScores& s) {
+void from_json(const json& j, ReferenceGateEval& s) {
   ReadFields(Fields(j, ""), s);
 }
 

@@ -110,10 +110,10 @@ struct BaselinesEvent {
 };
 
 // Just-in-time serving with the centrally trained reference gate.
-struct ReferenceGateScores {
+struct ReferenceGateEval {
   SplitAccuracy accuracy;  // flattened: seen_accuracy, unseen_accuracy
   std::optional<double> routing_accuracy;
-  bool operator==(const ReferenceGateScores&) const = default;
+  bool operator==(const ReferenceGateEval&) const = default;
 };
 
 // After the last round (fedjets): where unseen clients' samples went.
@@ -121,7 +121,7 @@ struct RoutingEvent {
   static constexpr std::string_view kName = "routing";
   std::vector<std::vector<int64_t>> confusion;  // [class][expert] counts
   std::vector<std::vector<int64_t>> anchor_classes;  // per expert
-  std::optional<ReferenceGateScores> reference_gate;
+  std::optional<ReferenceGateEval> reference_gate;
   bool operator==(const RoutingEvent&) const = default;
 };
 
@@ -164,7 +164,7 @@ void to_json(nlohmann::json& j, const SplitAccuracy& a);
 void to_json(nlohmann::json& j, const ClientAccuracy& c);
 void to_json(nlohmann::json& j, const EvalEvent& e);
 void to_json(nlohmann::json& j, const BaselinesEvent& e);
-void to_json(nlohmann::json& j, const ReferenceGateScores& s);
+void to_json(nlohmann::json& j, const ReferenceGateEval& s);
 void to_json(nlohmann::json& j, const RoutingEvent& e);
 void to_json(nlohmann::json& j, const EndEvent& e);
 void from_json(const nlohmann::json& j, StartEvent& e);
@@ -174,7 +174,7 @@ void from_json(const nlohmann::json& j, SplitAccuracy& a);
 void from_json(const nlohmann::json& j, ClientAccuracy& c);
 void from_json(const nlohmann::json& j, EvalEvent& e);
 void from_json(const nlohmann::json& j, BaselinesEvent& e);
-void from_json(const nlohmann::json& j, ReferenceGateScores& s);
+void from_json(const nlohmann::json& j, ReferenceGateEval& s);
 void from_json(const nlohmann::json& j, RoutingEvent& e);
 void from_json(const nlohmann::json& j, EndEvent& e);
 

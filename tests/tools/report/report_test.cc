@@ -83,7 +83,7 @@ class ReportTest : public ::testing::Test {
         routing.confusion.push_back(row);
       }
       routing.anchor_classes = {{0, 1}, {2, 3}, {4, 5}, {6, 7}, {8, 9}};
-      routing.reference_gate = ReferenceGateScores{{0.9, 0.86}, 0.8};
+      routing.reference_gate = ReferenceGateEval{{0.9, 0.86}, 0.8};
       ev.push_back(routing);
     }
     EndEvent end;
