@@ -1,36 +1,28 @@
 // Admission: accepting connections, the TLS handshake, Hello and Welcome,
 // just-in-time serving, and waiting until enough clients have joined.
+#include "coordinator/coordinator_impl.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 
 #include "common/net/version.h"
-#include "coordinator/coordinator_impl.h"
 
 namespace fedjets::coordinator {
-namespace {
-
-namespace asio = boost::asio;
-namespace ssl = boost::asio::ssl;
-using asio::awaitable;
-using common::Clock;
-using common::Connection;
-using common::Status;
-
-}  // namespace
 
 awaitable<void> Coordinator::Impl::AcceptLoop() {
   while (!stopping_) {
     auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
     if (ec) {
-      if (stopping_ || ec == asio::error::operation_aborted) co_return;
+      if (stopping_ || ec == boost::asio::error::operation_aborted) co_return;
       spdlog::warn("accept failed: {}", ec.message());
       continue;
     }
-    asio::co_spawn(io_, Admit(std::move(socket)), [](std::exception_ptr e) {
-      LogException("client session", e);
-    });
+    boost::asio::co_spawn(io_, Admit(std::move(socket)),
+                          [](std::exception_ptr e) {
+                            LogException("client session", e);
+                          });
   }
 }
 
@@ -43,7 +35,8 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket) {
     conn = std::make_unique<Connection>(std::move(socket), opt_.limits);
   }
   const auto deadline = Clock::now() + opt_.handshake_timeout;
-  if (Status st = co_await conn->Handshake(ssl::stream_base::server, deadline);
+  if (Status st = co_await conn->Handshake(
+          boost::asio::ssl::stream_base::server, deadline);
       !st.ok()) {
     Reject(*conn, st);
     conn->Close();

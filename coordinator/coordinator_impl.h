@@ -36,13 +36,17 @@
 
 namespace fedjets::coordinator {
 
+// Names the coordinator's parts share (this header is theirs alone).
+using boost::asio::awaitable;
+using common::Clock;
+using common::Connection;
+using common::Status;
+
 // Logs the exception a detached coroutine ended with, if any.
 void LogException(const char* what, std::exception_ptr e);
 
 class Coordinator::Impl {
  public:
-  template <typename T>
-  using awaitable = boost::asio::awaitable<T>;
   using tcp = boost::asio::ip::tcp;
   // Network operations hand back (error, result) instead of throwing.
   static constexpr auto kTuple =
@@ -51,8 +55,8 @@ class Coordinator::Impl {
   explicit Impl(CoordinatorOptions o);
   ~Impl();
 
-  common::Status Prepare();
-  common::Status Run();
+  Status Prepare();
+  Status Run();
   void Stop();
   uint16_t port() const { return port_; }
   const std::string& run_id() const { return summary_.run_id; }
@@ -60,7 +64,7 @@ class Coordinator::Impl {
 
  private:
   struct Session {
-    std::unique_ptr<common::Connection> conn;
+    std::unique_ptr<Connection> conn;
     SessionInfo info;
     bool alive = true;
   };
@@ -72,12 +76,12 @@ class Coordinator::Impl {
   // Admission (coordinator_admission.cc).
   awaitable<void> AcceptLoop();
   awaitable<void> Admit(tcp::socket socket);
-  awaitable<common::Status> WaitForClients(int needed);
-  void Reject(common::Connection& conn, const common::Status& why);
+  awaitable<Status> WaitForClients(int needed);
+  void Reject(Connection& conn, const Status& why);
   std::vector<std::shared_ptr<Session>> LiveSessions();
 
   // Rounds (coordinator_rounds.cc).
-  awaitable<common::Status> Drive();
+  awaitable<Status> Drive();
   awaitable<void> ExchangeWith(std::shared_ptr<Session> s, Role role,
                                int round, RoundMetrics& m);
   std::vector<Sampled> Sample(std::mt19937_64& rng);
@@ -88,7 +92,7 @@ class Coordinator::Impl {
   // After the driver: goodbyes, then close unless lingering.
   awaitable<void> Finish(boost::asio::signal_set& signals);
   // Saves the final models and records the end event.
-  common::Status SaveRun();
+  Status SaveRun();
 
   void Record(const Event& event) { log_.Record(event); }
 
@@ -114,7 +118,7 @@ class Coordinator::Impl {
   boost::asio::steady_timer clients_changed_;  // cancelled when a client joins
   RunLog log_;
   RunSummary summary_;
-  common::Status result_;
+  Status result_;
   uint64_t client_bytes_total_ = 0;
   int64_t client_exchanges_ = 0;
   std::vector<ClientUpdate> pending_updates_;  // this round's, as they come

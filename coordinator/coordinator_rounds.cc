@@ -1,6 +1,8 @@
 // The round driver: each round samples clients, runs their exchanges
 // concurrently, aggregates and evaluates on the worker thread, and
 // records the round's events.
+#include "coordinator/coordinator_impl.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,17 +10,8 @@
 #include <chrono>
 
 #include "coordinator/client_sampling.h"
-#include "coordinator/coordinator_impl.h"
 
 namespace fedjets::coordinator {
-namespace {
-
-namespace asio = boost::asio;
-using asio::awaitable;
-using common::Clock;
-using common::Status;
-
-}  // namespace
 
 std::vector<Coordinator::Impl::Sampled> Coordinator::Impl::Sample(
     std::mt19937_64& rng) {
@@ -94,9 +87,9 @@ awaitable<Status> Coordinator::Impl::Drive() {
     m.clients_sampled = static_cast<int>(sampled.size());
     std::vector<ClientUpdate> updates;
     size_t pending = sampled.size();
-    asio::steady_timer all_done(io_, Clock::time_point::max());
+    boost::asio::steady_timer all_done(io_, Clock::time_point::max());
     for (auto& [s, role] : sampled) {
-      asio::co_spawn(io_, ExchangeWith(s, role, round, m),
+      boost::asio::co_spawn(io_, ExchangeWith(s, role, round, m),
                      [&, s](std::exception_ptr e) {
         LogException("client exchange", e);
         log_.Progress(round, static_cast<int>(pending_updates_.size()),

@@ -1,25 +1,17 @@
 // Ending a run: Stop() from any thread, Shutdown() on the network thread,
 // goodbyes to the clients still connected, and the run directory's final
 // models and end event.
+#include "coordinator/coordinator_impl.h"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 #include <chrono>
 
-#include "coordinator/coordinator_impl.h"
-
 namespace fedjets::coordinator {
-namespace {
-
-namespace asio = boost::asio;
-using asio::awaitable;
-using common::Clock;
-using common::Status;
-
-}  // namespace
 
 void Coordinator::Impl::Stop() {
-  asio::post(io_, [this] {
+  boost::asio::post(io_, [this] {
     stop_requested_ = true;
     Shutdown();
   });
@@ -45,7 +37,7 @@ awaitable<void> Coordinator::Impl::SayGoodbye() {
   sessions_.clear();
 }
 
-awaitable<void> Coordinator::Impl::Finish(asio::signal_set& signals) {
+awaitable<void> Coordinator::Impl::Finish(boost::asio::signal_set& signals) {
   co_await SayGoodbye();
   if (opt_.linger && result_.ok() && !stop_requested_) {
     spdlog::info("run over; serving just-in-time clients until "

@@ -80,8 +80,8 @@ class FedAvgStrategy : public Strategy {
   }
 
   EvalEvent Evaluate(int round) override {
-    ClientScores s =
-        ScoreClients(ctx_.eval_clients, [&](const EvalClient& c, ClientAccuracy&) {
+    ClientScores s = ScoreClients(
+        ctx_.eval_clients, [&](const EvalClient& c, ClientAccuracy&) {
           return common::Logits(*model_, c.test.x).argmax(1);
         });
     EvalEvent e;
@@ -124,7 +124,9 @@ class FedAvgStrategy : public Strategy {
     StartEvent s;
     s.algorithm = ctx_.options.algorithm;
     s.test_accuracy = common::Evaluate(*model_, ctx_.test).accuracy;
-    if (ctx_.common_expert) s.common_expert_accuracy = ctx_.common_expert_accuracy;
+    if (ctx_.common_expert) {
+      s.common_expert_accuracy = ctx_.common_expert_accuracy;
+    }
     return s;
   }
 
