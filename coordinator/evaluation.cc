@@ -3,7 +3,6 @@
 namespace fedjets::coordinator {
 
 using common::TensorData;
-using nlohmann::json;
 
 std::vector<EvalClient> BuildEvalClients(const common::TrainTest& data,
                                          const common::FederationSplit& split,
@@ -30,26 +29,27 @@ std::vector<EvalClient> BuildEvalClients(const common::TrainTest& data,
   return out;
 }
 
-json ScoreClients(
+ClientScores ScoreClients(
     const std::vector<EvalClient>& clients,
-    const std::function<torch::Tensor(const EvalClient&, json&)>& predict) {
-  json per_client = json::array();
+    const std::function<torch::Tensor(const EvalClient&, ClientAccuracy&)>&
+        predict) {
+  ClientScores out;
   double sum[2] = {0, 0};
   int n[2] = {0, 0};
   for (const auto& c : clients) {
-    json info = {{"name", c.name},
-                 {"kind", c.unseen ? "unseen" : "seen"},
-                 {"labels", c.classes}};
+    ClientAccuracy info;
+    info.name = c.name;
+    info.unseen = c.unseen;
+    info.labels = c.classes;
     torch::Tensor pred = predict(c, info);
     const double acc = pred.eq(c.test.y).to(torch::kFloat64).mean().item<double>();
-    info["accuracy"] = acc;
-    per_client.push_back(info);
+    info.accuracy = acc;
+    out.clients.push_back(std::move(info));
     sum[c.unseen] += acc;
     ++n[c.unseen];
   }
-  json out = {{"clients", per_client}};
-  if (n[0]) out["seen_accuracy"] = sum[0] / n[0];
-  if (n[1]) out["unseen_accuracy"] = sum[1] / n[1];
+  if (n[0]) out.accuracy.seen = sum[0] / n[0];
+  if (n[1]) out.accuracy.unseen = sum[1] / n[1];
   return out;
 }
 

@@ -6,7 +6,6 @@
 #include <torch/torch.h>
 
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -15,6 +14,7 @@
 #include "common/learn/model.h"
 #include "common/learn/moe.h"
 #include "common/learn/training.h"
+#include "coordinator/metrics/events.h"
 
 namespace fedjets::coordinator {
 
@@ -32,12 +32,18 @@ std::vector<EvalClient> BuildEvalClients(const common::TrainTest& data,
                                          int64_t examples_per_client,
                                          uint64_t seed);
 
-// Scores `predict` (returns class ids [N] for a client) on every client:
-// {"seen_accuracy", "unseen_accuracy", "clients": [...]}. `describe` may
-// add fields per client (e.g. the experts it picked).
-nlohmann::json ScoreClients(
+// Every client's accuracy and the means over seen and unseen clients.
+struct ClientScores {
+  SplitAccuracy accuracy;
+  std::vector<ClientAccuracy> clients;
+};
+
+// Scores `predict` (returns class ids [N] for a client) on every client.
+// `predict` may fill in more of the client's score (e.g. the experts it
+// picked).
+ClientScores ScoreClients(
     const std::vector<EvalClient>& clients,
-    const std::function<torch::Tensor(const EvalClient&, nlohmann::json&)>&
+    const std::function<torch::Tensor(const EvalClient&, ClientAccuracy&)>&
         predict);
 
 // The expert whose anchor holds each class (anchor_classes[q] are expert

@@ -23,9 +23,9 @@ common::Status RunLog::Open(const std::string& run_dir) {
   return common::Status::Ok();
 }
 
-void RunLog::Record(const nlohmann::json& event) {
+void RunLog::Record(const Event& event) {
   if (!metrics_.is_open()) return;
-  metrics_ << event.dump() << '\n';
+  metrics_ << EventLine(event) << '\n';
   metrics_.flush();
 }
 

@@ -5,11 +5,11 @@
 #pragma once
 
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/base/status.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/metrics/events.h"
 
 namespace fedjets::coordinator {
 
@@ -21,7 +21,7 @@ class RunLog {
   // Creates the run directory and opens its metrics.jsonl for appending.
   common::Status Open(const std::string& run_dir);
   // Appends one event and flushes, so a crash loses nothing written.
-  void Record(const nlohmann::json& event);
+  void Record(const Event& event);
   // "round r/n: k/m clients reported", redrawn in place on a terminal.
   void Progress(int round, int reported, int sampled);
   // One table row (with the header before round 1).

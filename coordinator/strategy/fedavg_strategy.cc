@@ -13,7 +13,6 @@ namespace {
 namespace asio = boost::asio;
 using common::Clock;
 using common::Status;
-using nlohmann::json;
 
 class FedAvgStrategy : public Strategy {
  public:
@@ -70,7 +69,8 @@ class FedAvgStrategy : public Strategy {
         "just-in-time serving needs --algorithm fedjets");
   }
 
-  Status Aggregate(int, std::vector<ClientUpdate>& updates, json&) override {
+  Status Aggregate(int, std::vector<ClientUpdate>& updates,
+                   RoundEvent&) override {
     std::vector<common::WeightedParameters> in;
     for (auto& u : updates) {
       in.push_back({&u.params, static_cast<double>(u.num_samples)});
@@ -80,17 +80,21 @@ class FedAvgStrategy : public Strategy {
     return common::FromWire(*model_, *avg);
   }
 
-  json Evaluate(int round) override {
-    json e = ScoreClients(ctx_.eval_clients, [&](const EvalClient& c, json&) {
-      return common::Logits(*model_, c.test.x).argmax(1);
-    });
-    e["round"] = round;
-    e["algorithm"] = ctx_.options.algorithm;
-    e["test_accuracy"] = common::Evaluate(*model_, ctx_.test).accuracy;
+  EvalEvent Evaluate(int round) override {
+    ClientScores s = ScoreClients(
+        ctx_.eval_clients, [&](const EvalClient& c, ClientAccuracy&) {
+          return common::Logits(*model_, c.test.x).argmax(1);
+        });
+    EvalEvent e;
+    e.accuracy = s.accuracy;
+    e.clients = std::move(s.clients);
+    e.round = round;
+    e.algorithm = ctx_.options.algorithm;
+    e.test_accuracy = common::Evaluate(*model_, ctx_.test).accuracy;
     return e;
   }
 
-  std::vector<json> FinalEvents() override {
+  std::vector<Event> FinalEvents() override {
     if (ctx_.eval_clients.empty() || !ctx_.options.baselines) return {};
     const uint64_t seed = ctx_.options.seed;
     const int epochs = ctx_.options.finetune_epochs;
@@ -98,32 +102,33 @@ class FedAvgStrategy : public Strategy {
                                    ? ctx_.common_expert
                                    : *common::MakeClassifier(ctx_.spec, seed);
     auto score = [&](auto predict) {
-      json s = ScoreClients(ctx_.eval_clients, predict);
-      s.erase("clients");
-      return s;
+      return ScoreClients(ctx_.eval_clients, predict).accuracy;
     };
-    json b = {{"event", "baselines"}};
+    BaselinesEvent b;
     if (ctx_.common_expert) {
-      b["common"] = score([&](const EvalClient& c, json&) {
+      b.common = score([&](const EvalClient& c, ClientAccuracy&) {
         return common::Logits(*ctx_.common_expert, c.test.x).argmax(1);
       });
     }
-    b["local"] = score([&](const EvalClient& c, json&) {
+    b.local = score([&](const EvalClient& c, ClientAccuracy&) {
       auto tuned = FineTuned(*start, ctx_.spec, c, epochs, seed);
       return common::Logits(*tuned, c.test.x).argmax(1);
     });
-    b["oracle"] = score([&](const EvalClient& c, json&) {
+    b.oracle = score([&](const EvalClient& c, ClientAccuracy&) {
       auto tuned = FineTuned(*model_, ctx_.spec, c, epochs, seed);
       return common::Logits(*tuned, c.test.x).argmax(1);
     });
     return {b};
   }
 
-  json StartInfo() override {
-    json j = {{"algorithm", ctx_.options.algorithm},
-              {"test_accuracy", common::Evaluate(*model_, ctx_.test).accuracy}};
-    if (ctx_.common_expert) j["common_expert_accuracy"] = ctx_.common_expert_accuracy;
-    return j;
+  StartEvent StartInfo() override {
+    StartEvent s;
+    s.algorithm = ctx_.options.algorithm;
+    s.test_accuracy = common::Evaluate(*model_, ctx_.test).accuracy;
+    if (ctx_.common_expert) {
+      s.common_expert_accuracy = ctx_.common_expert_accuracy;
+    }
+    return s;
   }
 
   uint64_t FullModelBytes() override {

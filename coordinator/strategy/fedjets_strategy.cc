@@ -18,7 +18,6 @@ namespace asio = boost::asio;
 using common::Clock;
 using common::ParameterList;
 using common::Status;
-using nlohmann::json;
 
 
 class FedJetsStrategy : public Strategy {
@@ -128,7 +127,7 @@ class FedJetsStrategy : public Strategy {
   }
 
   Status Aggregate(int, std::vector<ClientUpdate>& updates,
-                   json& round_event) override {
+                   RoundEvent& round_event) override {
     const int m = ctx_.options.num_experts;
     std::vector<ParameterList> gates;
     std::vector<common::WeightedParameters> gate_in;
@@ -161,52 +160,55 @@ class FedJetsStrategy : public Strategy {
       if (!avg.ok()) return avg.status().Annotate(fmt::format("expert {}", q));
       FEDJETS_RETURN_IF_ERROR(common::FromWire(*experts_[q], *avg));
     }
-    round_event["expert_load"] = load;
+    round_event.expert_load = load;
     return Status::Ok();
   }
 
-  json Evaluate(int round) override {
+  EvalEvent Evaluate(int round) override {
     const int k = ctx_.options.top_k;
     auto ptrs = ExpertPointers();
     size_t index = 0;
     std::vector<torch::Tensor> chosen;
-    json e = ScoreClients(ctx_.eval_clients, [&](const EvalClient& c, json& info) {
-      auto jit = common::JitPredict(*gate_, ptrs, c.test.x, eval_z_[index++], k);
-      info["experts"] = jit.selected;
-      chosen.push_back(jit.chosen);
-      return jit.predictions;
-    });
-    e["round"] = round;
-    e["algorithm"] = "fedjets";
+    ClientScores s = ScoreClients(
+        ctx_.eval_clients, [&](const EvalClient& c, ClientAccuracy& info) {
+          auto jit =
+              common::JitPredict(*gate_, ptrs, c.test.x, eval_z_[index++], k);
+          info.experts = jit.selected;
+          chosen.push_back(jit.chosen);
+          return jit.predictions;
+        });
+    EvalEvent e;
+    e.accuracy = s.accuracy;
+    e.clients = std::move(s.clients);
+    e.round = round;
+    e.algorithm = "fedjets";
     // Whole test split, each sample routed to its top-1 expert of all M.
     auto all = common::JitPredict(*gate_, ptrs, ctx_.test.x, test_z_,
                                   ctx_.options.num_experts);
-    e["test_accuracy"] =
+    e.test_accuracy =
         all.predictions.eq(ctx_.test.y).to(torch::kFloat64).mean().item<double>();
     last_routing_ = Routing(chosen, *gate_);
     if (last_routing_.total > 0) {
-      e["routing_accuracy"] =
+      e.routing_accuracy =
           static_cast<double>(last_routing_.correct) / last_routing_.total;
-      e["gate_entropy"] = last_routing_.entropy;
+      e.gate_entropy = last_routing_.entropy;
     }
-    if (auto a = AnchorRoutedAccuracy(); a >= 0) e["anchor_routed_accuracy"] = a;
+    if (auto a = AnchorRoutedAccuracy(); a >= 0) e.anchor_routed_accuracy = a;
     return e;
   }
 
-  std::vector<json> FinalEvents() override {
-    std::vector<json> events;
+  std::vector<Event> FinalEvents() override {
+    std::vector<Event> events;
     if (ctx_.eval_clients.empty()) return events;
     auto score = [&](auto predict) {
-      json s = ScoreClients(ctx_.eval_clients, predict);
-      s.erase("clients");
-      return s;
+      return ScoreClients(ctx_.eval_clients, predict).accuracy;
     };
     if (ctx_.options.baselines) {
-      json b = {{"event", "baselines"}};
-      b["common"] = score([&](const EvalClient& c, json&) {
+      BaselinesEvent b;
+      b.common = score([&](const EvalClient& c, ClientAccuracy&) {
         return common::Logits(*ctx_.common_expert, c.test.x).argmax(1);
       });
-      b["local"] = score([&](const EvalClient& c, json&) {
+      b.local = score([&](const EvalClient& c, ClientAccuracy&) {
         auto tuned = FineTuned(*ctx_.common_expert, ctx_.spec, c,
                                ctx_.options.finetune_epochs, ctx_.options.seed);
         return common::Logits(*tuned, c.test.x).argmax(1);
@@ -215,20 +217,22 @@ class FedJetsStrategy : public Strategy {
     }
     // The driver always evaluates the last round, so this is the final
     // model's routing.
-    json routing = {{"event", "routing"},
-                    {"confusion", last_routing_.confusion},
-                    {"anchor_classes", ctx_.anchor_classes}};
-    if (ctx_.reference_gate) routing["reference_gate"] = ReferenceGateScores();
+    RoutingEvent routing;
+    routing.confusion = last_routing_.confusion;
+    routing.anchor_classes = ctx_.anchor_classes;
+    if (ctx_.reference_gate) routing.reference_gate = ReferenceGateScores();
     events.push_back(routing);
     return events;
   }
 
-  json StartInfo() override {
-    return {{"algorithm", "fedjets"},
-            {"num_experts", ctx_.options.num_experts},
-            {"top_k", ctx_.options.top_k},
-            {"common_expert_accuracy", ctx_.common_expert_accuracy},
-            {"test_accuracy", ctx_.common_expert_accuracy}};
+  StartEvent StartInfo() override {
+    StartEvent s;
+    s.algorithm = "fedjets";
+    s.num_experts = ctx_.options.num_experts;
+    s.top_k = ctx_.options.top_k;
+    s.common_expert_accuracy = ctx_.common_expert_accuracy;
+    s.test_accuracy = ctx_.common_expert_accuracy;
+    return s;
   }
 
   uint64_t FullModelBytes() override {
@@ -311,20 +315,21 @@ class FedJetsStrategy : public Strategy {
 
   // Zero-shot accuracy and routing accuracy on the unseen clients with the
   // centrally trained reference gate in place of the federated one.
-  json ReferenceGateScores() {
+  ReferenceGateEval ReferenceGateScores() {
     auto ptrs = ExpertPointers();
     size_t index = 0;
     std::vector<torch::Tensor> chosen;
-    json s = ScoreClients(ctx_.eval_clients, [&](const EvalClient& c, json&) {
+    ReferenceGateEval s;
+    s.accuracy = ScoreClients(ctx_.eval_clients, [&](const EvalClient& c,
+                                                     ClientAccuracy&) {
       auto jit = common::JitPredict(*ctx_.reference_gate, ptrs, c.test.x,
                                     eval_z_[index++], ctx_.options.top_k);
       chosen.push_back(jit.chosen);
       return jit.predictions;
-    });
-    s.erase("clients");
+    }).accuracy;
     RoutingStats r = Routing(chosen, *ctx_.reference_gate);
     if (r.total > 0) {
-      s["routing_accuracy"] = static_cast<double>(r.correct) / r.total;
+      s.routing_accuracy = static_cast<double>(r.correct) / r.total;
     }
     return s;
   }

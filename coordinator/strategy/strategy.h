@@ -12,7 +12,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <filesystem>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -20,6 +19,7 @@
 #include "common/data/dataset.h"
 #include "common/data/federation_split.h"
 #include "common/base/status.h"
+#include "coordinator/metrics/events.h"
 #include "coordinator/strategy/strategy_options.h"
 #include "proto/fedjets.pb.h"
 
@@ -67,13 +67,13 @@ class Strategy {
   // Folds the round's updates into the global state; adds round metrics
   // (e.g. expert_load) to `round_event`.
   virtual common::Status Aggregate(int round, std::vector<ClientUpdate>& updates,
-                                   nlohmann::json& round_event) = 0;
-  // Fields for the `eval` event; includes "test_accuracy".
-  virtual nlohmann::json Evaluate(int round) = 0;
+                                   RoundEvent& round_event) = 0;
+  // The `eval` event.
+  virtual EvalEvent Evaluate(int round) = 0;
   // `baselines` (and, for FedJETs, `routing`) events after the last round.
-  virtual std::vector<nlohmann::json> FinalEvents() = 0;
-  // Fields for the `start` event.
-  virtual nlohmann::json StartInfo() = 0;
+  virtual std::vector<Event> FinalEvents() = 0;
+  // The `start` event but for run_id and seed, which the coordinator adds.
+  virtual StartEvent StartInfo() = 0;
   // Bytes of everything a client could be sent (all experts + gate, or
   // the model).
   virtual uint64_t FullModelBytes() = 0;

@@ -10,9 +10,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
-#include <stdexcept>
+#include <variant>
 
 namespace fedjets::coordinator {
 namespace {
@@ -20,132 +19,81 @@ namespace {
 namespace fs = std::filesystem;
 using common::Result;
 using common::Status;
-using json = nlohmann::json;
 
-// A field of the wrong type; caught per line and turned into a Status that
-// names file:line.
-struct FieldError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-const char* TypeName(const json& j) { return j.type_name(); }
-
-std::optional<double> OptNumber(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number()) {
-    throw FieldError(fmt::format("field \"{}\" is a {}, expected a number",
-                                 key, TypeName(*it)));
-  }
-  return it->get<double>();
+void SeeRound(int round, RunMetrics* run) {
+  run->last_round = std::max(run->last_round, round);
 }
 
-std::optional<int> OptInt(const json& obj, const char* key) {
-  std::optional<double> v = OptNumber(obj, key);
-  if (!v) return std::nullopt;
-  return static_cast<int>(std::llround(*v));
-}
-
-std::string OptString(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return "";
-  if (!it->is_string()) {
-    throw FieldError(fmt::format("field \"{}\" is a {}, expected a string",
-                                 key, TypeName(*it)));
-  }
-  return it->get<std::string>();
-}
-
-std::vector<double> NumberArray(const json& j, const std::string& what) {
-  if (!j.is_array()) {
-    throw FieldError(fmt::format("{} is a {}, expected an array of numbers",
-                                 what, TypeName(j)));
-  }
-  std::vector<double> out;
-  for (const json& v : j) {
-    if (!v.is_number()) {
-      throw FieldError(fmt::format("{} holds a {}, expected numbers", what,
-                                   TypeName(v)));
-    }
-    out.push_back(v.get<double>());
-  }
-  return out;
-}
-
-std::vector<std::vector<double>> NumberMatrix(const json& obj,
-                                              const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return {};
-  if (!it->is_array()) {
-    throw FieldError(fmt::format("field \"{}\" is a {}, expected an array",
-                                 key, TypeName(*it)));
-  }
-  std::vector<std::vector<double>> out;
-  for (const json& row : *it) {
-    out.push_back(NumberArray(row, fmt::format("a row of \"{}\"", key)));
-  }
-  return out;
-}
-
-// Folds one event into *run. `eval_seen` etc. track the last eval event.
+// The final accuracies: the last `eval` event's, else the `end` event's.
 struct Pending {
-  std::optional<double> eval_seen, eval_unseen, end_seen, end_unseen;
+  SplitAccuracy eval, end;
 };
 
-void ApplyEvent(const json& e, const std::string& event, RunMetrics* run,
-                Pending* p) {
-  if (std::optional<int> r = OptInt(e, "round")) {
-    run->last_round = std::max(run->last_round, *r);
-  }
-  if (event == "start") {
-    run->algorithm = OptString(e, "algorithm");
-    if (auto s = OptNumber(e, "seed")) run->seed = std::llround(*s);
-    run->num_experts = OptInt(e, "num_experts");
-    run->top_k = OptInt(e, "top_k");
-    run->common_expert_accuracy = OptNumber(e, "common_expert_accuracy");
-  } else if (event == "round") {
-    if (auto it = e.find("expert_load"); it != e.end() && !it->is_null()) {
-      run->expert_load.emplace_back(OptInt(e, "round").value_or(0),
-                                    NumberArray(*it, "\"expert_load\""));
-    }
-  } else if (event == "eval") {
-    p->eval_seen = OptNumber(e, "seen_accuracy");
-    p->eval_unseen = OptNumber(e, "unseen_accuracy");
-    run->routing_accuracy = OptNumber(e, "routing_accuracy");
-    run->gate_entropy = OptNumber(e, "gate_entropy");
-    run->anchor_routed_accuracy = OptNumber(e, "anchor_routed_accuracy");
-    if (p->eval_unseen) {
-      run->unseen_by_round.emplace_back(OptInt(e, "round").value_or(0),
-                                        *p->eval_unseen);
-    }
-  } else if (event == "baselines") {
-    for (const auto& [name, value] : e.items()) {
-      if (!value.is_object()) continue;  // "event" and any scalar extras
-      run->baselines[name] = AccuracyPair{OptNumber(value, "seen_accuracy"),
-                                          OptNumber(value, "unseen_accuracy")};
-    }
-  } else if (event == "routing") {
-    run->confusion = NumberMatrix(e, "confusion");
-    if (auto it = e.find("reference_gate"); it != e.end() && it->is_object()) {
-      run->reference_routing_accuracy = OptNumber(*it, "routing_accuracy");
-      run->reference_unseen_accuracy = OptNumber(*it, "unseen_accuracy");
-    }
-    for (const auto& row : NumberMatrix(e, "anchor_classes")) {
-      std::vector<int> classes;
-      for (double c : row) classes.push_back(static_cast<int>(c));
-      run->anchor_classes.push_back(std::move(classes));
-    }
-  } else if (event == "end") {
-    run->finished = true;
-    run->rounds = OptInt(e, "rounds");
-    if (run->rounds) run->last_round = std::max(run->last_round, *run->rounds);
-    p->end_seen = OptNumber(e, "seen_accuracy");
-    p->end_unseen = OptNumber(e, "unseen_accuracy");
-    run->bytes_per_client_round = OptNumber(e, "bytes_per_client_round");
-    run->full_model_bytes = OptNumber(e, "full_model_bytes");
-  }
-  // Other events (update, future ones) carry nothing the report shows.
+// Folding one event into *run.
+void Apply(const StartEvent& e, RunMetrics* run, Pending*) {
+  run->algorithm = e.algorithm;
+  run->seed = static_cast<int64_t>(e.seed);
+  run->num_experts = e.num_experts;
+  run->top_k = e.top_k;
+  run->common_expert_accuracy = e.common_expert_accuracy;
 }
+
+void Apply(const UpdateEvent& e, RunMetrics* run, Pending*) {
+  SeeRound(e.round, run);
+}
+
+void Apply(const RoundEvent& e, RunMetrics* run, Pending*) {
+  SeeRound(e.round, run);
+  if (e.expert_load) {
+    run->expert_load.emplace_back(
+        e.round,
+        std::vector<double>(e.expert_load->begin(), e.expert_load->end()));
+  }
+}
+
+void Apply(const EvalEvent& e, RunMetrics* run, Pending* p) {
+  SeeRound(e.round, run);
+  p->eval = e.accuracy;
+  run->routing_accuracy = e.routing_accuracy;
+  run->gate_entropy = e.gate_entropy;
+  run->anchor_routed_accuracy = e.anchor_routed_accuracy;
+  if (e.accuracy.unseen) {
+    run->unseen_by_round.emplace_back(e.round, *e.accuracy.unseen);
+  }
+}
+
+void Apply(const BaselinesEvent& e, RunMetrics* run, Pending*) {
+  if (e.common) run->baselines["common"] = *e.common;
+  if (e.local) run->baselines["local"] = *e.local;
+  if (e.oracle) run->baselines["oracle"] = *e.oracle;
+}
+
+void Apply(const RoutingEvent& e, RunMetrics* run, Pending*) {
+  run->confusion.clear();
+  for (const auto& row : e.confusion) {
+    run->confusion.emplace_back(row.begin(), row.end());
+  }
+  run->anchor_classes.clear();
+  for (const auto& row : e.anchor_classes) {
+    run->anchor_classes.emplace_back(row.begin(), row.end());
+  }
+  if (e.reference_gate) {
+    run->reference_routing_accuracy = e.reference_gate->routing_accuracy;
+    run->reference_unseen_accuracy = e.reference_gate->accuracy.unseen;
+  }
+}
+
+void Apply(const EndEvent& e, RunMetrics* run, Pending* p) {
+  run->finished = true;
+  run->rounds = static_cast<int>(e.rounds);
+  SeeRound(*run->rounds, run);
+  p->end = e.accuracy;
+  run->bytes_per_client_round = e.bytes_per_client_round;
+  run->full_model_bytes = static_cast<double>(e.full_model_bytes);
+}
+
+// Kinds this version does not know carry nothing the report shows.
+void Apply(const OtherEvent&, RunMetrics*, Pending*) {}
 
 std::optional<int> ConfigRounds(const fs::path& ini) {
   std::ifstream in(ini);
@@ -241,33 +189,27 @@ Result<RunMetrics> LoadRun(const RunSpec& spec,
     pos = last_unterminated ? text.size() : nl + 1;
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    json e = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (e.is_discarded() && last_unterminated) {
+    Result<Event> event = ParseEvent(line);
+    if (!event.ok() && last_unterminated &&
+        event.status().code() == common::StatusCode::kDataLoss) {
       warnings->push_back(fmt::format(
           "{}:{}: last line cut off mid-write (run crashed or still running);"
           " ignored",
           file, line_no));
       break;
     }
-    if (e.is_discarded() || !e.is_object()) {
+    if (!event.ok()) {
       return common::DataLoss(fmt::format(
-          "{}:{}: not a JSON object: \"{}\"; fix or remove the line, or drop"
-          " this run",
-          file, line_no, line.substr(0, 80)));
+          "{}:{}: {}; fix or remove the line, or drop this run (schema:"
+          " docs/METRICS.md)",
+          file, line_no, event.status().message()));
     }
-    try {
-      std::string event = OptString(e, "event");
-      if (event.empty()) throw FieldError("no \"event\" field");
-      ApplyEvent(e, event, &run, &pending);
-    } catch (const std::exception& ex) {  // FieldError or json::exception
-      return common::DataLoss(
-          fmt::format("{}:{}: {} (schema: docs/METRICS.md)", file, line_no,
-                      ex.what()));
-    }
+    std::visit([&](const auto& e) { Apply(e, &run, &pending); }, *event);
   }
-  run.seen_accuracy = pending.eval_seen ? pending.eval_seen : pending.end_seen;
+  run.seen_accuracy =
+      pending.eval.seen ? pending.eval.seen : pending.end.seen;
   run.unseen_accuracy =
-      pending.eval_unseen ? pending.eval_unseen : pending.end_unseen;
+      pending.eval.unseen ? pending.eval.unseen : pending.end.unseen;
 
   if (!run.algorithm.empty() && run.algorithm != spec.method) {
     warnings->push_back(fmt::format(

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/base/status.h"
+#include "coordinator/metrics/events.h"
 
 namespace fedjets::coordinator {
 
@@ -43,12 +44,6 @@ common::Result<RunSpec> ParseRunSpec(std::string_view text);
 // blank lines ignored. Relative DIRs are taken relative to the manifest's
 // folder. Errors name manifest:line.
 common::Result<std::vector<RunSpec>> ReadManifest(const std::string& path);
-
-// Seen/unseen accuracy pair of a reference method, fractions in [0, 1].
-struct AccuracyPair {
-  std::optional<double> seen;
-  std::optional<double> unseen;
-};
 
 // What one run directory says, reduced to what the report needs.
 struct RunMetrics {
@@ -77,13 +72,15 @@ struct RunMetrics {
   // `routing.confusion` [class][expert] and `routing.anchor_classes`.
   std::vector<std::vector<double>> confusion;
   std::vector<std::vector<int>> anchor_classes;
-  std::map<std::string, AccuracyPair> baselines;  // common, local, oracle
+  // Seen/unseen accuracy of the reference methods: common, local, oracle.
+  std::map<std::string, SplitAccuracy> baselines;
 };
 
 // Reads <spec.dir>/metrics.jsonl (required) and <spec.dir>/config.ini
-// (optional). A line that is not a JSON object, or a field of the wrong type,
-// is an error naming file:line. A last line cut off mid-write (no trailing
-// newline) is not an error: the run is then simply unfinished.
+// (optional). A line that is not an event of docs/METRICS.md (not a JSON
+// object, a field missing or of the wrong type; see ParseEvent) is an error
+// naming file:line. A last line cut off mid-write (no trailing newline) is
+// not an error: the run is then simply unfinished.
 // Non-fatal findings are appended to *warnings.
 common::Result<RunMetrics> LoadRun(const RunSpec& spec,
                                    std::vector<std::string>* warnings);

@@ -6,14 +6,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace fedjets::coordinator {
 namespace {
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
 
 struct RunShape {
   std::string method = "fedjets";
@@ -47,58 +45,78 @@ class ReportTest : public ::testing::Test {
   // Three rounds with an eval after each, as the schema describes.
   std::string WriteRun(const std::string& name, const RunShape& r) {
     const bool fj = r.method == "fedjets";
-    std::vector<json> ev;
-    json start = {{"event", "start"}, {"algorithm", r.method},
-                  {"seed", r.seed}, {"test_accuracy", 0.1}};
+    std::vector<Event> ev;
+    StartEvent start = Start(r.method, r.seed);
     if (fj) {
-      start.update({{"num_experts", 5}, {"top_k", 2},
-                    {"common_expert_accuracy", 0.7 + 0.02 * r.seed}});
+      start.num_experts = 5;
+      start.top_k = 2;
+      start.common_expert_accuracy = 0.7 + 0.02 * r.seed;
     }
     ev.push_back(start);
     for (int round = 1; round <= 3; ++round) {
-      json rd = {{"event", "round"}, {"round", round}, {"bytes_sent", 1},
-                 {"bytes_received", 1}};
-      if (fj) rd["expert_load"] = {round, 2, 3, 1, 0};
+      RoundEvent rd = Round(round);
+      if (fj) rd.expert_load = std::vector<int>{round, 2, 3, 1, 0};
       ev.push_back(rd);
-      json e = {{"event", "eval"}, {"round", round}, {"algorithm", r.method},
-                {"seen_accuracy", r.seen * round / 3},
-                {"unseen_accuracy", r.unseen * round / 3}};
+      EvalEvent e;
+      e.round = round;
+      e.algorithm = r.method;
+      e.accuracy.seen = r.seen * round / 3;
+      e.accuracy.unseen = r.unseen * round / 3;
       if (fj) {
-        e.update({{"routing_accuracy", 0.7}, {"gate_entropy", 0.5},
-                  {"anchor_routed_accuracy", 0.9 + 0.01 * r.seed}});
+        e.routing_accuracy = 0.7;
+        e.gate_entropy = 0.5;
+        e.anchor_routed_accuracy = 0.9 + 0.01 * r.seed;
       }
       ev.push_back(e);
     }
     if (!r.finished) return Write(name, ev);
-    json base = {{"event", "baselines"},
-                 {"common", {{"seen_accuracy", 0.7}, {"unseen_accuracy", r.common}}},
-                 {"local", {{"seen_accuracy", 0.8}, {"unseen_accuracy", 0.85}}}};
-    if (r.method == "fedavg")
-      base["oracle"] = {{"seen_accuracy", 0.95}, {"unseen_accuracy", r.oracle}};
+    BaselinesEvent base;
+    base.common = SplitAccuracy{0.7, r.common};
+    base.local = SplitAccuracy{0.8, 0.85};
+    if (r.method == "fedavg") base.oracle = SplitAccuracy{0.95, r.oracle};
     ev.push_back(base);
     if (fj) {
-      json confusion = json::array();
+      RoutingEvent routing;
       for (int c = 0; c < 10; ++c) {
-        std::vector<int> row(5, 1);
+        std::vector<int64_t> row(5, 1);
         row[c / 2] = 40;
-        confusion.push_back(row);
+        routing.confusion.push_back(row);
       }
-      ev.push_back({{"event", "routing"}, {"confusion", confusion},
-                    {"anchor_classes", {{0, 1}, {2, 3}, {4, 5}, {6, 7}, {8, 9}}},
-                    {"reference_gate", {{"routing_accuracy", 0.8},
-                                        {"seen_accuracy", 0.9},
-                                        {"unseen_accuracy", 0.86}}}});
+      routing.anchor_classes = {{0, 1}, {2, 3}, {4, 5}, {6, 7}, {8, 9}};
+      routing.reference_gate = ReferenceGateEval{{0.9, 0.86}, 0.8};
+      ev.push_back(routing);
     }
-    ev.push_back({{"event", "end"}, {"rounds", 3}, {"seen_accuracy", r.seen},
-                  {"unseen_accuracy", r.unseen},
-                  {"bytes_per_client_round", r.bytes},
-                  {"full_model_bytes", r.full_bytes}});
+    EndEvent end;
+    end.rounds = 3;
+    end.accuracy = {r.seen, r.unseen};
+    end.bytes_per_client_round = r.bytes;
+    end.full_model_bytes = static_cast<uint64_t>(r.full_bytes);
+    ev.push_back(end);
     return Write(name, ev);
   }
 
-  std::string Write(const std::string& name, const std::vector<json>& ev) {
+  static StartEvent Start(const std::string& method, int seed) {
+    StartEvent start;
+    start.run_id = "run-test";
+    start.algorithm = method;
+    start.seed = seed;
+    start.test_accuracy = 0.1;
+    return start;
+  }
+
+  static RoundEvent Round(int round) {
+    RoundEvent rd;
+    rd.round = round;
+    rd.bytes_sent = 1;
+    rd.bytes_received = 1;
+    return rd;
+  }
+
+  static std::string Line(const Event& e) { return EventLine(e) + "\n"; }
+
+  std::string Write(const std::string& name, const std::vector<Event>& ev) {
     std::string text;
-    for (const json& e : ev) text += e.dump() + "\n";
+    for (const Event& e : ev) text += Line(e);
     return WriteRaw(name, text);
   }
 
@@ -236,10 +254,9 @@ TEST_F(ReportTest, UnfinishedRunIsExcludedFromMeansWithAWarning) {
 }
 
 TEST_F(ReportTest, CorruptLineIsAnErrorNamingFileAndLine) {
-  std::string dir = WriteRaw("bad", "{\"event\":\"start\"}\n"
-                                    "{\"event\":\"round\",\"round\":1}\n"
-                                    "this is not json\n"
-                                    "{\"event\":\"end\",\"rounds\":1}\n");
+  std::string dir =
+      WriteRaw("bad", Line(Start("fedjets", 1)) + Line(Round(1)) +
+                          "this is not json\n" + Line(EndEvent{}));
   std::vector<std::string> warnings;
   auto run = LoadRun({"weak", "fedjets", dir}, &warnings);
   ASSERT_FALSE(run.ok());
@@ -249,13 +266,30 @@ TEST_F(ReportTest, CorruptLineIsAnErrorNamingFileAndLine) {
 }
 
 TEST_F(ReportTest, FieldOfTheWrongTypeIsAnErrorNamingFileAndLine) {
-  std::string dir = WriteRaw("badtype", "{\"event\":\"start\"}\n"
-                                        "{\"event\":\"end\",\"rounds\":\"x\"}\n");
+  std::string dir = WriteRaw(
+      "badtype", Line(Start("fedjets", 1)) +
+                     "{\"event\":\"end\",\"rounds\":\"x\","
+                     "\"final_test_accuracy\":0.5,\"full_model_bytes\":1,"
+                     "\"bytes_per_client_round\":1.0}\n");
   std::vector<std::string> warnings;
   auto run = LoadRun({"weak", "fedjets", dir}, &warnings);
   ASSERT_FALSE(run.ok());
   EXPECT_NE(run.status().message().find("metrics.jsonl:2"), std::string::npos);
   EXPECT_NE(run.status().message().find("rounds"), std::string::npos);
+}
+
+TEST_F(ReportTest, MissingFieldIsAnErrorNamingFileLineEventAndField) {
+  std::string dir = WriteRaw(
+      "nofield", Line(Start("fedjets", 1)) +
+                     "{\"event\":\"round\",\"round\":1}\n" +
+                     Line(EndEvent{}));
+  std::vector<std::string> warnings;
+  auto run = LoadRun({"weak", "fedjets", dir}, &warnings);
+  ASSERT_FALSE(run.ok());
+  const std::string m = run.status().message();
+  EXPECT_NE(m.find("metrics.jsonl:2: \"round\" event: missing field"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(ReportTest, MissingMetricsFileIsAnErrorNamingTheFile) {
@@ -269,8 +303,8 @@ TEST_F(ReportTest, MissingMetricsFileIsAnErrorNamingTheFile) {
 
 TEST_F(ReportTest, LastLineCutOffMidWriteLeavesAnUnfinishedRunNotAnError) {
   std::string dir =
-      WriteRaw("cut", "{\"event\":\"start\",\"seed\":1}\n"
-                      "{\"event\":\"round\",\"round\":1}\n{\"event\":\"rou");
+      WriteRaw("cut", Line(Start("fedjets", 1)) + Line(Round(1)) +
+                          "{\"event\":\"rou");
   std::vector<std::string> warnings;
   auto run = LoadRun({"weak", "fedjets", dir}, &warnings);
   ASSERT_TRUE(run.ok()) << run.status().ToString();

@@ -1,0 +1,147 @@
+// Admission: accepting connections, the TLS handshake, Hello and Welcome,
+// just-in-time serving, and waiting until enough clients have joined.
+#include "coordinator/coordinator_impl.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "common/net/version.h"
+
+namespace fedjets::coordinator {
+
+awaitable<void> Coordinator::Impl::AcceptLoop() {
+  while (!stopping_) {
+    auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
+    if (ec) {
+      if (stopping_ || ec == boost::asio::error::operation_aborted) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      continue;
+    }
+    boost::asio::co_spawn(io_, Admit(std::move(socket)),
+                          [](std::exception_ptr e) {
+                            LogException("client session", e);
+                          });
+  }
+}
+
+awaitable<void> Coordinator::Impl::Admit(tcp::socket socket) {
+  std::unique_ptr<Connection> conn;
+  if (tls_) {
+    conn = std::make_unique<Connection>(
+        Connection::TlsStream(std::move(socket), *tls_), opt_.limits);
+  } else {
+    conn = std::make_unique<Connection>(std::move(socket), opt_.limits);
+  }
+  const auto deadline = Clock::now() + opt_.handshake_timeout;
+  if (Status st = co_await conn->Handshake(
+          boost::asio::ssl::stream_base::server, deadline);
+      !st.ok()) {
+    Reject(*conn, st);
+    conn->Close();
+    co_return;
+  }
+  auto hello = co_await conn->Read(deadline);
+  if (!hello.ok() || !hello->has_hello()) {
+    Status why = hello.ok() ? common::InvalidArgument("first message must be Hello")
+                            : hello.status();
+    Reject(*conn, why);
+    co_await common::SendErrorAndClose(*conn, summary_.run_id, 0,
+                                       proto::Error::CODE_INVALID_ARGUMENT,
+                                       why.ToString());
+    co_return;
+  }
+  const proto::Hello& h = hello->hello();
+  if (h.protocol_version() != common::kProtocolVersion) {
+    Status why = common::FailedPrecondition(fmt::format(
+        "client '{}' speaks protocol version {}; this coordinator speaks {}",
+        h.client_name(), h.protocol_version(), common::kProtocolVersion));
+    Reject(*conn, why);
+    co_await common::SendErrorAndClose(*conn, summary_.run_id, 0,
+                                       proto::Error::CODE_VERSION_MISMATCH,
+                                       why.message());
+    co_return;
+  }
+  auto session = std::make_shared<Session>();
+  session->info.name = h.client_name();
+  session->info.num_samples = h.num_samples();
+  session->info.anchor_expert = h.has_anchor_expert() ? h.anchor_expert() : -1;
+  session->info.cached_models.assign(h.cached_models().begin(),
+                                     h.cached_models().end());
+  const bool serve = h.serve();
+  proto::Envelope reply = common::MakeEnvelope(summary_.run_id, 0);
+  if (finished_ && !serve) {
+    reply.mutable_goodbye()->set_reason("the run is over");
+  } else {
+    reply.mutable_welcome()->set_protocol_version(common::kProtocolVersion);
+    reply.mutable_welcome()->set_total_rounds(opt_.rounds);
+    strategy_->FillWelcome(session->info, *reply.mutable_welcome());
+  }
+  Status st = co_await conn->Write(reply, deadline);
+  if (st.ok() && reply.has_welcome()) {
+    st = co_await strategy_->AfterWelcome(*conn, summary_.run_id, session->info,
+                                          Clock::now() + opt_.round_timeout);
+  }
+  if (!st.ok()) {
+    Reject(*conn, st);
+    conn->Close();
+    co_return;
+  }
+  if (reply.has_goodbye()) co_return;
+  if (serve) {
+    st = co_await strategy_->Serve(*conn, summary_.run_id,
+                                   Clock::now() + opt_.round_timeout);
+    if (!st.ok()) {
+      Reject(*conn, st);
+      co_await common::SendErrorAndClose(*conn, summary_.run_id, 0,
+                                         proto::Error::CODE_INVALID_ARGUMENT,
+                                         st.ToString());
+      co_return;
+    }
+    ++summary_.served_clients;
+    spdlog::info("served just-in-time client '{}'", session->info.name);
+    conn->Close();
+    co_return;
+  }
+  spdlog::info("client '{}' joined from {} with {} samples{}",
+               session->info.name, conn->peer(), session->info.num_samples,
+               session->info.anchor_expert >= 0
+                   ? fmt::format(" (anchor of expert {})",
+                                 session->info.anchor_expert)
+                   : "");
+  session->conn = std::move(conn);
+  sessions_.push_back(std::move(session));
+  clients_changed_.cancel();
+}
+
+void Coordinator::Impl::Reject(Connection& conn, const Status& why) {
+  ++summary_.rejected_connections;
+  spdlog::error("closing connection from {}: {}", conn.peer(), why.ToString());
+}
+
+std::vector<std::shared_ptr<Coordinator::Impl::Session>>
+Coordinator::Impl::LiveSessions() {
+  std::erase_if(sessions_, [](const auto& s) { return !s->alive; });
+  return sessions_;
+}
+
+awaitable<Status> Coordinator::Impl::WaitForClients(int needed) {
+  const auto deadline = Clock::now() + opt_.wait_clients_timeout;
+  while (static_cast<int>(LiveSessions().size()) < needed) {
+    if (stopping_) co_return common::Unavailable("coordinator stopped");
+    if (Clock::now() >= deadline) {
+      co_return common::DeadlineExceeded(fmt::format(
+          "only {} of the {} clients needed joined within {} s",
+          sessions_.size(), needed,
+          std::chrono::duration_cast<std::chrono::seconds>(
+              opt_.wait_clients_timeout)
+              .count()));
+    }
+    clients_changed_.expires_at(deadline);
+    co_await clients_changed_.async_wait(kTuple);
+  }
+  co_return Status::Ok();
+}
+
+}  // namespace fedjets::coordinator

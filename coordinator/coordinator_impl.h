@@ -1,0 +1,127 @@
+// Coordinator's inside, shared by the files that implement it (internal to
+// the coordinator library):
+//   coordinator.cc           set-up (Prepare) and the run's course (Run);
+//   coordinator_admission.cc accepting clients: TLS, Hello, Welcome,
+//                            just-in-time serving, waiting for a quorum;
+//   coordinator_rounds.cc    the round driver and each client's exchange;
+//   coordinator_shutdown.cc  stopping, goodbyes and the run's end event.
+//
+// Threads: everything but OnWorkers' functions runs on io_'s one thread,
+// so the members need no locks; Stop() posts to it.
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/base/status.h"
+#include "common/net/connection.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/metrics/events.h"
+#include "coordinator/run_log.h"
+#include "coordinator/strategy/strategy.h"
+
+namespace fedjets::coordinator {
+
+// Names the coordinator's parts share (this header is theirs alone).
+using boost::asio::awaitable;
+using common::Clock;
+using common::Connection;
+using common::Status;
+
+// Logs the exception a detached coroutine ended with, if any.
+void LogException(const char* what, std::exception_ptr e);
+
+class Coordinator::Impl {
+ public:
+  using tcp = boost::asio::ip::tcp;
+  // Network operations hand back (error, result) instead of throwing.
+  static constexpr auto kTuple =
+      boost::asio::as_tuple(boost::asio::use_awaitable);
+
+  explicit Impl(CoordinatorOptions o);
+  ~Impl();
+
+  Status Prepare();
+  Status Run();
+  void Stop();
+  uint16_t port() const { return port_; }
+  const std::string& run_id() const { return summary_.run_id; }
+  const RunSummary& summary() const { return summary_; }
+
+ private:
+  struct Session {
+    std::unique_ptr<Connection> conn;
+    SessionInfo info;
+    bool alive = true;
+  };
+  struct Sampled {
+    std::shared_ptr<Session> session;
+    Role role;
+  };
+
+  // Admission (coordinator_admission.cc).
+  awaitable<void> AcceptLoop();
+  awaitable<void> Admit(tcp::socket socket);
+  awaitable<Status> WaitForClients(int needed);
+  void Reject(Connection& conn, const Status& why);
+  std::vector<std::shared_ptr<Session>> LiveSessions();
+
+  // Rounds (coordinator_rounds.cc).
+  awaitable<Status> Drive();
+  awaitable<void> ExchangeWith(std::shared_ptr<Session> s, Role role,
+                               int round, RoundMetrics& m);
+  std::vector<Sampled> Sample(std::mt19937_64& rng);
+
+  // Shutdown (coordinator_shutdown.cc).
+  void Shutdown();
+  awaitable<void> SayGoodbye();
+  // After the driver: goodbyes, then close unless lingering.
+  awaitable<void> Finish(boost::asio::signal_set& signals);
+  // Saves the final models and records the end event.
+  Status SaveRun();
+
+  void Record(const Event& event) { log_.Record(event); }
+
+  template <typename F>
+  auto OnWorkers(F f) -> awaitable<decltype(f())> {
+    using R = decltype(f());
+    return boost::asio::co_spawn(
+        workers_, [f = std::move(f)]() mutable -> awaitable<R> { co_return f(); },
+        boost::asio::use_awaitable);
+  }
+
+  CoordinatorOptions opt_;
+  boost::asio::io_context io_{1};
+  boost::asio::thread_pool workers_{1};
+  tcp::acceptor acceptor_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
+  std::unique_ptr<Strategy> strategy_;
+  uint16_t port_ = 0;
+  bool stopping_ = false;
+  bool stop_requested_ = false;
+  bool finished_ = false;
+  std::vector<std::shared_ptr<Session>> sessions_;
+  boost::asio::steady_timer clients_changed_;  // cancelled when a client joins
+  RunLog log_;
+  RunSummary summary_;
+  Status result_;
+  uint64_t client_bytes_total_ = 0;
+  int64_t client_exchanges_ = 0;
+  std::vector<ClientUpdate> pending_updates_;  // this round's, as they come
+};
+
+}  // namespace fedjets::coordinator

@@ -1,0 +1,72 @@
+// Ending a run: Stop() from any thread, Shutdown() on the network thread,
+// goodbyes to the clients still connected, and the run directory's final
+// models and end event.
+#include "coordinator/coordinator_impl.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+
+namespace fedjets::coordinator {
+
+void Coordinator::Impl::Stop() {
+  boost::asio::post(io_, [this] {
+    stop_requested_ = true;
+    Shutdown();
+  });
+}
+
+void Coordinator::Impl::Shutdown() {
+  stopping_ = true;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  clients_changed_.cancel();
+  for (auto& s : sessions_) s->conn->Close();
+}
+
+awaitable<void> Coordinator::Impl::SayGoodbye() {
+  for (auto& s : sessions_) {
+    if (!s->alive) continue;
+    proto::Envelope bye = common::MakeEnvelope(summary_.run_id, 0);
+    bye.mutable_goodbye()->set_reason(result_.ok() ? "run complete"
+                                                   : result_.ToString());
+    (void)co_await s->conn->Write(bye, Clock::now() + std::chrono::seconds(5));
+    s->conn->Close();
+  }
+  sessions_.clear();
+}
+
+awaitable<void> Coordinator::Impl::Finish(boost::asio::signal_set& signals) {
+  co_await SayGoodbye();
+  if (opt_.linger && result_.ok() && !stop_requested_) {
+    spdlog::info("run over; serving just-in-time clients until "
+                 "stopped (--linger)");
+    co_return;  // the acceptor stays open
+  }
+  Shutdown();
+  boost::system::error_code ignored;
+  signals.cancel(ignored);
+}
+
+Status Coordinator::Impl::SaveRun() {
+  FEDJETS_RETURN_IF_ERROR(strategy_->Save(opt_.run_dir));
+  EndEvent end;
+  end.rounds = summary_.rounds.size();
+  end.final_test_accuracy = summary_.final_accuracy;
+  end.full_model_bytes = strategy_->FullModelBytes();
+  end.bytes_per_client_round =
+      client_exchanges_
+          ? static_cast<double>(client_bytes_total_) / client_exchanges_
+          : 0.0;
+  if (summary_.final_seen_accuracy >= 0) {
+    end.accuracy.seen = summary_.final_seen_accuracy;
+  }
+  if (summary_.final_unseen_accuracy >= 0) {
+    end.accuracy.unseen = summary_.final_unseen_accuracy;
+  }
+  Record(end);
+  return Status::Ok();
+}
+
+}  // namespace fedjets::coordinator
