@@ -17,19 +17,11 @@
 #include <random>
 
 #include "common/data/federation_split.h"
-#include "common/net/asio_coro.h"
-#include "common/net/connection.h"
-#include "coordinator/client_sampling.h"
 #include "coordinator/coordinator_impl.h"
 #include "coordinator/run_log.h"
 
 namespace fedjets::coordinator {
 namespace {
-
-using common::Clock;
-using common::Connection;
-using common::Status;
-using nlohmann::json;
 
 std::string NewRunId() {
   std::random_device rd;

@@ -10,16 +10,12 @@
 // so the members need no locks; Stop() posts to it.
 #pragma once
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -28,6 +24,7 @@
 #include <vector>
 
 #include "common/base/status.h"
+#include "common/net/asio_coro.h"
 #include "common/net/connection.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/metrics/events.h"
@@ -36,8 +33,8 @@
 
 namespace fedjets::coordinator {
 
-// Names the coordinator's parts share (this header is theirs alone).
-using boost::asio::awaitable;
+// Names the coordinator's parts share (this header is theirs alone); the
+// Asio ones (awaitable, tcp, kTuple) come from common/net/asio_coro.h.
 using common::Clock;
 using common::Connection;
 using common::Status;
@@ -47,11 +44,6 @@ void LogException(const char* what, std::exception_ptr e);
 
 class Coordinator::Impl {
  public:
-  using tcp = boost::asio::ip::tcp;
-  // Network operations hand back (error, result) instead of throwing.
-  static constexpr auto kTuple =
-      boost::asio::as_tuple(boost::asio::use_awaitable);
-
   explicit Impl(CoordinatorOptions o);
   ~Impl();
 
