@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -65,10 +66,9 @@ TEST_F(CoordinatorFlagsTest, ConfigFileReproducesTheCommandLine) {
   EXPECT_EQ(b.wait_clients_timeout, 30s);
 }
 
-// fedjets-sim starts the coordinator with StrategyArgs: every setting must
-// survive the trip through the coordinator's flags.
-TEST(StrategyFlagsTest, StrategyArgsParseBackToTheSameOptions) {
-  StrategyOptions want;  // every field away from its default
+// Every field of StrategyOptions away from its default.
+StrategyOptions NonDefaultStrategyOptions() {
+  StrategyOptions want;
   want.algorithm = "fedjets";
   want.common_expert = "examples:500:epochs:2";
   want.common_expert_cache = "/tmp/cache dir";
@@ -91,7 +91,13 @@ TEST(StrategyFlagsTest, StrategyArgsParseBackToTheSameOptions) {
   want.eval_examples = 1000;
   want.finetune_epochs = 2;
   want.baselines = true;
+  return want;
+}
 
+// fedjets-sim starts the coordinator with StrategyArgs: every setting must
+// survive the trip through the coordinator's flags.
+TEST(StrategyFlagsTest, StrategyArgsParseBackToTheSameOptions) {
+  const StrategyOptions want = NonDefaultStrategyOptions();
   CoordinatorCommandLine cl;
   CLI::App app;
   AddCoordinatorFlags(app, cl);
@@ -121,6 +127,38 @@ TEST(StrategyFlagsTest, StrategyArgsParseBackToTheSameOptions) {
   EXPECT_EQ(got.eval_examples, want.eval_examples);
   EXPECT_EQ(got.finetune_epochs, want.finetune_epochs);
   EXPECT_EQ(got.baselines, want.baselines);
+}
+
+// A strategy flag that StrategyArgs never writes would be lost on the way
+// from fedjets-sim to the coordinator.
+TEST(StrategyFlagsTest, StrategyArgsWritesEveryStrategyFlag) {
+  StrategyOptions s;
+  CLI::App app;
+  AddStrategyFlags(app, s);
+  const std::vector<std::string> args =
+      StrategyArgs(NonDefaultStrategyOptions());
+  int flags = 0;
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_name() == "--help") continue;
+    ++flags;
+    EXPECT_NE(std::find(args.begin(), args.end(), opt->get_name()), args.end())
+        << opt->get_name();
+  }
+  // A new strategy flag belongs in NonDefaultStrategyOptions and in the
+  // round trip above too.
+  EXPECT_EQ(flags, 22);
+}
+
+// An empty cache folder and unset flags are left out; every value is
+// written.
+TEST(StrategyFlagsTest, DefaultOptionsWriteOnlyValues) {
+  const std::vector<std::string> args = StrategyArgs(StrategyOptions{});
+  for (const char* unset : {"--common-expert-cache", "--no-anchors",
+                            "--baselines"}) {
+    EXPECT_EQ(std::find(args.begin(), args.end(), unset), args.end())
+        << unset;
+  }
+  EXPECT_EQ(args.size(), 2u * 19);
 }
 
 TEST_F(CoordinatorFlagsTest, RejectsUnknownAlgorithmAndMalformedDataOption) {
