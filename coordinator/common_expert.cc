@@ -11,6 +11,7 @@
 #include "common/base/atomic_file.h"
 #include "common/net/tensor_codec.h"
 #include "common/learn/training.h"
+#include "coordinator/training_recipes.h"
 
 namespace fedjets::coordinator {
 
@@ -87,9 +88,11 @@ namespace {
 std::string CacheKey(const common::ModelSpec& spec, const common::Dataset& data,
                      int epochs, uint64_t seed) {
   common::WireTensor recipe, x, y;
-  recipe.name = fmt::format("{} {} {} {} epochs {} seed {} lr 0.05 batch 64",
+  recipe.name = fmt::format("{} {} {} {} epochs {} seed {} lr {} batch {}",
                             spec.family, fmt::join(spec.input_shape, "x"),
-                            spec.num_classes, spec.hidden, epochs, seed);
+                            spec.num_classes, spec.hidden, epochs, seed,
+                            kPretrainingRecipe.learning_rate,
+                            kPretrainingRecipe.batch_size);
   x.name = "x";
   x.bytes.assign(reinterpret_cast<const char*>(data.features.data()),
                  data.features.size() * sizeof(float));
@@ -125,12 +128,7 @@ common::Result<common::Classifier> PretrainCommonExpert(
     }
   }
   TensorData data = common::ToTensors(subset);
-  common::TrainOptions o;
-  o.local_epochs = epochs;
-  o.batch_size = 64;
-  o.learning_rate = 0.05;
-  o.momentum = 0.9;
-  o.seed = seed;
+  const common::TrainOptions o = kPretrainingRecipe.For(epochs, seed);
   auto stats = common::TrainLocal(**model, data, o);
   if (!stats.ok()) return stats.status().Annotate("pretraining the common expert");
   if (!cached.empty()) {

@@ -34,7 +34,7 @@ common::Result<common::Classifier> LoadCommonExpert(
     const common::ModelSpec& spec, const std::string& path);
 
 // Trains a fresh model on the last `examples` training examples for
-// `epochs` epochs (SGD momentum 0.9, lr 0.05, batch 64). With a cache_dir,
+// `epochs` epochs (kPretrainingRecipe). With a cache_dir,
 // first looks for a model pretrained from the same examples, spec, epochs
 // and seed there (common-expert-<sha256>.pt), and saves a new one there.
 common::Result<common::Classifier> PretrainCommonExpert(

@@ -7,7 +7,7 @@
 
 #include <chrono>
 
-#include "common/net/version.h"
+#include "common/net/connection.h"
 
 namespace fedjets::coordinator {
 

@@ -5,139 +5,174 @@
 #include "common/cli/cli_flags.h"
 
 namespace fedjets::coordinator {
+namespace {
+
+// Every strategy option, once: its flag, the StrategyOptions field it sets
+// and its help, in --help order. `v` is told each one; `s` is a
+// StrategyOptions to register flags that write it (FlagAdder) or a const one
+// to write the arguments that set it (ArgWriter), so the two cannot drift.
+template <class Options, class Visitor>
+void ForEachStrategyFlag(Options& s, Visitor& v) {
+  v.Choice("--algorithm", s.algorithm, "fedavg, fedprox or fedjets",
+           {"fedavg", "fedprox", "fedjets"});
+  v.Value("--seed", s.seed,
+          "seed for model init, client sampling and the layout");
+  v.Value("--local-epochs", s.local_epochs, "local epochs per round");
+  v.Value("--batch-size", s.batch_size, "local batch size");
+  v.Value("--lr", s.learning_rate, "client SGD learning rate");
+  v.Value("--momentum", s.momentum, "client SGD momentum");
+  v.Value("--prox-mu", s.prox_mu,
+          "FedProx proximal weight mu (used with --algorithm fedprox)");
+  v.Value("--common-expert", s.common_expert,
+          "pretrained frozen common expert: none, weak, strong, "
+          "examples:N:epochs:E (pretrained here on the last N "
+          "training examples) or file:PATH (a saved model, e.g. a "
+          "FedAvg run's model.pt); fedjets needs one, fedavg/fedprox "
+          "start from it");
+  v.OptionalPath("--common-expert-cache", s.common_expert_cache,
+                 "folder where pretrained common experts are kept and "
+                 "reused by later runs with the same data, model, budget "
+                 "and seed (empty: pretrain every run)");
+  v.Value("--num-experts", s.num_experts,
+          "FedJETs experts M; also the number of anchor clients in a "
+          "simulated layout (0 = none)");
+  v.Value("--top-k", s.top_k, "experts each client uses (K)");
+  v.Value("--gate-hidden", s.gate_hidden, "gate hidden width");
+  v.Value("--gate-lr", s.gate_lr, "gate learning rate (plain SGD)");
+  v.Value("--normal-gate-lr", s.normal_gate_lr,
+          "gate learning rate of normal clients (-1: --gate-lr; 0: only "
+          "anchors train the gate and it is averaged over them alone)");
+  v.Value("--anchor-gate-weight", s.anchor_gate_weight,
+          "weight of the anchors' gate loss");
+  v.ClearingFlag("--no-anchors", s.use_anchors,
+                 "ablation: anchor clients train like normal clients");
+  v.Value("--eval-client-examples", s.eval_examples_per_client,
+          "test examples per evaluation client");
+  v.Value("--finetune-epochs", s.finetune_epochs,
+          "epochs of the local/oracle fine-tuning baselines");
+  v.SettingFlag("--baselines", s.baselines,
+                "after the last round also score the common expert alone, "
+                "local fine-tuning and (fedavg/fedprox) the fine-tune "
+                "oracle on the evaluation clients");
+  v.Value("--model", s.model_family, "model family: auto, cnn, mlp");
+  v.Value("--hidden", s.model_hidden, "width of the penultimate layer");
+  v.Value("--eval-examples", s.eval_examples,
+          "evaluate on the first N test examples (0 = all)");
+}
+
+// Registers each strategy option as a CLI11 flag writing its field.
+class FlagAdder {
+ public:
+  explicit FlagAdder(CLI::App& app) : app_(app) {}
+
+  // An option whose --help shows its default.
+  template <class T>
+  void Value(const std::string& name, T& field, const std::string& help) {
+    common::AddOptionWithDefault(app_, name, field, help);
+  }
+  // A string option that must be one of `choices`.
+  void Choice(const std::string& name, std::string& field,
+              const std::string& help,
+              const std::vector<std::string>& choices) {
+    app_.add_option(name, field, help)
+        ->check(CLI::IsMember(choices))
+        ->capture_default_str();
+  }
+  // A path that is unset (empty) by default.
+  void OptionalPath(const std::string& name, std::string& field,
+                    const std::string& help) {
+    app_.add_option(name, field, help);
+  }
+  // A flag that sets `field` to true.
+  void SettingFlag(const std::string& name, bool& field,
+                   const std::string& help) {
+    app_.add_flag(name, field, help);
+  }
+  // A flag that sets `field` to false.
+  void ClearingFlag(const std::string& name, bool& field,
+                    const std::string& help) {
+    app_.add_flag_callback(name, [&field] { field = false; }, help);
+  }
+
+ private:
+  CLI::App& app_;
+};
+
+// Writes the arguments that make FlagAdder's flags parse back to the
+// options: every value, and a path or flag only when set.
+class ArgWriter {
+ public:
+  template <class T>
+  void Value(const std::string& name, const T& field, const std::string&) {
+    Add(name, fmt::format("{}", field));
+  }
+  void Choice(const std::string& name, const std::string& field,
+              const std::string&, const std::vector<std::string>&) {
+    Add(name, field);
+  }
+  void OptionalPath(const std::string& name, const std::string& field,
+                    const std::string&) {
+    if (!field.empty()) Add(name, field);
+  }
+  void SettingFlag(const std::string& name, bool field, const std::string&) {
+    if (field) args_.push_back(name);
+  }
+  void ClearingFlag(const std::string& name, bool field, const std::string&) {
+    if (!field) args_.push_back(name);
+  }
+
+  std::vector<std::string> Take() { return std::move(args_); }
+
+ private:
+  void Add(const std::string& name, std::string value) {
+    args_.push_back(name);
+    args_.push_back(std::move(value));
+  }
+  std::vector<std::string> args_;
+};
+
+}  // namespace
 
 void AddStrategyFlags(CLI::App& app, StrategyOptions& s) {
-  app.add_option("--algorithm", s.algorithm, "fedavg, fedprox or fedjets")
-      ->check(CLI::IsMember({"fedavg", "fedprox", "fedjets"}))
-      ->capture_default_str();
-  app.add_option("--seed", s.seed,
-                 "seed for model init, client sampling and the layout")
-      ->capture_default_str();
-  app.add_option("--local-epochs", s.local_epochs, "local epochs per round")
-      ->capture_default_str();
-  app.add_option("--batch-size", s.batch_size, "local batch size")
-      ->capture_default_str();
-  app.add_option("--lr", s.learning_rate, "client SGD learning rate")
-      ->capture_default_str();
-  app.add_option("--momentum", s.momentum, "client SGD momentum")
-      ->capture_default_str();
-  app.add_option("--prox-mu", s.prox_mu,
-                 "FedProx proximal weight mu (used with --algorithm fedprox)")
-      ->capture_default_str();
-  app.add_option("--common-expert", s.common_expert,
-                 "pretrained frozen common expert: none, weak, strong, "
-                 "examples:N:epochs:E (pretrained here on the last N "
-                 "training examples) or file:PATH (a saved model, e.g. a "
-                 "FedAvg run's model.pt); fedjets needs one, fedavg/fedprox "
-                 "start from it")
-      ->capture_default_str();
-  app.add_option("--common-expert-cache", s.common_expert_cache,
-                 "folder where pretrained common experts are kept and reused "
-                 "by later runs with the same data, model, budget and seed "
-                 "(empty: pretrain every run)");
-  app.add_option("--num-experts", s.num_experts,
-                 "FedJETs experts M; also the number of anchor clients in a "
-                 "simulated layout (0 = none)")
-      ->capture_default_str();
-  app.add_option("--top-k", s.top_k, "experts each client uses (K)")
-      ->capture_default_str();
-  app.add_option("--gate-hidden", s.gate_hidden, "gate hidden width")
-      ->capture_default_str();
-  app.add_option("--gate-lr", s.gate_lr, "gate learning rate (plain SGD)")
-      ->capture_default_str();
-  app.add_option("--normal-gate-lr", s.normal_gate_lr,
-                 "gate learning rate of normal clients (-1: --gate-lr; 0: only "
-                 "anchors train the gate and it is averaged over them alone)")
-      ->capture_default_str();
-  app.add_option("--anchor-gate-weight", s.anchor_gate_weight,
-                 "weight of the anchors' gate loss")
-      ->capture_default_str();
-  app.add_flag_callback(
-      "--no-anchors", [&s] { s.use_anchors = false; },
-      "ablation: anchor clients train like normal clients");
-  app.add_option("--eval-client-examples", s.eval_examples_per_client,
-                 "test examples per evaluation client")
-      ->capture_default_str();
-  app.add_option("--finetune-epochs", s.finetune_epochs,
-                 "epochs of the local/oracle fine-tuning baselines")
-      ->capture_default_str();
-  app.add_flag("--baselines", s.baselines,
-               "after the last round also score the common expert alone, "
-               "local fine-tuning and (fedavg/fedprox) the fine-tune oracle "
-               "on the evaluation clients");
-  app.add_option("--model", s.model_family, "model family: auto, cnn, mlp")
-      ->capture_default_str();
-  app.add_option("--hidden", s.model_hidden, "width of the penultimate layer")
-      ->capture_default_str();
-  app.add_option("--eval-examples", s.eval_examples,
-                 "evaluate on the first N test examples (0 = all)")
-      ->capture_default_str();
+  FlagAdder adder(app);
+  ForEachStrategyFlag(s, adder);
 }
 
 std::vector<std::string> StrategyArgs(const StrategyOptions& s) {
-  auto num = [](auto v) { return fmt::format("{}", v); };
-  std::vector<std::string> args = {
-      "--algorithm", s.algorithm,
-      "--seed", num(s.seed),
-      "--local-epochs", num(s.local_epochs),
-      "--batch-size", num(s.batch_size),
-      "--lr", num(s.learning_rate),
-      "--momentum", num(s.momentum),
-      "--prox-mu", num(s.prox_mu),
-      "--common-expert", s.common_expert,
-      "--num-experts", num(s.num_experts),
-      "--top-k", num(s.top_k),
-      "--gate-hidden", num(s.gate_hidden),
-      "--gate-lr", num(s.gate_lr),
-      "--normal-gate-lr", num(s.normal_gate_lr),
-      "--anchor-gate-weight", num(s.anchor_gate_weight),
-      "--eval-client-examples", num(s.eval_examples_per_client),
-      "--finetune-epochs", num(s.finetune_epochs),
-      "--model", s.model_family,
-      "--hidden", num(s.model_hidden),
-      "--eval-examples", num(s.eval_examples)};
-  if (!s.common_expert_cache.empty()) {
-    args.insert(args.end(), {"--common-expert-cache", s.common_expert_cache});
-  }
-  if (!s.use_anchors) args.push_back("--no-anchors");
-  if (s.baselines) args.push_back("--baselines");
-  return args;
+  ArgWriter writer;
+  ForEachStrategyFlag(s, writer);
+  return writer.Take();
 }
 
 void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
+  using common::AddOptionWithDefault;
   CoordinatorOptions& o = cl.options;
   app.set_config("--config", "", "read flags from an INI/TOML file");
-  app.add_option("--host", o.host, "IP address to listen on")
-      ->capture_default_str();
-  app.add_option("--port", o.port, "TCP port to listen on (0 = any free port)")
-      ->capture_default_str();
+  AddOptionWithDefault(app, "--host", o.host, "IP address to listen on");
+  AddOptionWithDefault(app, "--port", o.port,
+                       "TCP port to listen on (0 = any free port)");
   app.add_option("--port-file", cl.port_file,
                  "write the port actually bound to this file once listening");
   common::AddTlsFlags(app, o.tls, o.insecure);
   common::AddLimitFlags(app, o.limits);
-  app.add_option("--rounds", o.rounds, "number of federated rounds")
-      ->capture_default_str();
-  app.add_option("--min-clients", o.min_clients,
-                 "clients that must join before round 1 starts")
-      ->capture_default_str();
-  app.add_option("--clients-per-round", o.clients_per_round,
-                 "clients sampled per round (0 = all connected)")
-      ->capture_default_str();
-  app.add_option("--min-updates", o.min_updates,
-                 "quorum: a round with fewer updates keeps the old model")
-      ->capture_default_str();
+  AddOptionWithDefault(app, "--rounds", o.rounds, "number of federated rounds");
+  AddOptionWithDefault(app, "--min-clients", o.min_clients,
+                       "clients that must join before round 1 starts");
+  AddOptionWithDefault(app, "--clients-per-round", o.clients_per_round,
+                       "clients sampled per round (0 = all connected)");
+  AddOptionWithDefault(
+      app, "--min-updates", o.min_updates,
+      "quorum: a round with fewer updates keeps the old model");
   AddStrategyFlags(app, o.strategy);
-  app.add_option("--anchor-share", o.anchor_share,
-                 "share of each round's clients drawn from the anchors")
-      ->capture_default_str();
-  app.add_option("--partition", o.partition,
-                 "simulated layout, to build seen/unseen evaluation clients: "
-                 "grouped, grouped-random, iid, classes:K, dirichlet:ALPHA")
-      ->capture_default_str();
-  app.add_option("--num-clients", o.num_clients,
-                 "clients in the simulated layout (0 = evaluate the test "
-                 "split only)")
-      ->capture_default_str();
+  AddOptionWithDefault(app, "--anchor-share", o.anchor_share,
+                       "share of each round's clients drawn from the anchors");
+  AddOptionWithDefault(
+      app, "--partition", o.partition,
+      "simulated layout, to build seen/unseen evaluation clients: "
+      "grouped, grouped-random, iid, classes:K, dirichlet:ALPHA");
+  AddOptionWithDefault(app, "--num-clients", o.num_clients,
+                       "clients in the simulated layout (0 = evaluate the "
+                       "test split only)");
   app.add_flag("--linger", o.linger,
                "after the last round keep serving just-in-time clients until "
                "interrupted");
@@ -149,13 +184,13 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
   common::AddSecondsFlag(app, "--wait-timeout", o.wait_clients_timeout,
                          "how long to wait for --min-clients to join");
   common::AddDatasetFlags(app, o.data);
-  app.add_option("--eval-every", o.eval_every, "evaluate every N rounds")
-      ->capture_default_str();
+  AddOptionWithDefault(app, "--eval-every", o.eval_every,
+                       "evaluate every N rounds");
   app.add_option("--run-dir", o.run_dir,
                  "directory for config.ini, metrics.jsonl and model.pt");
   app.add_option("--run-id", o.run_id, "run id (default: generated)");
-  app.add_option("--threads", cl.threads, "LibTorch threads for evaluation")
-      ->capture_default_str();
+  AddOptionWithDefault(app, "--threads", cl.threads,
+                       "LibTorch threads for evaluation");
   common::AddLogLevelFlag(app, cl.log_level);
 }
 

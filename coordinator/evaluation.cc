@@ -1,7 +1,13 @@
 #include "coordinator/evaluation.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "coordinator/training_recipes.h"
+
 namespace fedjets::coordinator {
 
+using common::Status;
 using common::TensorData;
 
 std::vector<EvalClient> BuildEvalClients(const common::TrainTest& data,
@@ -29,28 +35,70 @@ std::vector<EvalClient> BuildEvalClients(const common::TrainTest& data,
   return out;
 }
 
+namespace {
+
+// Mean accuracy over seen and over unseen clients.
+class SeenUnseenMean {
+ public:
+  // The client's accuracy with predictions `pred`, added to its mean.
+  double Add(const EvalClient& c, const torch::Tensor& pred) {
+    const double acc =
+        pred.eq(c.test.y).to(torch::kFloat64).mean().item<double>();
+    sum_[c.unseen] += acc;
+    ++n_[c.unseen];
+    return acc;
+  }
+  SplitAccuracy Means() const {
+    SplitAccuracy a;
+    if (n_[0]) a.seen = sum_[0] / n_[0];
+    if (n_[1]) a.unseen = sum_[1] / n_[1];
+    return a;
+  }
+
+ private:
+  double sum_[2] = {0, 0};
+  int n_[2] = {0, 0};
+};
+
+}  // namespace
+
 ClientScores ScoreClients(
     const std::vector<EvalClient>& clients,
     const std::function<torch::Tensor(const EvalClient&, ClientAccuracy&)>&
         predict) {
   ClientScores out;
-  double sum[2] = {0, 0};
-  int n[2] = {0, 0};
+  SeenUnseenMean mean;
   for (const auto& c : clients) {
     ClientAccuracy info;
     info.name = c.name;
     info.unseen = c.unseen;
     info.labels = c.classes;
     torch::Tensor pred = predict(c, info);
-    const double acc = pred.eq(c.test.y).to(torch::kFloat64).mean().item<double>();
-    info.accuracy = acc;
+    info.accuracy = mean.Add(c, pred);
     out.clients.push_back(std::move(info));
-    sum[c.unseen] += acc;
-    ++n[c.unseen];
   }
-  if (n[0]) out.accuracy.seen = sum[0] / n[0];
-  if (n[1]) out.accuracy.unseen = sum[1] / n[1];
+  out.accuracy = mean.Means();
   return out;
+}
+
+SplitAccuracy UnscoredReference(const Status& error) {
+  spdlog::error("reference method not scored: {}", error.message());
+  SplitAccuracy a;
+  a.error = error.message();
+  return a;
+}
+
+SplitAccuracy ScoreReference(
+    const std::vector<EvalClient>& clients,
+    const std::function<common::Result<torch::Tensor>(const EvalClient&)>&
+        predict) {
+  SeenUnseenMean mean;
+  for (const auto& c : clients) {
+    auto pred = predict(c);
+    if (!pred.ok()) return UnscoredReference(pred.status());
+    mean.Add(c, *pred);
+  }
+  return mean.Means();
 }
 
 std::vector<int64_t> ClassOwners(
@@ -82,11 +130,7 @@ common::Result<common::Gate> TrainReferenceGate(
   torch::manual_seed(seed);
   common::Gate gate(z.size(1), gate_hidden,
                     static_cast<int64_t>(anchor_classes.size()));
-  common::TrainOptions o;
-  o.local_epochs = epochs;
-  o.batch_size = 256;
-  o.learning_rate = 1e-3;
-  o.seed = seed;
+  const common::TrainOptions o = kReferenceGateRecipe.For(epochs, seed);
   torch::optim::Adam opt(gate->parameters(),
                          torch::optim::AdamOptions(o.learning_rate));
   gate->train();
@@ -103,27 +147,33 @@ common::Result<common::Gate> TrainReferenceGate(
   return gate;
 }
 
-void CopyWeights(common::ClassifierImpl& from, common::ClassifierImpl& to) {
-  torch::NoGradGuard no_grad;
-  auto src = from.parameters();
-  auto dst = to.parameters();
-  for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
+common::Result<common::Classifier> FineTuned(common::ClassifierImpl& model,
+                                             const common::ModelSpec& spec,
+                                             const EvalClient& client,
+                                             int epochs, uint64_t seed) {
+  const std::string what =
+      fmt::format("fine-tuning for evaluation client '{}'", client.name);
+  auto copy = common::MakeClassifier(spec, seed);
+  if (!copy.ok()) return copy.status().Annotate(what);
+  if (Status st = common::CopyWeights(model, **copy); !st.ok()) {
+    return st.Annotate(what);
+  }
+  auto trained = common::TrainLocal(**copy, client.train,
+                                    kFineTuningRecipe.For(epochs, seed));
+  if (!trained.ok()) return trained.status().Annotate(what);
+  return copy;
 }
 
-common::Classifier FineTuned(common::ClassifierImpl& model,
-                             const common::ModelSpec& spec,
-                             const EvalClient& client, int epochs,
+SplitAccuracy ScoreFineTuned(const std::vector<EvalClient>& clients,
+                             common::ClassifierImpl& start,
+                             const common::ModelSpec& spec, int epochs,
                              uint64_t seed) {
-  common::Classifier copy = *common::MakeClassifier(spec, seed);
-  CopyWeights(model, *copy);
-  common::TrainOptions o;
-  o.local_epochs = epochs;
-  o.batch_size = 32;
-  o.learning_rate = 0.01;
-  o.momentum = 0.9;
-  o.seed = seed;
-  (void)common::TrainLocal(*copy, client.train, o);
-  return copy;
+  return ScoreReference(
+      clients, [&](const EvalClient& c) -> common::Result<torch::Tensor> {
+        auto tuned = FineTuned(start, spec, c, epochs, seed);
+        if (!tuned.ok()) return tuned.status();
+        return common::Logits(**tuned, c.test.x).argmax(1);
+      });
 }
 
 }  // namespace fedjets::coordinator

@@ -46,6 +46,25 @@ ClientScores ScoreClients(
     const std::function<torch::Tensor(const EvalClient&, ClientAccuracy&)>&
         predict);
 
+// Scores a reference method (an entry of the `baselines` event) on every
+// client. When `predict` fails for a client the method has no number:
+// UnscoredReference(the error).
+SplitAccuracy ScoreReference(
+    const std::vector<EvalClient>& clients,
+    const std::function<common::Result<torch::Tensor>(const EvalClient&)>&
+        predict);
+
+// The entry of a reference method that could not be scored because of
+// `error` (SplitAccuracy::error); logs the error.
+SplitAccuracy UnscoredReference(const common::Status& error);
+
+// The fine-tuning reference: `start` fine-tuned on each client's own
+// labelled data (FineTuned), scored by ScoreReference.
+SplitAccuracy ScoreFineTuned(const std::vector<EvalClient>& clients,
+                             common::ClassifierImpl& start,
+                             const common::ModelSpec& spec, int epochs,
+                             uint64_t seed);
+
 // The expert whose anchor holds each class (anchor_classes[q] are expert
 // q's), -1 for classes no anchor holds.
 std::vector<int64_t> ClassOwners(
@@ -55,20 +74,20 @@ std::vector<int64_t> ClassOwners(
 // A reference for the FedJETs gate, not a method (it needs every label):
 // a gate trained centrally on the common expert's embeddings of the whole
 // labelled training split, each example's target the expert whose anchor
-// holds its class (Adam lr 1e-3, batch 256, `epochs` epochs). Its routing
+// holds its class (kReferenceGateRecipe of coordinator/training_recipes.h
+// for `epochs` epochs). Its routing
 // accuracy is what a gate on these embeddings reaches at best.
 common::Result<common::Gate> TrainReferenceGate(
     common::ClassifierImpl& common_expert, const common::Dataset& train,
     const std::vector<std::vector<int64_t>>& anchor_classes,
     int64_t gate_hidden, int epochs, uint64_t seed);
 
-// A copy of `model` fine-tuned on the client's own labelled data.
-common::Classifier FineTuned(common::ClassifierImpl& model,
-                             const common::ModelSpec& spec,
-                             const EvalClient& client, int epochs,
-                             uint64_t seed);
-
-// Copies parameters from one model to another of the same spec.
-void CopyWeights(common::ClassifierImpl& from, common::ClassifierImpl& to);
+// A copy of `model` (of `spec`) fine-tuned on the client's own labelled
+// data (kFineTuningRecipe for `epochs` epochs); an error, naming the
+// client, if the copy cannot be built or trained.
+common::Result<common::Classifier> FineTuned(common::ClassifierImpl& model,
+                                             const common::ModelSpec& spec,
+                                             const EvalClient& client,
+                                             int epochs, uint64_t seed);
 
 }  // namespace fedjets::coordinator

@@ -15,6 +15,13 @@
 
 namespace fedjets::common {
 
+// An option whose --help shows its default (the value `value` holds now).
+template <class T>
+CLI::Option* AddOptionWithDefault(CLI::App& app, const std::string& name,
+                                  T& value, const std::string& help) {
+  return app.add_option(name, value, help)->capture_default_str();
+}
+
 inline void AddTlsFlags(CLI::App& app, TlsFiles& tls, bool& insecure) {
   app.add_option("--ca", tls.ca,
                  "PEM file of the run's CA certificate (signs every node)");
@@ -26,17 +33,14 @@ inline void AddTlsFlags(CLI::App& app, TlsFiles& tls, bool& insecure) {
 }
 
 inline void AddLimitFlags(CLI::App& app, ConnectionLimits& limits) {
-  app.add_option("--max-frame-bytes", limits.max_frame_bytes,
-                 "largest frame accepted from a peer, checked before "
-                 "allocating (must match on both sides)")
-      ->capture_default_str();
-  app.add_option("--chunk-bytes", limits.chunk_bytes,
-                 "tensor bytes per chunk message; larger tensors are "
-                 "streamed in chunks")
-      ->capture_default_str();
-  app.add_option("--max-tensor-bytes", limits.max_tensor_bytes,
-                 "largest single tensor a peer may send")
-      ->capture_default_str();
+  AddOptionWithDefault(app, "--max-frame-bytes", limits.max_frame_bytes,
+                       "largest frame accepted from a peer, checked before "
+                       "allocating (must match on both sides)");
+  AddOptionWithDefault(app, "--chunk-bytes", limits.chunk_bytes,
+                       "tensor bytes per chunk message; larger tensors are "
+                       "streamed in chunks");
+  AddOptionWithDefault(app, "--max-tensor-bytes", limits.max_tensor_bytes,
+                       "largest single tensor a peer may send");
 }
 
 inline void AddDatasetFlags(CLI::App& app, DatasetSource& data) {
@@ -44,12 +48,10 @@ inline void AddDatasetFlags(CLI::App& app, DatasetSource& data) {
   for (const auto& n : RegisteredDatasetNames()) {
     names += (names.empty() ? "" : ", ") + n;
   }
-  app.add_option("--dataset", data.name,
-                 "dataset loader, one of: " + names +
-                     " (see docs/DATASETS.md)")
-      ->capture_default_str();
-  app.add_option("--data", data.path, "dataset file or directory")
-      ->capture_default_str();
+  AddOptionWithDefault(app, "--dataset", data.name,
+                       "dataset loader, one of: " + names +
+                           " (see docs/DATASETS.md)");
+  AddOptionWithDefault(app, "--data", data.path, "dataset file or directory");
   app.add_option_function<std::vector<std::string>>(
          "--data-option",
          [&data](const std::vector<std::string>& kvs) {

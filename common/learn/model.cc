@@ -120,4 +120,8 @@ Status FromWire(torch::nn::Module& module, const ParameterList& params) {
   return Status::Ok();
 }
 
+Status CopyWeights(torch::nn::Module& from, torch::nn::Module& to) {
+  return FromWire(to, ToWire(from));
+}
+
 }  // namespace fedjets::common

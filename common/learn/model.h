@@ -68,4 +68,8 @@ ParameterList ToWire(torch::nn::Module& module);
 // (the error names the first mismatch). The module is unchanged on error.
 Status FromWire(torch::nn::Module& module, const ParameterList& params);
 
+// Copies every parameter of `from` into `to`; names and shapes must match
+// (the error names the first mismatch) and `to` is unchanged on error.
+Status CopyWeights(torch::nn::Module& from, torch::nn::Module& to);
+
 }  // namespace fedjets::common

@@ -14,6 +14,17 @@ Status CheckEmbeddings(const TensorData& data, const torch::Tensor& z) {
   return Status::Ok();
 }
 
+// A mini-batch: rows `idx` of the local data and of its embeddings.
+struct Batch {
+  torch::Tensor x, y, z;
+};
+
+Batch SelectRows(const TensorData& data, const torch::Tensor& z,
+                 const torch::Tensor& idx) {
+  return {data.x.index_select(0, idx), data.y.index_select(0, idx),
+          z.index_select(0, idx)};
+}
+
 }  // namespace
 
 std::string ExpertWirePrefix(int expert) {
@@ -68,9 +79,7 @@ Result<TrainStats> TrainAnchor(ClassifierImpl& expert, GateImpl& gate,
   expert.train();
   gate.train();
   return RunEpochs(data.size(), o, [&](const torch::Tensor& idx) {
-    torch::Tensor x = data.x.index_select(0, idx);
-    torch::Tensor y = data.y.index_select(0, idx);
-    torch::Tensor zb = z.index_select(0, idx);
+    auto [x, y, zb] = SelectRows(data, z, idx);
     expert_opt.zero_grad();
     gate_opt.zero_grad();
     torch::Tensor loss =
@@ -107,9 +116,7 @@ Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
   torch::Tensor cols =
       torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()));
   return RunEpochs(data.size(), o, [&](const torch::Tensor& idx) {
-    torch::Tensor x = data.x.index_select(0, idx);
-    torch::Tensor y = data.y.index_select(0, idx);
-    torch::Tensor zb = z.index_select(0, idx);
+    auto [x, y, zb] = SelectRows(data, z, idx);
     expert_opt.zero_grad();
     gate_opt.zero_grad();
     torch::Tensor w =

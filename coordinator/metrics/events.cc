@@ -65,6 +65,7 @@ class Fields {
 void ReadFields(const Fields& f, SplitAccuracy& a) {
   f.Optional("seen_accuracy", a.seen);
   f.Optional("unseen_accuracy", a.unseen);
+  f.Optional("error", a.error);
 }
 
 void ReadFields(const Fields& f, ClientAccuracy& c) {
@@ -129,6 +130,7 @@ void Fields::Read(const json& j, const std::string& path, T& out) {
 void PutAccuracy(json& j, const SplitAccuracy& a) {
   if (a.seen) j["seen_accuracy"] = *a.seen;
   if (a.unseen) j["unseen_accuracy"] = *a.unseen;
+  if (a.error) j["error"] = *a.error;
 }
 
 template <typename T>

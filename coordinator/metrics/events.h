@@ -71,10 +71,12 @@ struct RoundEvent {
 
 // Mean accuracy over the seen and over the unseen evaluation clients
 // (JSON: seen_accuracy, unseen_accuracy); empty when there are none of
-// that kind.
+// that kind. A reference method that could not be scored has no numbers
+// and says why in `error`.
 struct SplitAccuracy {
   std::optional<double> seen;
   std::optional<double> unseen;
+  std::optional<std::string> error;
   bool operator==(const SplitAccuracy&) const = default;
 };
 

@@ -16,10 +16,9 @@ using common::Status;
 
 class FedAvgStrategy : public Strategy {
  public:
-  explicit FedAvgStrategy(StrategyContext ctx) : ctx_(std::move(ctx)) {
-    model_ = *common::MakeClassifier(ctx_.spec, ctx_.options.seed);
-    if (ctx_.common_expert) CopyWeights(*ctx_.common_expert, *model_);
-  }
+  // `model` is the initial global model.
+  FedAvgStrategy(StrategyContext ctx, common::Classifier model)
+      : ctx_(std::move(ctx)), model_(std::move(model)) {}
 
   bool UsesAnchors() const override { return false; }
 
@@ -47,7 +46,7 @@ class FedAvgStrategy : public Strategy {
     t->set_learning_rate(o.learning_rate);
     t->set_momentum(o.momentum);
     t->set_prox_mu(o.algorithm == "fedprox" ? o.prox_mu : 0.0);
-    t->set_seed(o.seed * 1000003 + static_cast<uint64_t>(round));
+    t->set_seed(RoundSeed(o.seed, round));
     t->set_role(proto::RoundTask::ROLE_MODEL);
     FEDJETS_CO_RETURN_IF_ERROR(co_await SendWithHeader(c, task, global, deadline));
     auto reply = co_await ReceiveUpdate(c, run_id, round, deadline);
@@ -98,26 +97,21 @@ class FedAvgStrategy : public Strategy {
     if (ctx_.eval_clients.empty() || !ctx_.options.baselines) return {};
     const uint64_t seed = ctx_.options.seed;
     const int epochs = ctx_.options.finetune_epochs;
-    common::Classifier start = ctx_.common_expert
-                                   ? ctx_.common_expert
-                                   : *common::MakeClassifier(ctx_.spec, seed);
-    auto score = [&](auto predict) {
-      return ScoreClients(ctx_.eval_clients, predict).accuracy;
-    };
+    // Local fine-tuning starts where the federation started.
+    common::Result<common::Classifier> start =
+        ctx_.common_expert ? ctx_.common_expert
+                           : common::MakeClassifier(ctx_.spec, seed);
     BaselinesEvent b;
     if (ctx_.common_expert) {
-      b.common = score([&](const EvalClient& c, ClientAccuracy&) {
+      b.common = ScoreReference(ctx_.eval_clients, [&](const EvalClient& c) {
         return common::Logits(*ctx_.common_expert, c.test.x).argmax(1);
       });
     }
-    b.local = score([&](const EvalClient& c, ClientAccuracy&) {
-      auto tuned = FineTuned(*start, ctx_.spec, c, epochs, seed);
-      return common::Logits(*tuned, c.test.x).argmax(1);
-    });
-    b.oracle = score([&](const EvalClient& c, ClientAccuracy&) {
-      auto tuned = FineTuned(*model_, ctx_.spec, c, epochs, seed);
-      return common::Logits(*tuned, c.test.x).argmax(1);
-    });
+    b.local = start.ok() ? ScoreFineTuned(ctx_.eval_clients, **start,
+                                          ctx_.spec, epochs, seed)
+                         : UnscoredReference(start.status());
+    b.oracle =
+        ScoreFineTuned(ctx_.eval_clients, *model_, ctx_.spec, epochs, seed);
     return {b};
   }
 
@@ -153,8 +147,18 @@ class FedAvgStrategy : public Strategy {
 
 }  // namespace
 
-std::unique_ptr<Strategy> MakeFedAvgStrategy(StrategyContext context) {
-  return std::make_unique<FedAvgStrategy>(std::move(context));
+common::Result<std::unique_ptr<Strategy>> MakeFedAvgStrategy(
+    StrategyContext context) {
+  auto model = common::MakeClassifier(context.spec, context.options.seed);
+  if (!model.ok()) return model.status().Annotate("the global model");
+  if (context.common_expert) {
+    if (Status st = common::CopyWeights(*context.common_expert, **model);
+        !st.ok()) {
+      return st.Annotate("starting the global model from the common expert");
+    }
+  }
+  return std::unique_ptr<Strategy>(
+      new FedAvgStrategy(std::move(context), std::move(*model)));
 }
 
 }  // namespace fedjets::coordinator

@@ -3,6 +3,7 @@
 
 #include "coordinator/common_expert.h"
 #include "coordinator/strategy/strategy_context.h"
+#include "coordinator/training_recipes.h"
 
 namespace fedjets::coordinator {
 
@@ -17,6 +18,10 @@ proto::ModelConfig ModelConfigFor(const common::ModelSpec& spec) {
   for (int64_t d : spec.input_shape) m.add_input_shape(d);
   m.set_num_classes(spec.num_classes);
   return m;
+}
+
+uint64_t RoundSeed(uint64_t run_seed, int round) {
+  return run_seed * 1000003 + static_cast<uint64_t>(round);
 }
 
 asio::awaitable<Status> SendWithHeader(common::Connection& c,
@@ -94,7 +99,7 @@ common::Result<std::unique_ptr<Strategy>> MakeStrategy(
       !ctx.anchor_classes.empty()) {
     auto g = TrainReferenceGate(*ctx.common_expert, data.train,
                                 ctx.anchor_classes, o.gate_hidden,
-                                /*epochs=*/20, o.seed);
+                                kReferenceGateEpochs, o.seed);
     if (!g.ok()) return g.status().Annotate("reference gate");
     ctx.reference_gate = *g;
   }

@@ -1,8 +1,9 @@
 // A federated algorithm as the coordinator runs it: what a client is told
 // on joining, what one client's round exchange looks like on the wire,
 // how updates are aggregated and how the global state is evaluated.
-// FedAvg/FedProx and FedJETs implement it (coordinator/fedavg_strategy.cc,
-// coordinator/fedjets_strategy.cc).
+// FedAvg/FedProx and FedJETs implement it
+// (coordinator/strategy/fedavg_strategy.cc,
+// coordinator/strategy/fedjets_strategy.h).
 //
 // Threads: Exchange/AfterWelcome/Serve run on the coordinator's network
 // thread; Aggregate/Evaluate/Baselines on its worker thread, never at the

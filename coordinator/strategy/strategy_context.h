@@ -22,7 +22,12 @@ struct StrategyContext {
 
 proto::ModelConfig ModelConfigFor(const common::ModelSpec& spec);
 
-std::unique_ptr<Strategy> MakeFedAvgStrategy(StrategyContext context);
+// The seed a client's local training in `round` is shuffled with (sent in
+// the RoundTask), derived from the run's --seed.
+uint64_t RoundSeed(uint64_t run_seed, int round);
+
+common::Result<std::unique_ptr<Strategy>> MakeFedAvgStrategy(
+    StrategyContext context);
 common::Result<std::unique_ptr<Strategy>> MakeFedJetsStrategy(
     StrategyContext context);
 

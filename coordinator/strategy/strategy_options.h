@@ -44,6 +44,9 @@ struct StrategyOptions {
   // After the last round, also score the reference methods (common expert
   // alone, local fine-tuning, and for fedavg/fedprox the fine-tune oracle).
   bool baselines = false;
+
+  friend bool operator==(const StrategyOptions&,
+                         const StrategyOptions&) = default;
 };
 
 }  // namespace fedjets::coordinator

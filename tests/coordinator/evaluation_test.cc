@@ -1,5 +1,6 @@
-// The coordinator's evaluation references (the centrally trained gate) and
-// the common expert's sources (pretraining with a cache, a saved file).
+// The coordinator's evaluation references (the centrally trained gate, the
+// fine-tuning baselines and how they report a failure) and the common
+// expert's sources (pretraining with a cache, a saved file).
 #include "coordinator/evaluation.h"
 #include "coordinator/common_expert.h"
 
@@ -9,27 +10,11 @@
 #include <fstream>
 #include <random>
 
+#include "tests/coordinator/blobs.h"
+
 namespace fedjets::coordinator {
 namespace {
 
-// Four well-separated classes in 8 dimensions: class c is centred on +4 in
-// coordinate c.
-common::Dataset Blobs(int per_class, uint64_t seed) {
-  common::Dataset d;
-  d.name = "blobs";
-  d.example_shape = {8};
-  d.num_classes = 4;
-  d.class_names = {"a", "b", "c", "d"};
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> noise(0.f, 0.5f);
-  for (int i = 0; i < per_class; ++i) {
-    for (int c = 0; c < 4; ++c) {
-      for (int f = 0; f < 8; ++f) d.features.push_back((f == c ? 4.f : 0.f) + noise(rng));
-      d.labels.push_back(c);
-    }
-  }
-  return d;
-}
 
 TEST(ReferenceGateTest, RoutesEachClassToTheExpertWhoseAnchorHoldsIt) {
   torch::manual_seed(0);
@@ -162,6 +147,87 @@ TEST(CommonExpertSourceTest, LoadsASavedModelAndNamesAFileThatDoesNotFit) {
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("no such file"), std::string::npos);
   fs::remove_all(dir);
+}
+
+// An evaluation client with `per_class` test and training examples of each
+// blob class.
+EvalClient BlobClient(const std::string& name, int per_class) {
+  EvalClient c;
+  c.name = name;
+  c.test = common::ToTensors(Blobs(per_class, 3));
+  c.train = common::ToTensors(Blobs(per_class, 4));
+  return c;
+}
+
+TEST(FineTunedTest, TrainsACopyAndLeavesTheModelUnchanged) {
+  const common::ModelSpec spec{"mlp", {8}, 4, 16};
+  auto model = common::MakeClassifier(spec, 1);
+  ASSERT_TRUE(model.ok());
+  const common::ParameterList before = common::ToWire(**model);
+  auto tuned = FineTuned(**model, spec, BlobClient("c0", 20), 1, 1);
+  ASSERT_TRUE(tuned.ok()) << tuned.status().ToString();
+  EXPECT_NE(common::ToWire(**tuned)[0].bytes, before[0].bytes);
+  EXPECT_EQ(common::ToWire(**model)[0].bytes, before[0].bytes);
+}
+
+TEST(FineTunedTest, NamesTheClientWhenItCannotTrain) {
+  const common::ModelSpec spec{"mlp", {8}, 4, 16};
+  auto model = common::MakeClassifier(spec, 1);
+  ASSERT_TRUE(model.ok());
+  EvalClient empty = BlobClient("eval-7", 5);
+  empty.train = {};
+  auto no_data = FineTuned(**model, spec, empty, 1, 1);
+  ASSERT_FALSE(no_data.ok());
+  EXPECT_NE(no_data.status().message().find("'eval-7'"), std::string::npos)
+      << no_data.status().ToString();
+  EXPECT_NE(no_data.status().message().find("no examples"), std::string::npos)
+      << no_data.status().ToString();
+  EXPECT_FALSE(FineTuned(**model, spec, BlobClient("c", 5), 0, 1).ok());
+  // A spec other than the model's: not copied by position.
+  const common::ModelSpec wider{"mlp", {8}, 4, 32};
+  EXPECT_FALSE(FineTuned(**model, wider, BlobClient("c", 5), 1, 1).ok());
+}
+
+TEST(ScoreReferenceTest, AveragesSeenAndUnseenClients) {
+  std::vector<EvalClient> clients = {BlobClient("a", 5), BlobClient("b", 5)};
+  clients[1].unseen = true;
+  SplitAccuracy s = ScoreReference(clients, [](const EvalClient& c) {
+    return c.unseen ? torch::zeros_like(c.test.y) : c.test.y.clone();
+  });
+  ASSERT_TRUE(s.seen && s.unseen);
+  EXPECT_DOUBLE_EQ(*s.seen, 1.0);
+  EXPECT_DOUBLE_EQ(*s.unseen, 0.25);
+  EXPECT_FALSE(s.error);
+}
+
+TEST(ScoreReferenceTest, ReportsTheErrorInsteadOfAnAccuracy) {
+  const std::vector<EvalClient> clients = {BlobClient("a", 5),
+                                           BlobClient("b", 5)};
+  SplitAccuracy s = ScoreReference(
+      clients, [](const EvalClient& c) -> common::Result<torch::Tensor> {
+        if (c.name == "b") return common::FailedPrecondition("b failed");
+        return c.test.y.clone();
+      });
+  SplitAccuracy want;
+  want.error = "b failed";
+  EXPECT_EQ(s, want);
+}
+
+// --finetune-epochs 0 cannot fine-tune: the baselines say so instead of
+// scoring the model that was never fine-tuned.
+TEST(ScoreFineTunedTest, ReportsAFailedFineTuningInsteadOfAnAccuracy) {
+  const common::ModelSpec spec{"mlp", {8}, 4, 16};
+  auto model = common::MakeClassifier(spec, 1);
+  ASSERT_TRUE(model.ok());
+  const std::vector<EvalClient> clients = {BlobClient("eval-0", 5)};
+  SplitAccuracy ok = ScoreFineTuned(clients, **model, spec, 1, 1);
+  EXPECT_TRUE(ok.seen);
+  EXPECT_FALSE(ok.error);
+  SplitAccuracy failed =
+      ScoreFineTuned(clients, **model, spec, /*epochs=*/0, 1);
+  EXPECT_FALSE(failed.seen);
+  ASSERT_TRUE(failed.error);
+  EXPECT_NE(failed.error->find("'eval-0'"), std::string::npos) << *failed.error;
 }
 
 }  // namespace

@@ -45,6 +45,32 @@ TEST(ModelTest, WireRoundTripCopiesWeights) {
   for (size_t i = 0; i < wa.size(); ++i) EXPECT_EQ(wa[i].bytes, wb[i].bytes);
 }
 
+TEST(ModelTest, CopyWeightsCopiesEveryParameter) {
+  auto a = MakeClassifier(ImageSpec(), 1);
+  auto b = MakeClassifier(ImageSpec(), 2);
+  ASSERT_TRUE(CopyWeights(**a, **b).ok());
+  auto wa = ToWire(**a), wb = ToWire(**b);
+  ASSERT_EQ(wa.size(), wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_EQ(wa[i].bytes, wb[i].bytes);
+}
+
+// fc1.weight [16, 1] would broadcast into [16, 4] if copied by position.
+TEST(ModelTest, CopyWeightsRejectsOtherShapesAndLeavesTargetUnchanged) {
+  auto narrow = MakeClassifier({"mlp", {1}, 2, 16}, 1);
+  auto wide = MakeClassifier({"mlp", {4}, 2, 16}, 2);
+  const ParameterList before = ToWire(**wide);
+  Status st = CopyWeights(**narrow, **wide);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("fc1.weight"), std::string::npos)
+      << st.message();
+  auto after = ToWire(**wide);
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_EQ(before[i].bytes, after[i].bytes) << before[i].name;
+  }
+  auto cnn = MakeClassifier(ImageSpec(), 1);
+  EXPECT_FALSE(CopyWeights(**cnn, **wide).ok());
+}
+
 TEST(ModelTest, FromWireRejectsWrongShapeAndLeavesModelUnchanged) {
   auto a = MakeClassifier(ImageSpec(), 1);
   auto before = ToWire(**a);

@@ -19,6 +19,27 @@ Toy MakeToy(int64_t n, int64_t label, float center) {
   return t;
 }
 
+// `n` MLP experts over 4 features, expert q seeded with q; `pointers`
+// views `owned`.
+struct Experts {
+  std::vector<Classifier> owned;
+  std::vector<ClassifierImpl*> pointers;
+};
+
+Experts MakeExperts(int n, int64_t classes) {
+  Experts e;
+  for (int q = 0; q < n; ++q) {
+    auto c = MakeClassifier({"mlp", {4}, classes, 8}, q);
+    if (!c.ok()) {
+      ADD_FAILURE() << c.status().ToString();
+      break;
+    }
+    e.owned.push_back(*c);
+    e.pointers.push_back(e.owned.back().get());
+  }
+  return e;
+}
+
 TEST(MoeTest, SelectExpertsReturnsTopKOfMeanScoresBestFirst) {
   torch::manual_seed(0);
   Gate gate(4, 8, 5);
@@ -36,6 +57,7 @@ TEST(MoeTest, AnchorTrainingTeachesTheGateItsExpert) {
   Toy toy = MakeToy(256, 1, 1.0f);
   Gate gate(4, 8, 5);
   auto expert = MakeClassifier({"mlp", {4}, 2, 8}, 1);
+  ASSERT_TRUE(expert.ok()) << expert.status().ToString();
   TrainOptions o;
   o.local_epochs = 5;
   o.batch_size = 32;
@@ -54,19 +76,17 @@ TEST(MoeTest, MixtureTrainingUpdatesOnlyTheSelectedExperts) {
   torch::manual_seed(0);
   Toy toy = MakeToy(128, 0, -1.0f);
   Gate gate(4, 8, 3);
-  std::vector<Classifier> owned;
-  std::vector<ClassifierImpl*> experts;
-  for (int q = 0; q < 3; ++q) {
-    owned.push_back(*MakeClassifier({"mlp", {4}, 2, 8}, q));
-    experts.push_back(owned.back().get());
-  }
-  auto untouched = ToWire(*owned[1]);
-  auto trained_before = ToWire(*owned[2]);
+  Experts experts = MakeExperts(3, /*classes=*/2);
+  ASSERT_EQ(experts.owned.size(), 3u);
+  auto untouched = ToWire(*experts.owned[1]);
+  auto trained_before = ToWire(*experts.owned[2]);
   TrainOptions o;
   o.learning_rate = 0.05;
-  ASSERT_TRUE(TrainMixture(experts, {0, 2}, *gate, toy.data, toy.z, o, 0.1).ok());
-  auto untouched_after = ToWire(*owned[1]);
-  auto trained_after = ToWire(*owned[2]);
+  ASSERT_TRUE(TrainMixture(experts.pointers, {0, 2}, *gate, toy.data, toy.z,
+                           o, 0.1)
+                  .ok());
+  auto untouched_after = ToWire(*experts.owned[1]);
+  auto trained_after = ToWire(*experts.owned[2]);
   for (size_t i = 0; i < untouched.size(); ++i) {
     EXPECT_EQ(untouched[i].bytes, untouched_after[i].bytes);
   }
@@ -76,14 +96,10 @@ TEST(MoeTest, MixtureTrainingUpdatesOnlyTheSelectedExperts) {
 TEST(MoeTest, JitPredictUsesTheHighestScoringSelectedExpertPerSample) {
   torch::manual_seed(0);
   Gate gate(4, 8, 3);
-  std::vector<Classifier> owned;
-  std::vector<ClassifierImpl*> experts;
-  for (int q = 0; q < 3; ++q) {
-    owned.push_back(*MakeClassifier({"mlp", {4}, 5, 8}, q));
-    experts.push_back(owned.back().get());
-  }
+  Experts experts = MakeExperts(3, /*classes=*/5);
+  ASSERT_EQ(experts.owned.size(), 3u);
   torch::Tensor x = torch::randn({64, 4});
-  auto jit = JitPredict(*gate, experts, x, /*z=*/x, /*k=*/2);
+  auto jit = JitPredict(*gate, experts.pointers, x, /*z=*/x, /*k=*/2);
   ASSERT_EQ(jit.selected.size(), 2u);
   torch::NoGradGuard no_grad;
   torch::Tensor logits = gate->forward(x);
@@ -92,21 +108,24 @@ TEST(MoeTest, JitPredictUsesTheHighestScoringSelectedExpertPerSample) {
     const int want = logits[i][a].item<float>() >= logits[i][b].item<float>() ? a : b;
     EXPECT_EQ(jit.chosen[i].item<int64_t>(), want) << "sample " << i;
     EXPECT_EQ(jit.predictions[i].item<int64_t>(),
-              owned[want]->forward(x.slice(0, i, i + 1)).argmax(1).item<int64_t>());
+              experts.owned[want]
+                  ->forward(x.slice(0, i, i + 1))
+                  .argmax(1)
+                  .item<int64_t>());
   }
 }
 
 TEST(MoeTest, JitPredictTakesNoGradientStep) {
   torch::manual_seed(0);
   Gate gate(4, 8, 2);
-  auto e0 = MakeClassifier({"mlp", {4}, 3, 8}, 0);
-  auto e1 = MakeClassifier({"mlp", {4}, 3, 8}, 1);
+  Experts experts = MakeExperts(2, /*classes=*/3);
+  ASSERT_EQ(experts.owned.size(), 2u);
   auto before = ToWire(*gate);
-  auto e0_before = ToWire(**e0);
+  auto e0_before = ToWire(*experts.owned[0]);
   torch::Tensor x = torch::randn({16, 4});
-  (void)JitPredict(*gate, {e0->get(), e1->get()}, x, x, 2);
+  (void)JitPredict(*gate, experts.pointers, x, x, 2);
   auto after = ToWire(*gate);
-  auto e0_after = ToWire(**e0);
+  auto e0_after = ToWire(*experts.owned[0]);
   for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(before[i].bytes, after[i].bytes);
   for (size_t i = 0; i < e0_before.size(); ++i) {
     EXPECT_EQ(e0_before[i].bytes, e0_after[i].bytes);

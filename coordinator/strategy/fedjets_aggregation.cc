@@ -1,0 +1,86 @@
+// FedJETs' global state: folding a round's updates into the gate and the
+// experts, and what it is made of (coordinator/strategy/fedjets_strategy.h).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "common/base/atomic_file.h"
+#include "common/learn/aggregate.h"
+#include "coordinator/strategy/fedjets_strategy.h"
+
+namespace fedjets::coordinator {
+
+using common::ParameterList;
+using common::Status;
+Status FedJetsStrategy::Aggregate(int, std::vector<ClientUpdate>& updates,
+                                  RoundEvent& round_event) {
+  const int m = ctx_.options.num_experts;
+  std::vector<ParameterList> gates;
+  std::vector<common::WeightedParameters> gate_in;
+  gates.reserve(updates.size());
+  for (auto& u : updates) {
+    if (u.role != Role::kAnchor && NormalGateLr() == 0) continue;
+    gates.push_back(common::TakePrefix(common::kGateWirePrefix, u.params));
+    gate_in.push_back({&gates.back(), static_cast<double>(u.num_samples)});
+  }
+  if (!gate_in.empty()) {  // nobody trained it: unchanged
+    auto gate = common::WeightedAverage(gate_in);
+    if (!gate.ok()) return gate.status().Annotate("gate aggregation");
+    FEDJETS_RETURN_IF_ERROR(common::FromWire(*gate_, *gate));
+  }
+  std::vector<int> load(m, 0);
+  for (int q = 0; q < m; ++q) {
+    std::vector<ParameterList> parts;
+    std::vector<common::WeightedParameters> in;
+    parts.reserve(updates.size());
+    for (auto& u : updates) {
+      if (std::find(u.experts.begin(), u.experts.end(), q) == u.experts.end()) {
+        continue;
+      }
+      parts.push_back(common::TakePrefix(common::ExpertWirePrefix(q), u.params));
+      in.push_back({&parts.back(), static_cast<double>(u.num_samples)});
+    }
+    load[q] = static_cast<int>(in.size());
+    if (in.empty()) continue;  // nobody trained it: unchanged
+    auto avg = common::WeightedAverage(in);
+    if (!avg.ok()) return avg.status().Annotate(fmt::format("expert {}", q));
+    FEDJETS_RETURN_IF_ERROR(common::FromWire(*experts_[q], *avg));
+  }
+  round_event.expert_load = load;
+  return Status::Ok();
+}
+
+uint64_t FedJetsStrategy::FullModelBytes() {
+  uint64_t n = common::TotalBytes(GateWire());
+  for (auto& e : experts_) n += common::TotalBytes(common::ToWire(*e));
+  return n;
+}
+
+ParameterList FedJetsStrategy::Snapshot() {
+  std::vector<int> all(ctx_.options.num_experts);
+  std::iota(all.begin(), all.end(), 0);
+  ParameterList out = GateWire();
+  const ParameterList experts = ExpertsWire(all);
+  out.insert(out.end(), experts.begin(), experts.end());
+  return out;
+}
+
+Status FedJetsStrategy::Save(const std::filesystem::path& dir) {
+  auto save = [&](auto module, const std::string& name) {
+    Status st = common::WriteFileAtomicallyWith(
+        dir / name, [&](const std::filesystem::path& temp) {
+          torch::save(module, temp.string());
+          return Status::Ok();
+        });
+    return st.Annotate("cannot save the models");
+  };
+  FEDJETS_RETURN_IF_ERROR(save(ctx_.common_expert, "common_expert.pt"));
+  FEDJETS_RETURN_IF_ERROR(save(gate_, "gate.pt"));
+  for (size_t q = 0; q < experts_.size(); ++q) {
+    FEDJETS_RETURN_IF_ERROR(save(experts_[q], fmt::format("expert-{}.pt", q)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace fedjets::coordinator

@@ -1,0 +1,96 @@
+// FedJETs (arXiv 2306.08586) on the coordinator: a frozen common expert
+// shipped once per client, a gate trained by everyone, experts trained only
+// by the clients whose data routes to them, anchors tying each expert to
+// its class group, and just-in-time serving of clients that never trained.
+// Internal to the coordinator (MakeFedJetsStrategy builds it); its methods
+// live in fedjets_strategy.cc (the wire: welcome, round exchange, serving
+// and expert grants), fedjets_aggregation.cc (folding updates in, the
+// global state) and fedjets_evaluation.cc (scores, routing, baselines).
+// Threads: as Strategy.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "common/learn/moe.h"
+#include "coordinator/strategy/strategy_context.h"
+
+namespace fedjets::coordinator {
+
+class FedJetsStrategy : public Strategy {
+ public:
+  // `gate` and `experts` (num_experts of them, each a copy of the common
+  // expert) are the initial global state; the context holds the common
+  // expert.
+  FedJetsStrategy(StrategyContext ctx, common::Gate gate,
+                  std::vector<common::Classifier> experts);
+
+  bool UsesAnchors() const override { return ctx_.options.use_anchors; }
+  void FillWelcome(const SessionInfo& s, proto::Welcome& w) override;
+  boost::asio::awaitable<common::Status> AfterWelcome(
+      common::Connection& c, const std::string& run_id, const SessionInfo& s,
+      common::Clock::time_point deadline) override;
+  boost::asio::awaitable<common::Result<ClientUpdate>> Exchange(
+      common::Connection& c, const std::string& run_id, int round,
+      const SessionInfo& s, Role role,
+      common::Clock::time_point deadline) override;
+  boost::asio::awaitable<common::Status> Serve(
+      common::Connection& c, const std::string& run_id,
+      common::Clock::time_point deadline) override;
+
+  common::Status Aggregate(int round, std::vector<ClientUpdate>& updates,
+                           RoundEvent& round_event) override;
+  EvalEvent Evaluate(int round) override;
+  std::vector<Event> FinalEvents() override;
+  StartEvent StartInfo() override;
+  uint64_t FullModelBytes() override;
+  common::ParameterList Snapshot() override;
+  common::Status Save(const std::filesystem::path& dir) override;
+
+ private:
+  struct RoutingStats {
+    int64_t correct = 0, total = 0;
+    double entropy = 0;
+    std::vector<std::vector<int64_t>> confusion;  // [class][expert]
+  };
+
+  // Gate learning rate of normal clients (--normal-gate-lr, or --gate-lr).
+  double NormalGateLr() const;
+  common::ParameterList GateWire();
+  // The parameters of experts `ids`, in that order, named for the wire.
+  common::ParameterList ExpertsWire(const std::vector<int>& ids);
+  std::vector<common::ClassifierImpl*> ExpertPointers();
+
+  // Reads the client's ExpertRequest and sends the granted experts.
+  boost::asio::awaitable<common::Result<std::vector<int>>> GrantExperts(
+      common::Connection& c, const std::string& run_id, int round,
+      common::Clock::time_point deadline);
+  // An update must hold exactly the gate and the experts it was given.
+  common::Status CheckUpdate(const common::ParameterList& params,
+                             const std::vector<int>& ids);
+
+  // Unseen-client accuracy if every sample went to the expert whose anchor
+  // holds its class (needs the labels: a diagnostic that separates routing
+  // errors from expert errors). Mean over unseen clients, -1 without any.
+  double AnchorRoutedAccuracy();
+  // Zero-shot accuracy and routing accuracy on the unseen clients with the
+  // centrally trained reference gate in place of the federated one.
+  ReferenceGateEval ReferenceGateScores();
+  // Where unseen clients' samples went: chosen[i] is the expert JitPredict
+  // (with `gate`) used for each test sample of evaluation client i.
+  RoutingStats Routing(const std::vector<torch::Tensor>& chosen_per_client,
+                       common::GateImpl& gate);
+
+  StrategyContext ctx_;
+  common::Gate gate_{nullptr};
+  std::vector<common::Classifier> experts_;
+  common::ParameterList common_wire_;
+  std::string common_hash_;
+  torch::Tensor test_z_;
+  std::vector<torch::Tensor> eval_z_;
+  RoutingStats last_routing_;  // of the latest Evaluate
+};
+
+}  // namespace fedjets::coordinator
