@@ -107,6 +107,11 @@ TEST(EventsTest, FinalEventsSurviveALine) {
   b.local->seen = 0.6;
   b.oracle.emplace();  // no evaluation client of either kind
   EXPECT_EQ(RoundTrip(b), b);
+  b.oracle->error = "cannot fine-tune on 'seen-0'";  // could not be scored
+  EXPECT_EQ(RoundTrip(b), b);
+  EXPECT_NE(EventLine(b).find(R"("error":"cannot fine-tune on 'seen-0'")"),
+            std::string::npos)
+      << EventLine(b);
 
   RoutingEvent r;
   r.confusion = {{40, 1}, {2, 30}};
