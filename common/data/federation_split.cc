@@ -120,6 +120,16 @@ Result<FederationSplit> MakeFederationSplit(const std::vector<int64_t>& labels,
         "the grouped partitions need --num-experts >= 2 (one class group "
         "per expert)");
   }
+  // grouped holds about 30% of the m(m-1)/2 group pairs out for unseen
+  // clients (at least one): with 2 experts the only pair would be held out
+  // and the normal clients would get none.
+  if (o.partition == "grouped" && m < 3) {
+    return InvalidArgument(fmt::format(
+        "--partition grouped needs --num-experts >= 3: {} experts make {} "
+        "pair of class groups, which is held out for unseen clients and "
+        "leaves none for the normal clients (grouped-random works with 2)",
+        m, m * (m - 1) / 2));
+  }
   if (o.num_clients <= m) {
     return InvalidArgument(fmt::format(
         "{} clients leave none besides the {} anchors", o.num_clients, m));

@@ -53,6 +53,23 @@ TEST_F(FederationSplitTest, GroupedGivesAnchorsOneGroupAndClientsTwoGroups) {
   }
 }
 
+// Used to divide by zero (SIGFPE): the one pair of groups went to the unseen
+// clients and the normal clients were dealt pairs from an empty list.
+TEST_F(FederationSplitTest, GroupedWithTwoExpertsIsRefusedNotACrash) {
+  SplitOptions o;
+  o.partition = "grouped";
+  o.num_clients = 6;
+  o.num_experts = 2;
+  auto split = MakeFederationSplit(labels_, 10, o);
+  ASSERT_FALSE(split.ok());
+  EXPECT_EQ(split.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(split.status().message().find("--num-experts >= 3"),
+            std::string::npos)
+      << split.status().ToString();
+  o.num_experts = 3;
+  EXPECT_TRUE(MakeFederationSplit(labels_, 10, o).ok());
+}
+
 TEST_F(FederationSplitTest, UnseenClientsHoldCombinationsNoTrainingClientHolds) {
   SplitOptions o;
   o.partition = "grouped";
