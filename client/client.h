@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "common/base/status.h"
 #include "common/net/connection.h"
 #include "common/net/tensor_codec.h"
-#include "common/base/status.h"
 #include "common/net/tls.h"
 
 namespace fedjets::common {

@@ -15,8 +15,12 @@ using common::Status;
 FedJetsState::FedJetsState(common::Connection& conn, std::string run_id,
                            const LocalClient& local, common::ModelSpec spec,
                            proto::MoeConfig moe, asio::thread_pool& trainer)
-    : conn_(conn), run_id_(std::move(run_id)), local_(local),
-      spec_(std::move(spec)), moe_(std::move(moe)), trainer_(trainer) {}
+    : conn_(conn),
+      run_id_(std::move(run_id)),
+      local_(local),
+      spec_(std::move(spec)),
+      moe_(std::move(moe)),
+      trainer_(trainer) {}
 
 awaitable<Status> FedJetsState::SetUp(const proto::Welcome& w,
                                       ModelCache& cache,
@@ -38,8 +42,8 @@ awaitable<Status> FedJetsState::SetUp(const proto::Welcome& w,
   auto common = common::MakeClassifier(spec_, /*seed=*/0);
   if (!common.ok()) co_return common.status();
   common_ = *common;
-  FEDJETS_CO_RETURN_IF_ERROR(
-      common::FromWire(*common_, common::TakePrefix(common::kCommonWirePrefix, cache[hash])));
+  FEDJETS_CO_RETURN_IF_ERROR(common::FromWire(
+      *common_, common::TakePrefix(common::kCommonWirePrefix, cache[hash])));
   z_ = co_await OnTrainer(
       trainer_, [this] { return common::EmbedAll(*common_, local_.data->x); });
   gate_ = common::Gate(spec_.hidden, moe_.gate_hidden(), moe_.num_experts());
@@ -51,7 +55,8 @@ Status FedJetsState::LoadExperts(const ParameterList& params,
   experts_.assign(moe_.num_experts(), nullptr);
   for (int q : ids) {
     if (q < 0 || q >= moe_.num_experts()) {
-      return common::InvalidArgument(fmt::format("expert id {} out of range", q));
+      return common::InvalidArgument(
+          fmt::format("expert id {} out of range", q));
     }
     auto e = common::MakeClassifier(spec_, /*seed=*/0);
     if (!e.ok()) return e.status();
@@ -63,7 +68,8 @@ Status FedJetsState::LoadExperts(const ParameterList& params,
 }
 
 ParameterList FedJetsState::MoeWire(const std::vector<int>& ids) {
-  ParameterList out = common::WithPrefix(common::kGateWirePrefix, common::ToWire(*gate_));
+  ParameterList out =
+      common::WithPrefix(common::kGateWirePrefix, common::ToWire(*gate_));
   for (int q : ids) {
     auto e = common::ExpertWire(*experts_[q], q);
     out.insert(out.end(), e.begin(), e.end());
@@ -106,16 +112,15 @@ awaitable<Status> FedJetsState::Serve(Clock::time_point deadline,
   auto gate = co_await common::ReceiveParameters(
       conn_, run_id_, 0, e->round_task().num_tensors(), deadline);
   if (!gate.ok()) co_return gate.status();
-  FEDJETS_CO_RETURN_IF_ERROR(
-      common::FromWire(*gate_, common::TakePrefix(common::kGateWirePrefix, *gate)));
+  FEDJETS_CO_RETURN_IF_ERROR(common::FromWire(
+      *gate_, common::TakePrefix(common::kGateWirePrefix, *gate)));
   auto ids = co_await RequestExperts(0, deadline);
   if (!ids.ok()) co_return ids.status();
   // Zero-shot: predict with no gradient step.
   auto jit = co_await OnTrainer(trainer_, [this] {
     std::vector<common::ClassifierImpl*> ptrs;
     for (auto& x : experts_) ptrs.push_back(x.get());
-    return common::JitPredict(*gate_, ptrs, local_.data->x, z_,
-                              moe_.top_k());
+    return common::JitPredict(*gate_, ptrs, local_.data->x, z_, moe_.top_k());
   });
   result.jit_experts = jit.selected;
   result.jit_accuracy = jit.predictions.eq(local_.data->y)
@@ -123,10 +128,11 @@ awaitable<Status> FedJetsState::Serve(Clock::time_point deadline,
                             .mean()
                             .item<double>();
   result.jit_params = MoeWire(*ids);
-  spdlog::info("[{}] just in time: experts [{}], accuracy {:.2f}% on {} "
-               "local examples, no training",
-               local_.name, fmt::join(jit.selected, ", "),
-               100 * result.jit_accuracy, local_.data->size());
+  spdlog::info(
+      "[{}] just in time: experts [{}], accuracy {:.2f}% on {} "
+      "local examples, no training",
+      local_.name, fmt::join(jit.selected, ", "), 100 * result.jit_accuracy,
+      local_.data->size());
   proto::Envelope bye = common::MakeEnvelope(run_id_, 0);
   bye.mutable_goodbye()->set_reason("served");
   co_return co_await conn_.Write(bye, deadline);
@@ -135,8 +141,8 @@ awaitable<Status> FedJetsState::Serve(Clock::time_point deadline,
 awaitable<common::Result<TrainedRound>> FedJetsState::TrainRound(
     const proto::RoundTask& task, int64_t round, const ParameterList& params,
     const common::TrainOptions& o, Clock::time_point deadline) {
-  FEDJETS_CO_RETURN_IF_ERROR(
-      common::FromWire(*gate_, common::TakePrefix(common::kGateWirePrefix, params)));
+  FEDJETS_CO_RETURN_IF_ERROR(common::FromWire(
+      *gate_, common::TakePrefix(common::kGateWirePrefix, params)));
   std::vector<int> ids;
   common::Result<common::TrainStats> stats;
   if (task.role() == proto::RoundTask::ROLE_ANCHOR) {

@@ -27,8 +27,8 @@ namespace fedjets::client {
 // What one round of local training produced, to be sent as an Update.
 struct TrainedRound {
   common::TrainStats stats;
-  std::vector<int> experts;       // FedJETs: the experts trained
-  common::ParameterList update;   // the parameters to send back
+  std::vector<int> experts;      // FedJETs: the experts trained
+  common::ParameterList update;  // the parameters to send back
 };
 
 class FedJetsState {

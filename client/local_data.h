@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "client/client.h"
-#include "common/data/dataset_source.h"
 #include "common/base/status.h"
+#include "common/data/dataset_source.h"
 
 namespace fedjets::client {
 

@@ -27,7 +27,10 @@ class ClientSession {
   ClientSession(const ClientOptions& o, const LocalClient& local,
                 std::shared_ptr<ssl::context> tls, asio::thread_pool& trainer,
                 ModelCache& cache)
-      : opt_(o), local_(local), tls_(std::move(tls)), trainer_(trainer),
+      : opt_(o),
+        local_(local),
+        tls_(std::move(tls)),
+        trainer_(trainer),
         cache_(cache) {}
 
   awaitable<ClientResult> Run() {
@@ -37,7 +40,8 @@ class ClientSession {
       // Tell the coordinator why we leave, so its log names the cause.
       co_await common::SendErrorAndClose(
           *conn_, run_id_, round_, proto::Error::CODE_INVALID_ARGUMENT,
-          fmt::format("client '{}': {}", local_.name, result_.status.ToString()));
+          fmt::format("client '{}': {}", local_.name,
+                      result_.status.ToString()));
     }
     if (conn_) conn_->Close();
     co_return std::move(result_);
@@ -55,7 +59,8 @@ class ClientSession {
       boost::system::error_code ec = rec;
       tcp::socket socket(ex);
       if (!ec) {
-        auto [cec, ep] = co_await asio::async_connect(socket, endpoints, kTuple);
+        auto [cec, ep] =
+            co_await asio::async_connect(socket, endpoints, kTuple);
         ec = cec;
       }
       if (!ec) {
@@ -76,7 +81,8 @@ class ClientSession {
         co_return common::Unavailable(fmt::format(
             "cannot connect to coordinator {}:{}: {} (gave up after {} s)",
             opt_.host, opt_.port, ec.message(),
-            std::chrono::duration_cast<std::chrono::seconds>(opt_.connect_timeout)
+            std::chrono::duration_cast<std::chrono::seconds>(
+                opt_.connect_timeout)
                 .count()));
       }
       // Back off: the coordinator may not be listening yet.
@@ -104,9 +110,9 @@ class ClientSession {
     auto welcome = co_await conn_->Read(hs_deadline);
     if (!welcome.ok()) co_return welcome.status();
     if (welcome->has_error()) {
-      co_return common::FailedPrecondition(fmt::format(
-          "coordinator refused client '{}': {}", local_.name,
-          welcome->error().message()));
+      co_return common::FailedPrecondition(
+          fmt::format("coordinator refused client '{}': {}", local_.name,
+                      welcome->error().message()));
     }
     if (welcome->has_goodbye()) {
       spdlog::info("[{}] coordinator says goodbye: {}", local_.name,
@@ -128,8 +134,9 @@ class ClientSession {
       FEDJETS_CO_RETURN_IF_ERROR(co_await fedjets_->SetUp(
           w, cache_, Clock::now() + opt_.idle_timeout));
     } else if (opt_.serve) {
-      co_return common::FailedPrecondition(fmt::format(
-          "--serve needs a fedjets coordinator; this run is {}", w.algorithm()));
+      co_return common::FailedPrecondition(
+          fmt::format("--serve needs a fedjets coordinator; this run is {}",
+                      w.algorithm()));
     } else {
       auto model = common::MakeClassifier(spec_, /*seed=*/0);
       if (!model.ok()) co_return model.status();
@@ -157,14 +164,14 @@ class ClientSession {
             fmt::format("coordinator error: {}", e->error().message()));
       }
       if (e->run_id() != run_id_) {
-        co_return common::FailedPrecondition(fmt::format(
-            "message for run '{}' rejected: joined run '{}'", e->run_id(),
-            run_id_));
+        co_return common::FailedPrecondition(
+            fmt::format("message for run '{}' rejected: joined run '{}'",
+                        e->run_id(), run_id_));
       }
       if (!e->has_round_task()) {
-        co_return common::InvalidArgument(fmt::format(
-            "unexpected message kind {} from coordinator",
-            static_cast<int>(e->body_case())));
+        co_return common::InvalidArgument(
+            fmt::format("unexpected message kind {} from coordinator",
+                        static_cast<int>(e->body_case())));
       }
       FEDJETS_CO_RETURN_IF_ERROR(co_await TrainRound(*e));
       ++result_.rounds_trained;
@@ -187,9 +194,9 @@ class ClientSession {
     }
     const int64_t max_label = local_.data->y.max().item<int64_t>();
     if (max_label >= spec_.num_classes) {
-      return common::InvalidArgument(fmt::format(
-          "local label {} is outside the federation's {} classes", max_label,
-          spec_.num_classes));
+      return common::InvalidArgument(
+          fmt::format("local label {} is outside the federation's {} classes",
+                      max_label, spec_.num_classes));
     }
     return Status::Ok();
   }
@@ -218,9 +225,10 @@ class ClientSession {
         break;
       case proto::RoundTask::ROLE_ANCHOR:
       case proto::RoundTask::ROLE_NORMAL:
-        if (!fedjets_) co_return common::FailedPrecondition("not a fedjets run");
-        trained = co_await fedjets_->TrainRound(task, round, *params, o,
-                                                deadline);
+        if (!fedjets_)
+          co_return common::FailedPrecondition("not a fedjets run");
+        trained =
+            co_await fedjets_->TrainRound(task, round, *params, o, deadline);
         break;
       default:
         co_return common::InvalidArgument(fmt::format(
@@ -229,11 +237,12 @@ class ClientSession {
     if (!trained.ok()) co_return trained.status();
     const common::TrainStats& stats = trained->stats;
     const std::vector<int>& ids = trained->experts;
-    spdlog::info("[{}] round {}: trained on {} examples{}, loss {:.4f}, {:.1f} s",
-                 local_.name, round, stats.examples_seen,
-                 ids.empty() ? std::string()
-                             : fmt::format(" (experts {})", fmt::join(ids, ",")),
-                 stats.mean_loss, stats.seconds);
+    spdlog::info(
+        "[{}] round {}: trained on {} examples{}, loss {:.4f}, {:.1f} s",
+        local_.name, round, stats.examples_seen,
+        ids.empty() ? std::string()
+                    : fmt::format(" (experts {})", fmt::join(ids, ",")),
+        stats.mean_loss, stats.seconds);
     const common::ParameterList& out = trained->update;
     proto::Envelope reply = common::MakeEnvelope(run_id_, round);
     auto* u = reply.mutable_update();
@@ -270,7 +279,7 @@ class ClientSession {
   int64_t round_ = 0;
   ClientResult result_;
   common::ModelSpec spec_;
-  common::Classifier model_;                // fedavg/fedprox
+  common::Classifier model_;               // fedavg/fedprox
   std::unique_ptr<FedJetsState> fedjets_;  // fedjets
 };
 

@@ -9,8 +9,8 @@
 #include <numeric>
 
 #include "common/base/atomic_file.h"
-#include "common/net/tensor_codec.h"
 #include "common/learn/training.h"
+#include "common/net/tensor_codec.h"
 #include "coordinator/training_recipes.h"
 
 namespace fedjets::coordinator {
@@ -88,11 +88,10 @@ namespace {
 std::string CacheKey(const common::ModelSpec& spec, const common::Dataset& data,
                      int epochs, uint64_t seed) {
   common::WireTensor recipe, x, y;
-  recipe.name = fmt::format("{} {} {} {} epochs {} seed {} lr {} batch {}",
-                            spec.family, fmt::join(spec.input_shape, "x"),
-                            spec.num_classes, spec.hidden, epochs, seed,
-                            kPretrainingRecipe.learning_rate,
-                            kPretrainingRecipe.batch_size);
+  recipe.name = fmt::format(
+      "{} {} {} {} epochs {} seed {} lr {} batch {}", spec.family,
+      fmt::join(spec.input_shape, "x"), spec.num_classes, spec.hidden, epochs,
+      seed, kPretrainingRecipe.learning_rate, kPretrainingRecipe.batch_size);
   x.name = "x";
   x.bytes.assign(reinterpret_cast<const char*>(data.features.data()),
                  data.features.size() * sizeof(float));
@@ -123,14 +122,17 @@ common::Result<common::Classifier> PretrainCommonExpert(
         spdlog::info("common expert loaded from {}", cached.string());
         return loaded;
       }
-      spdlog::warn("cannot use the cached common expert ({}); pretraining "
-                   "again", loaded.status().message());
+      spdlog::warn(
+          "cannot use the cached common expert ({}); pretraining "
+          "again",
+          loaded.status().message());
     }
   }
   TensorData data = common::ToTensors(subset);
   const common::TrainOptions o = kPretrainingRecipe.For(epochs, seed);
   auto stats = common::TrainLocal(**model, data, o);
-  if (!stats.ok()) return stats.status().Annotate("pretraining the common expert");
+  if (!stats.ok())
+    return stats.status().Annotate("pretraining the common expert");
   if (!cached.empty()) {
     // Written atomically: a concurrent run never reads half a file. A cache
     // that cannot be written costs only time.

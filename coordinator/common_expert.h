@@ -5,9 +5,9 @@
 
 #include <string>
 
+#include "common/base/status.h"
 #include "common/data/dataset.h"
 #include "common/learn/model.h"
-#include "common/base/status.h"
 
 namespace fedjets::coordinator {
 

@@ -1,9 +1,8 @@
 #include "coordinator/coordinator.h"
 
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -141,25 +140,27 @@ Status Coordinator::Impl::Run() {
       Shutdown();
     });
   }
-  asio::co_spawn(io_, AcceptLoop(), [](std::exception_ptr e) {
-    LogException("accept loop", e);
-  });
-  asio::co_spawn(io_, Drive(), [this, &signals](std::exception_ptr e, Status st) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        st = common::Internal(fmt::format("round driver failed: {}", ex.what()));
-      }
-    }
-    result_ = st;
-    finished_ = true;
-    asio::co_spawn(io_, Finish(signals), [](std::exception_ptr e) {
-      LogException("shutdown", e);
-    });
-  });
+  asio::co_spawn(io_, AcceptLoop(),
+                 [](std::exception_ptr e) { LogException("accept loop", e); });
+  asio::co_spawn(
+      io_, Drive(), [this, &signals](std::exception_ptr e, Status st) {
+        if (e) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            st = common::Internal(
+                fmt::format("round driver failed: {}", ex.what()));
+          }
+        }
+        result_ = st;
+        finished_ = true;
+        asio::co_spawn(io_, Finish(signals), [](std::exception_ptr e) {
+          LogException("shutdown", e);
+        });
+      });
   io_.run();
-  if (stop_requested_ && static_cast<int>(summary_.rounds.size()) < opt_.rounds) {
+  if (stop_requested_ &&
+      static_cast<int>(summary_.rounds.size()) < opt_.rounds) {
     return common::Unavailable(fmt::format(
         "stopped after {} of {} rounds", summary_.rounds.size(), opt_.rounds));
   }

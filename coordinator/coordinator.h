@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "common/net/connection.h"
-#include "common/data/dataset_source.h"
 #include "common/base/status.h"
+#include "common/data/dataset_source.h"
+#include "common/net/connection.h"
 #include "common/net/tls.h"
 #include "coordinator/strategy/strategy.h"
 
@@ -33,8 +33,9 @@ struct CoordinatorOptions {
   int rounds = 5;
   int min_clients = 2;        // wait for this many before round 1
   int clients_per_round = 0;  // 0 = every connected client
-  double anchor_share = 0.5;  // FedJETs: share of a round's clients that are anchors
-  int min_updates = 1;        // quorum: fewer updates and the round is void
+  double anchor_share =
+      0.5;              // FedJETs: share of a round's clients that are anchors
+  int min_updates = 1;  // quorum: fewer updates and the round is void
 
   StrategyOptions strategy;    // algorithm, models, local recipe
   common::DatasetSource data;  // its test split is evaluated

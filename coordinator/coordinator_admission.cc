@@ -1,13 +1,12 @@
 // Admission: accepting connections, the TLS handshake, Hello and Welcome,
 // just-in-time serving, and waiting until enough clients have joined.
-#include "coordinator/coordinator_impl.h"
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 
 #include "common/net/connection.h"
+#include "coordinator/coordinator_impl.h"
 
 namespace fedjets::coordinator {
 
@@ -19,10 +18,9 @@ awaitable<void> Coordinator::Impl::AcceptLoop() {
       spdlog::warn("accept failed: {}", ec.message());
       continue;
     }
-    boost::asio::co_spawn(io_, Admit(std::move(socket)),
-                          [](std::exception_ptr e) {
-                            LogException("client session", e);
-                          });
+    boost::asio::co_spawn(
+        io_, Admit(std::move(socket)),
+        [](std::exception_ptr e) { LogException("client session", e); });
   }
 }
 
@@ -44,8 +42,9 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket) {
   }
   auto hello = co_await conn->Read(deadline);
   if (!hello.ok() || !hello->has_hello()) {
-    Status why = hello.ok() ? common::InvalidArgument("first message must be Hello")
-                            : hello.status();
+    Status why = hello.ok()
+                     ? common::InvalidArgument("first message must be Hello")
+                     : hello.status();
     Reject(*conn, why);
     co_await common::SendErrorAndClose(*conn, summary_.run_id, 0,
                                        proto::Error::CODE_INVALID_ARGUMENT,
@@ -104,12 +103,12 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket) {
     conn->Close();
     co_return;
   }
-  spdlog::info("client '{}' joined from {} with {} samples{}",
-               session->info.name, conn->peer(), session->info.num_samples,
-               session->info.anchor_expert >= 0
-                   ? fmt::format(" (anchor of expert {})",
-                                 session->info.anchor_expert)
-                   : "");
+  spdlog::info(
+      "client '{}' joined from {} with {} samples{}", session->info.name,
+      conn->peer(), session->info.num_samples,
+      session->info.anchor_expert >= 0
+          ? fmt::format(" (anchor of expert {})", session->info.anchor_expert)
+          : "");
   session->conn = std::move(conn);
   sessions_.push_back(std::move(session));
   clients_changed_.cancel();
@@ -131,12 +130,12 @@ awaitable<Status> Coordinator::Impl::WaitForClients(int needed) {
   while (static_cast<int>(LiveSessions().size()) < needed) {
     if (stopping_) co_return common::Unavailable("coordinator stopped");
     if (Clock::now() >= deadline) {
-      co_return common::DeadlineExceeded(fmt::format(
-          "only {} of the {} clients needed joined within {} s",
-          sessions_.size(), needed,
-          std::chrono::duration_cast<std::chrono::seconds>(
-              opt_.wait_clients_timeout)
-              .count()));
+      co_return common::DeadlineExceeded(
+          fmt::format("only {} of the {} clients needed joined within {} s",
+                      sessions_.size(), needed,
+                      std::chrono::duration_cast<std::chrono::seconds>(
+                          opt_.wait_clients_timeout)
+                          .count()));
     }
     clients_changed_.expires_at(deadline);
     co_await clients_changed_.async_wait(kTuple);

@@ -91,7 +91,8 @@ class FlagAdder {
   // A flag that sets `field` to false.
   void ClearingFlag(const std::string& name, bool& field,
                     const std::string& help) {
-    app_.add_flag_callback(name, [&field] { field = false; }, help);
+    app_.add_flag_callback(
+        name, [&field] { field = false; }, help);
   }
 
  private:

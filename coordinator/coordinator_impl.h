@@ -74,8 +74,8 @@ class Coordinator::Impl {
 
   // Rounds (coordinator_rounds.cc).
   awaitable<Status> Drive();
-  awaitable<void> ExchangeWith(std::shared_ptr<Session> s, Role role,
-                               int round, RoundMetrics& m);
+  awaitable<void> ExchangeWith(std::shared_ptr<Session> s, Role role, int round,
+                               RoundMetrics& m);
   std::vector<Sampled> Sample(std::mt19937_64& rng);
 
   // Shutdown (coordinator_shutdown.cc).
@@ -92,7 +92,8 @@ class Coordinator::Impl {
   auto OnWorkers(F f) -> awaitable<decltype(f())> {
     using R = decltype(f());
     return boost::asio::co_spawn(
-        workers_, [f = std::move(f)]() mutable -> awaitable<R> { co_return f(); },
+        workers_,
+        [f = std::move(f)]() mutable -> awaitable<R> { co_return f(); },
         boost::asio::use_awaitable);
   }
 

@@ -15,7 +15,8 @@
 int main(int argc, char** argv) {
   using namespace fedjets;
   coordinator::CoordinatorCommandLine cl;
-  cl.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cl.threads =
+      static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   CLI::App app{
       "fedjets-coordinator: runs federated rounds (FedAvg, FedProx or "
       "FedJETs) over mutual TLS and writes a run directory (config.ini, "

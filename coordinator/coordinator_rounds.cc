@@ -1,8 +1,6 @@
 // The round driver: each round samples clients, runs their exchanges
 // concurrently, aggregates and evaluates on the worker thread, and
 // records the round's events.
-#include "coordinator/coordinator_impl.h"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -10,6 +8,7 @@
 #include <chrono>
 
 #include "coordinator/client_sampling.h"
+#include "coordinator/coordinator_impl.h"
 
 namespace fedjets::coordinator {
 
@@ -36,16 +35,16 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
                                                 RoundMetrics& m) {
   const uint64_t sent = s->conn->bytes_sent();
   const uint64_t recv = s->conn->bytes_received();
-  auto u = co_await strategy_->Exchange(*s->conn, summary_.run_id, round,
-                                        s->info, role,
-                                        Clock::now() + opt_.round_timeout);
+  auto u =
+      co_await strategy_->Exchange(*s->conn, summary_.run_id, round, s->info,
+                                   role, Clock::now() + opt_.round_timeout);
   const uint64_t ds = s->conn->bytes_sent() - sent;
   const uint64_t dr = s->conn->bytes_received() - recv;
   m.bytes_sent += ds;
   m.bytes_received += dr;
   if (!u.ok()) {
-    spdlog::warn("client '{}' dropped in round {}: {}", s->info.name,
-                 round, u.status().ToString());
+    spdlog::warn("client '{}' dropped in round {}: {}", s->info.name, round,
+                 u.status().ToString());
     s->alive = false;
     s->conn->Close();
     co_return;
@@ -89,13 +88,13 @@ awaitable<Status> Coordinator::Impl::Drive() {
     size_t pending = sampled.size();
     boost::asio::steady_timer all_done(io_, Clock::time_point::max());
     for (auto& [s, role] : sampled) {
-      boost::asio::co_spawn(io_, ExchangeWith(s, role, round, m),
-                     [&, s](std::exception_ptr e) {
-        LogException("client exchange", e);
-        log_.Progress(round, static_cast<int>(pending_updates_.size()),
-                 m.clients_sampled);
-        if (--pending == 0) all_done.cancel();
-      });
+      boost::asio::co_spawn(
+          io_, ExchangeWith(s, role, round, m), [&, s](std::exception_ptr e) {
+            LogException("client exchange", e);
+            log_.Progress(round, static_cast<int>(pending_updates_.size()),
+                          m.clients_sampled);
+            if (--pending == 0) all_done.cancel();
+          });
     }
     log_.Progress(round, 0, m.clients_sampled);
     while (pending > 0) co_await all_done.async_wait(kTuple);
@@ -117,9 +116,8 @@ awaitable<Status> Coordinator::Impl::Drive() {
         samples += static_cast<double>(u.num_samples);
       }
       m.train_loss = loss / samples;
-      Status st = co_await OnWorkers([&] {
-        return strategy_->Aggregate(round, updates, round_event);
-      });
+      Status st = co_await OnWorkers(
+          [&] { return strategy_->Aggregate(round, updates, round_event); });
       FEDJETS_CO_RETURN_IF_ERROR(st);
     } else {
       spdlog::warn("round {} void: {} updates, quorum is {}", round,
@@ -135,7 +133,8 @@ awaitable<Status> Coordinator::Impl::Drive() {
       summary_.final_unseen_accuracy = m.unseen_accuracy;
       Record(eval);
     }
-    m.seconds = std::chrono::duration<double>(Clock::now() - start_time).count();
+    m.seconds =
+        std::chrono::duration<double>(Clock::now() - start_time).count();
     summary_.rounds.push_back(m);
     round_event.clients_sampled = m.clients_sampled;
     round_event.clients_reported = m.clients_reported;

@@ -1,12 +1,12 @@
 // Ending a run: Stop() from any thread, Shutdown() on the network thread,
 // goodbyes to the clients still connected, and the run directory's final
 // models and end event.
-#include "coordinator/coordinator_impl.h"
-
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 #include <chrono>
+
+#include "coordinator/coordinator_impl.h"
 
 namespace fedjets::coordinator {
 
@@ -40,8 +40,9 @@ awaitable<void> Coordinator::Impl::SayGoodbye() {
 awaitable<void> Coordinator::Impl::Finish(boost::asio::signal_set& signals) {
   co_await SayGoodbye();
   if (opt_.linger && result_.ok() && !stop_requested_) {
-    spdlog::info("run over; serving just-in-time clients until "
-                 "stopped (--linger)");
+    spdlog::info(
+        "run over; serving just-in-time clients until "
+        "stopped (--linger)");
     co_return;  // the acceptor stays open
   }
   Shutdown();

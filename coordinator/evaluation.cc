@@ -118,12 +118,14 @@ common::Result<common::Gate> TrainReferenceGate(
   if (anchor_classes.empty()) {
     return common::InvalidArgument("the reference gate needs anchors");
   }
-  const std::vector<int64_t> owner = ClassOwners(anchor_classes, train.num_classes);
+  const std::vector<int64_t> owner =
+      ClassOwners(anchor_classes, train.num_classes);
   std::vector<int64_t> keep;  // examples of classes some anchor holds
   for (int64_t i = 0; i < train.size(); ++i) {
     if (owner[train.labels[i]] >= 0) keep.push_back(i);
   }
-  if (keep.empty()) return common::InvalidArgument("no anchor class has examples");
+  if (keep.empty())
+    return common::InvalidArgument("no anchor class has examples");
   TensorData data = common::ToTensors(common::Subset(train, keep));
   torch::Tensor z = common::EmbedAll(common_expert, data.x);
   torch::Tensor target = torch::tensor(owner).index_select(0, data.y);

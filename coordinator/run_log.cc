@@ -16,9 +16,9 @@ common::Status RunLog::Open(const std::string& run_dir) {
                   std::ios::app);
   }
   if (ec || !metrics_) {
-    return common::Unavailable(fmt::format(
-        "cannot write the run directory '{}': {}", run_dir,
-        ec ? ec.message() : "open failed"));
+    return common::Unavailable(
+        fmt::format("cannot write the run directory '{}': {}", run_dir,
+                    ec ? ec.message() : "open failed"));
   }
   return common::Status::Ok();
 }
@@ -48,7 +48,8 @@ void RunLog::PrintRow(const RoundMetrics& m) {
     return v < 0 ? std::string("-") : fmt::format("{:.2f}%", 100 * v);
   };
   fmt::print("{:>5} {:>9} {:>10.4f} {:>9} {:>9} {:>11} {:>11} {:>8.1f}\n",
-             m.round, fmt::format("{}/{}", m.clients_reported, m.clients_sampled),
+             m.round,
+             fmt::format("{}/{}", m.clients_reported, m.clients_sampled),
              m.train_loss, pct(m.test_accuracy), pct(m.unseen_accuracy),
              m.bytes_sent, m.bytes_received, m.seconds);
   std::fflush(stdout);

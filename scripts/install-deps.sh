@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ccache pkg-config git
+  build-essential cmake ccache pkg-config git clang-format
   libboost1.81-dev libssl-dev zlib1g-dev
   libprotobuf-dev protobuf-compiler
   libtorch-dev libopenblas0-openmp

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# README command 2: install what is missing, build, and run the tests.
+# README command 2: install what is missing, build, check the formatting
+# (scripts/check-format.sh) and run the tests.
 #   scripts/test.sh          every test (what CI runs)
 #   scripts/test.sh LABEL    only the tests labelled LABEL: unit (one unit at
 #                            a time, no sockets or federations; seconds),
@@ -13,6 +14,7 @@ case $label in
 esac
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
+bash scripts/check-format.sh
 cd build
 # Every test carries one of the labels, so the three runs cover the suite.
 unlabelled=$(ctest -N -LE '^(unit|integration|slow)$' | grep 'Test *#' || true)

@@ -43,9 +43,8 @@ class TempFile {
                     create_mode);
       if (fd < 0 && errno == EEXIST) continue;
       if (fd < 0) {
-        return PosixError("cannot create a temp file to write " +
-                              target.string(),
-                          errno);
+        return PosixError(
+            "cannot create a temp file to write " + target.string(), errno);
       }
       path_ = std::move(name);
       int err = 0;
@@ -98,8 +97,8 @@ Status SyncDirectory(const fs::path& target) {
       target.has_parent_path() ? target.parent_path() : fs::path(".");
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
-    return PosixError("cannot open directory " + dir.string() +
-                          " to flush " + target.string(),
+    return PosixError("cannot open directory " + dir.string() + " to flush " +
+                          target.string(),
                       errno);
   }
   // EINVAL: the file system cannot sync directories; nothing more to do.

@@ -56,7 +56,8 @@ void PairedShuffle(std::vector<T>& v, std::mt19937_64& rng) {
   const uint64_t n = v.size();
   if (n < 2) return;
   if (n > 0xffffffffu) {  // (i + 1)(i + 2) could overflow: one draw per swap
-    for (uint64_t i = 1; i < n; ++i) std::swap(v[i], v[MultiplyBelow(rng, i + 1)]);
+    for (uint64_t i = 1; i < n; ++i)
+      std::swap(v[i], v[MultiplyBelow(rng, i + 1)]);
     return;
   }
   uint64_t i = 1;

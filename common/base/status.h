@@ -86,7 +86,7 @@ class [[nodiscard]] Result {
   // A Result that holds an error until assigned (needed by coroutine
   // machinery that default-constructs results).
   Result() : v_(Status(StatusCode::kInternal, "result never set")) {}
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok() && "Result built from an OK Status");
   }
@@ -109,15 +109,16 @@ class [[nodiscard]] Result {
 
 }  // namespace fedjets::common
 
-// Evaluates `expr` (a Status); returns it from the enclosing function if not OK.
-#define FEDJETS_RETURN_IF_ERROR(expr)                        \
-  do {                                                       \
-    ::fedjets::common::Status fedjets_status_ = (expr);      \
-    if (!fedjets_status_.ok()) return fedjets_status_;       \
+// Evaluates `expr` (a Status); returns it from the enclosing function if not
+// OK.
+#define FEDJETS_RETURN_IF_ERROR(expr)                   \
+  do {                                                  \
+    ::fedjets::common::Status fedjets_status_ = (expr); \
+    if (!fedjets_status_.ok()) return fedjets_status_;  \
   } while (0)
 
-#define FEDJETS_CO_RETURN_IF_ERROR(expr)                     \
-  do {                                                       \
-    ::fedjets::common::Status fedjets_status_ = (expr);      \
-    if (!fedjets_status_.ok()) co_return fedjets_status_;    \
+#define FEDJETS_CO_RETURN_IF_ERROR(expr)                  \
+  do {                                                    \
+    ::fedjets::common::Status fedjets_status_ = (expr);   \
+    if (!fedjets_status_.ok()) co_return fedjets_status_; \
   } while (0)

@@ -45,8 +45,8 @@ Result<pid_t> SpawnWith(const std::vector<std::string>& argv,
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawnp(&pid, args[0], actions.get(), nullptr, args.data(),
-                        environ);
+  int rc =
+      posix_spawnp(&pid, args[0], actions.get(), nullptr, args.data(), environ);
   if (rc != 0) return PosixError("cannot start " + argv[0], rc);
   return pid;
 }

@@ -8,9 +8,9 @@
 #include <chrono>
 #include <string>
 
-#include "common/net/connection.h"
 #include "common/data/dataset_registry.h"
 #include "common/data/dataset_source.h"
+#include "common/net/connection.h"
 #include "common/net/tls.h"
 
 namespace fedjets::common {
@@ -48,9 +48,9 @@ inline void AddDatasetFlags(CLI::App& app, DatasetSource& data) {
   for (const auto& n : RegisteredDatasetNames()) {
     names += (names.empty() ? "" : ", ") + n;
   }
-  AddOptionWithDefault(app, "--dataset", data.name,
-                       "dataset loader, one of: " + names +
-                           " (see docs/DATASETS.md)");
+  AddOptionWithDefault(
+      app, "--dataset", data.name,
+      "dataset loader, one of: " + names + " (see docs/DATASETS.md)");
   AddOptionWithDefault(app, "--data", data.path, "dataset file or directory");
   app.add_option_function<std::vector<std::string>>(
          "--data-option",

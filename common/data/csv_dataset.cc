@@ -11,8 +11,8 @@
 #include <set>
 #include <utility>
 
-#include "common/data/csv_reader.h"
 #include "common/base/seeded_random.h"
+#include "common/data/csv_reader.h"
 
 namespace fedjets::common {
 namespace {

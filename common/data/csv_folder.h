@@ -23,9 +23,9 @@
 // state).
 #pragma once
 
+#include "common/base/status.h"
 #include "common/data/dataset.h"
 #include "common/data/dataset_source.h"
-#include "common/base/status.h"
 
 namespace fedjets::common {
 

@@ -7,8 +7,8 @@
 #include <map>
 #include <string>
 
-#include "common/data/dataset.h"
 #include "common/base/status.h"
+#include "common/data/dataset.h"
 
 namespace fedjets::common {
 

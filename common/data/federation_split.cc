@@ -8,8 +8,8 @@
 #include <random>
 #include <set>
 
-#include "common/data/partition.h"
 #include "common/base/seeded_random.h"
+#include "common/data/partition.h"
 
 namespace fedjets::common {
 namespace {
@@ -51,8 +51,8 @@ ClassSet RandomSet(int64_t num_classes, size_t size, std::mt19937_64& rng) {
 }
 
 // Splits every class's examples evenly among the clients holding it.
-void AssignByClassSets(const std::vector<int64_t>& labels,
-                       int64_t num_classes, std::vector<ClientShard>& clients,
+void AssignByClassSets(const std::vector<int64_t>& labels, int64_t num_classes,
+                       std::vector<ClientShard>& clients,
                        std::mt19937_64& rng) {
   std::vector<std::vector<int64_t>> by_class(num_classes);
   for (size_t i = 0; i < labels.size(); ++i) by_class[labels[i]].push_back(i);
@@ -110,11 +110,12 @@ Result<FederationSplit> MakeFederationSplit(const std::vector<int64_t>& labels,
   const int m = o.num_experts;
   if (o.num_clients < 1) return InvalidArgument("need at least one client");
   if (m < 0 || m > num_classes) {
-    return InvalidArgument(fmt::format(
-        "--num-experts {} must be between 1 and the {} classes", m,
-        num_classes));
+    return InvalidArgument(
+        fmt::format("--num-experts {} must be between 1 and the {} classes", m,
+                    num_classes));
   }
-  const bool grouped = o.partition == "grouped" || o.partition == "grouped-random";
+  const bool grouped =
+      o.partition == "grouped" || o.partition == "grouped-random";
   if (grouped && m < 2) {
     return InvalidArgument(
         "the grouped partitions need --num-experts >= 2 (one class group "
@@ -153,7 +154,8 @@ Result<FederationSplit> MakeFederationSplit(const std::vector<int64_t>& labels,
   if (o.partition == "grouped") {
     std::vector<ClassSet> combos;
     for (int a = 0; a < m; ++a) {
-      for (int b = a + 1; b < m; ++b) combos.push_back(Union(groups[a], groups[b]));
+      for (int b = a + 1; b < m; ++b)
+        combos.push_back(Union(groups[a], groups[b]));
     }
     common::PairedShuffle(combos, rng);
     const size_t n_unseen = std::max<size_t>(
@@ -172,13 +174,12 @@ Result<FederationSplit> MakeFederationSplit(const std::vector<int64_t>& labels,
       split.clients[first_normal + j].classes = s;
       held.insert(s);
     }
-    for (int tries = 0; tries < 10000 &&
-                        static_cast<int>(unseen_sets.size()) < o.num_unseen_eval;
+    for (int tries = 0; tries < 10000 && static_cast<int>(unseen_sets.size()) <
+                                             o.num_unseen_eval;
          ++tries) {
       ClassSet s = RandomSet(num_classes, size, rng);
-      if (!held.count(s) &&
-          std::find(unseen_sets.begin(), unseen_sets.end(), s) ==
-              unseen_sets.end()) {
+      if (!held.count(s) && std::find(unseen_sets.begin(), unseen_sets.end(),
+                                      s) == unseen_sets.end()) {
         unseen_sets.push_back(s);
       }
     }
@@ -189,7 +190,8 @@ Result<FederationSplit> MakeFederationSplit(const std::vector<int64_t>& labels,
     // Anchors take an average client's worth of their group's examples.
     std::vector<bool> taken(labels.size(), false);
     if (m > 0) {
-      const int64_t per_client = static_cast<int64_t>(labels.size()) / o.num_clients;
+      const int64_t per_client =
+          static_cast<int64_t>(labels.size()) / o.num_clients;
       for (int q = 0; q < m; ++q) {
         auto idx = SampleByClass(labels, Uniform(groups[q], num_classes),
                                  per_client, o.seed * 31 + q);
@@ -215,10 +217,12 @@ Result<FederationSplit> MakeFederationSplit(const std::vector<int64_t>& labels,
       c.classes.assign(cls.begin(), cls.end());
     }
     std::set<ClassSet> held;
-    for (int j = 0; j < num_normal; ++j) held.insert(split.clients[first_normal + j].classes);
+    for (int j = 0; j < num_normal; ++j)
+      held.insert(split.clients[first_normal + j].classes);
     if (spec->kind == PartitionSpec::Kind::kClasses) {
-      for (int tries = 0; tries < 10000 &&
-                          static_cast<int>(unseen_sets.size()) < o.num_unseen_eval;
+      for (int tries = 0;
+           tries < 10000 &&
+           static_cast<int>(unseen_sets.size()) < o.num_unseen_eval;
            ++tries) {
         ClassSet s = RandomSet(num_classes, spec->classes_per_client, rng);
         if (!held.count(s) && std::find(unseen_sets.begin(), unseen_sets.end(),
@@ -239,14 +243,16 @@ Result<FederationSplit> MakeFederationSplit(const std::vector<int64_t>& labels,
     }
     if (spec->kind == PartitionSpec::Kind::kIid) {
       split.eval_clients.push_back(
-          {"unseen-0", true, std::vector<double>(num_classes, 1.0 / num_classes)});
+          {"unseen-0", true,
+           std::vector<double>(num_classes, 1.0 / num_classes)});
     }
   }
   for (auto& c : split.clients) std::sort(c.indices.begin(), c.indices.end());
   for (int j = 0; j < std::min(o.num_seen_eval, num_normal); ++j) {
     split.eval_clients.push_back(
         {fmt::format("seen-{}", first_normal + j), false,
-         Histogram(labels, split.clients[first_normal + j].indices, num_classes)});
+         Histogram(labels, split.clients[first_normal + j].indices,
+                   num_classes)});
   }
   for (size_t u = 0; u < unseen_sets.size(); ++u) {
     split.eval_clients.push_back({fmt::format("unseen-{}", u), true,

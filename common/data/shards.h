@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "common/base/status.h"
 #include "common/data/dataset.h"
 #include "common/data/dataset_source.h"
-#include "common/base/status.h"
 
 namespace fedjets::common {
 

@@ -27,10 +27,10 @@ Result<ParameterList> WeightedAverage(
   out.reserve(first.size());
   for (size_t i = 0; i < first.size(); ++i) {
     if (first[i].dtype != proto::DTYPE_FLOAT32) {
-      return InvalidArgument(fmt::format("parameter '{}' is {}, only float32 "
-                                         "is averaged",
-                                         first[i].name,
-                                         DTypeName(first[i].dtype)));
+      return InvalidArgument(
+          fmt::format("parameter '{}' is {}, only float32 "
+                      "is averaged",
+                      first[i].name, DTypeName(first[i].dtype)));
     }
     for (const auto& in : inputs) {
       FEDJETS_RETURN_IF_ERROR(ValidateTensor((*in.params)[i]));

@@ -9,8 +9,8 @@ namespace fedjets::common {
 CnnImpl::CnnImpl(int64_t channels, int64_t height, int64_t width,
                  int64_t hidden, int64_t classes) {
   conv1_ = register_module(
-      "conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, 16, 5)
-                                     .padding(2)));
+      "conv1",
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, 16, 5).padding(2)));
   conv2_ = register_module(
       "conv2",
       torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 32, 5).padding(2)));
@@ -50,7 +50,8 @@ Result<Classifier> MakeClassifier(const ModelSpec& spec, uint64_t seed) {
     return InvalidArgument(fmt::format(
         "a classifier needs at least 2 classes, got {}", spec.num_classes));
   }
-  if (spec.hidden < 1) return InvalidArgument("model hidden width must be >= 1");
+  if (spec.hidden < 1)
+    return InvalidArgument("model hidden width must be >= 1");
   const auto& s = spec.input_shape;
   const std::string family = ResolveFamily(spec);
   torch::manual_seed(seed);
@@ -68,9 +69,9 @@ Result<Classifier> MakeClassifier(const ModelSpec& spec, uint64_t seed) {
     int64_t features = 1;
     for (int64_t d : s) features *= d;
     if (s.empty() || features < 1) {
-      return InvalidArgument(fmt::format(
-          "the mlp model needs a non-empty input shape, got {}",
-          ShapeString(s)));
+      return InvalidArgument(
+          fmt::format("the mlp model needs a non-empty input shape, got {}",
+                      ShapeString(s)));
     }
     return Classifier(
         std::make_shared<MlpImpl>(features, spec.hidden, spec.num_classes));

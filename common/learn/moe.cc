@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-
 namespace fedjets::common {
 namespace {
 
@@ -142,7 +141,8 @@ torch::Tensor PredictByExpert(const std::vector<ClassifierImpl*>& experts,
   torch::NoGradGuard no_grad;
   torch::Tensor out = torch::zeros({x.size(0)}, torch::kInt64);
   for (size_t q = 0; q < experts.size(); ++q) {
-    torch::Tensor rows = chosen.eq(static_cast<int64_t>(q)).nonzero().squeeze(1);
+    torch::Tensor rows =
+        chosen.eq(static_cast<int64_t>(q)).nonzero().squeeze(1);
     if (rows.numel() == 0) continue;
     torch::Tensor pred = Logits(*experts[q], x.index_select(0, rows)).argmax(1);
     out.index_copy_(0, rows, pred);

@@ -20,7 +20,7 @@ struct MoeOptions {
   int num_experts = 5;
   int top_k = 2;
   int64_t gate_hidden = 64;
-  double gate_lr = 0.1;            // plain SGD, as in the paper (tuned lr)
+  double gate_lr = 0.1;             // plain SGD, as in the paper (tuned lr)
   double anchor_gate_weight = 1.0;  // weight of the anchor's gate loss
 };
 
@@ -70,9 +70,9 @@ Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
                                 const TrainOptions& o, double gate_lr);
 
 struct JitPrediction {
-  std::vector<int> selected;   // the client's top-k experts
-  torch::Tensor chosen;        // [N] expert used per sample
-  torch::Tensor predictions;   // [N] class per sample
+  std::vector<int> selected;  // the client's top-k experts
+  torch::Tensor chosen;       // [N] expert used per sample
+  torch::Tensor predictions;  // [N] class per sample
 };
 
 // Predicts sample i with expert chosen[i] ([N] expert ids; each chosen
@@ -87,8 +87,7 @@ torch::Tensor PredictByExpert(const std::vector<ClassifierImpl*>& experts,
 // may be null). No gradient step.
 JitPrediction JitPredict(GateImpl& gate,
                          const std::vector<ClassifierImpl*>& experts,
-                         const torch::Tensor& x, const torch::Tensor& z,
-                         int k);
+                         const torch::Tensor& x, const torch::Tensor& z, int k);
 
 // Mean entropy (nats) of the per-sample gate softmax.
 double GateEntropy(GateImpl& gate, const torch::Tensor& z);

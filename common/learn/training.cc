@@ -27,9 +27,9 @@ Result<TrainStats> RunEpochs(
     return FailedPrecondition("cannot train: the client holds no examples");
   }
   if (o.batch_size < 1 || o.local_epochs < 1 || o.learning_rate <= 0) {
-    return InvalidArgument(fmt::format(
-        "bad training options: batch_size={} local_epochs={} lr={}",
-        o.batch_size, o.local_epochs, o.learning_rate));
+    return InvalidArgument(
+        fmt::format("bad training options: batch_size={} local_epochs={} lr={}",
+                    o.batch_size, o.local_epochs, o.learning_rate));
   }
   const auto start = std::chrono::steady_clock::now();
   auto gen = at::detail::createCPUGenerator(o.seed);
@@ -47,9 +47,9 @@ Result<TrainStats> RunEpochs(
   TrainStats stats;
   stats.mean_loss = loss_sum / static_cast<double>(seen);
   stats.examples_seen = seen;
-  stats.seconds = std::chrono::duration<double>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
+  stats.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   return stats;
 }
 
@@ -57,7 +57,8 @@ Result<TrainStats> TrainLocal(ClassifierImpl& model, const TensorData& data,
                               const TrainOptions& o) {
   std::vector<torch::Tensor> anchor;
   if (o.prox_mu > 0) {
-    for (const auto& p : model.parameters()) anchor.push_back(p.detach().clone());
+    for (const auto& p : model.parameters())
+      anchor.push_back(p.detach().clone());
   }
   torch::optim::SGD optimizer(
       model.parameters(),
@@ -67,7 +68,8 @@ Result<TrainStats> TrainLocal(ClassifierImpl& model, const TensorData& data,
     torch::Tensor x = data.x.index_select(/*dim=*/0, idx);
     torch::Tensor y = data.y.index_select(/*dim=*/0, idx);
     optimizer.zero_grad();
-    torch::Tensor loss = torch::nn::functional::cross_entropy(model.forward(x), y);
+    torch::Tensor loss =
+        torch::nn::functional::cross_entropy(model.forward(x), y);
     torch::Tensor objective = loss;
     if (o.prox_mu > 0) {
       auto params = model.parameters();

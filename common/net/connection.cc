@@ -23,8 +23,8 @@ std::string Endpoint(const asio::ip::tcp::socket& s) {
 
 Status ValidateLimits(const ConnectionLimits& l) {
   if (l.max_frame_bytes <= kEnvelopeOverheadBytes) {
-    return InvalidArgument(fmt::format(
-        "--max-frame-bytes must be more than {}", kEnvelopeOverheadBytes));
+    return InvalidArgument(fmt::format("--max-frame-bytes must be more than {}",
+                                       kEnvelopeOverheadBytes));
   }
   if (l.chunk_bytes == 0 ||
       l.chunk_bytes > l.max_frame_bytes - kEnvelopeOverheadBytes) {
@@ -104,12 +104,14 @@ asio::awaitable<Status> Connection::Handshake(
 
 asio::awaitable<Status> Connection::Write(const proto::Envelope& envelope,
                                           Clock::time_point deadline) {
-  auto frame = EncodeFrame(envelope.SerializeAsString(),
-                           limits_.max_frame_bytes);
+  auto frame =
+      EncodeFrame(envelope.SerializeAsString(), limits_.max_frame_bytes);
   if (!frame.ok()) co_return frame.status();
   ArmWatchdog(deadline);
   auto [ec, n] = co_await std::visit(
-      [&](auto& s) { return asio::async_write(s, asio::buffer(*frame), kTuple); },
+      [&](auto& s) {
+        return asio::async_write(s, asio::buffer(*frame), kTuple);
+      },
       stream_);
   if (DisarmWatchdog()) {
     co_return DeadlineExceeded(fmt::format("write to {} timed out", peer_));
@@ -125,8 +127,8 @@ asio::awaitable<Status> Connection::Write(const proto::Envelope& envelope,
 asio::awaitable<Result<proto::Envelope>> Connection::Read(
     Clock::time_point deadline) {
   auto read = [&](asio::mutable_buffer buf) {
-    return std::visit(
-        [&](auto& s) { return asio::async_read(s, buf, kTuple); }, stream_);
+    return std::visit([&](auto& s) { return asio::async_read(s, buf, kTuple); },
+                      stream_);
   };
   FrameHeader header;
   ArmWatchdog(deadline);
@@ -141,17 +143,16 @@ asio::awaitable<Result<proto::Envelope>> Connection::Read(
     if (n == 0) {
       co_return Unavailable(fmt::format("{} closed the connection", peer_));
     }
-    co_return DataLoss(fmt::format(
-        "truncated frame header from {}: got {} of {} bytes", peer_, n,
-        kFrameHeaderBytes));
+    co_return DataLoss(
+        fmt::format("truncated frame header from {}: got {} of {} bytes", peer_,
+                    n, kFrameHeaderBytes));
   }
   if (ec) {
     co_return Unavailable(
         fmt::format("read from {} failed: {}", peer_, ec.message()));
   }
   const uint32_t length = DecodeFrameHeader(header);
-  if (Status st = CheckFrameLength(length, limits_.max_frame_bytes);
-      !st.ok()) {
+  if (Status st = CheckFrameLength(length, limits_.max_frame_bytes); !st.ok()) {
     co_return st.Annotate(fmt::format("from {}", peer_));
   }
   std::string body(length, '\0');
@@ -161,9 +162,9 @@ asio::awaitable<Result<proto::Envelope>> Connection::Read(
   bytes_received_ += got;
   if (timed_out || ec2) {
     std::string why = timed_out ? "timed out" : ec2.message();
-    co_return DataLoss(fmt::format(
-        "truncated frame from {}: got {} of {} body bytes ({})", peer_, got,
-        length, why));
+    co_return DataLoss(
+        fmt::format("truncated frame from {}: got {} of {} body bytes ({})",
+                    peer_, got, length, why));
   }
   proto::Envelope envelope;
   if (!envelope.ParseFromString(body)) {
@@ -188,8 +189,7 @@ Status CheckEnvelope(const proto::Envelope& e, const std::string& run_id,
   }
   if (e.run_id() != run_id) {
     return FailedPrecondition(fmt::format(
-        "message for run '{}' rejected: this is run '{}'", e.run_id(),
-        run_id));
+        "message for run '{}' rejected: this is run '{}'", e.run_id(), run_id));
   }
   if (e.round() != round) {
     return FailedPrecondition(fmt::format(
@@ -201,14 +201,12 @@ Status CheckEnvelope(const proto::Envelope& e, const std::string& run_id,
 }
 
 asio::awaitable<Status> SendParameters(Connection& conn,
-                                       const std::string& run_id,
-                                       int64_t round,
+                                       const std::string& run_id, int64_t round,
                                        const ParameterList& params,
                                        Clock::time_point deadline) {
   for (size_t i = 0; i < params.size(); ++i) {
-    for (proto::TensorChunk& chunk :
-         ChunkTensor(static_cast<int32_t>(i), params[i],
-                     conn.limits().chunk_bytes)) {
+    for (proto::TensorChunk& chunk : ChunkTensor(
+             static_cast<int32_t>(i), params[i], conn.limits().chunk_bytes)) {
       proto::Envelope e = MakeEnvelope(run_id, round);
       *e.mutable_tensor_chunk() = std::move(chunk);
       FEDJETS_CO_RETURN_IF_ERROR(co_await conn.Write(e, deadline));
@@ -227,9 +225,9 @@ asio::awaitable<Result<ParameterList>> ReceiveParameters(
     if (!e.ok()) co_return e.status();
     FEDJETS_CO_RETURN_IF_ERROR(CheckEnvelope(*e, run_id, round));
     if (!e->has_tensor_chunk()) {
-      co_return InvalidArgument(fmt::format(
-          "expected a tensor chunk from {}, got message kind {}", conn.peer(),
-          static_cast<int>(e->body_case())));
+      co_return InvalidArgument(
+          fmt::format("expected a tensor chunk from {}, got message kind {}",
+                      conn.peer(), static_cast<int>(e->body_case())));
     }
     FEDJETS_CO_RETURN_IF_ERROR(assembler.Add(e->tensor_chunk()));
   }

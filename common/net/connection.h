@@ -97,8 +97,7 @@ Status CheckEnvelope(const proto::Envelope& e, const std::string& run_id,
 
 // Streams `params` as ordered TensorChunk envelopes.
 asio::awaitable<Status> SendParameters(Connection& conn,
-                                       const std::string& run_id,
-                                       int64_t round,
+                                       const std::string& run_id, int64_t round,
                                        const ParameterList& params,
                                        Clock::time_point deadline);
 

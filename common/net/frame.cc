@@ -19,10 +19,10 @@ uint32_t DecodeFrameHeader(const FrameHeader& h) {
 Status CheckFrameLength(uint32_t body_bytes, uint32_t max_frame_bytes) {
   if (body_bytes == 0) return InvalidArgument("empty frame (length 0)");
   if (body_bytes > max_frame_bytes) {
-    return InvalidArgument(fmt::format(
-        "frame of {} bytes exceeds the limit of {} bytes (raise "
-        "--max-frame-bytes on both sides if this is intended)",
-        body_bytes, max_frame_bytes));
+    return InvalidArgument(
+        fmt::format("frame of {} bytes exceeds the limit of {} bytes (raise "
+                    "--max-frame-bytes on both sides if this is intended)",
+                    body_bytes, max_frame_bytes));
   }
   return Status::Ok();
 }
@@ -30,9 +30,9 @@ Status CheckFrameLength(uint32_t body_bytes, uint32_t max_frame_bytes) {
 Result<std::string> EncodeFrame(const std::string& body,
                                 uint32_t max_frame_bytes) {
   if (body.size() > max_frame_bytes) {
-    return InvalidArgument(fmt::format(
-        "refusing to send a frame of {} bytes: limit is {} bytes",
-        body.size(), max_frame_bytes));
+    return InvalidArgument(
+        fmt::format("refusing to send a frame of {} bytes: limit is {} bytes",
+                    body.size(), max_frame_bytes));
   }
   if (body.empty()) return InvalidArgument("refusing to send an empty frame");
   const FrameHeader h = EncodeFrameHeader(static_cast<uint32_t>(body.size()));

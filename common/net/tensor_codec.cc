@@ -20,23 +20,35 @@ int64_t WireTensor::NumElements() const {
 
 size_t ElementSize(proto::DType dtype) {
   switch (dtype) {
-    case proto::DTYPE_FLOAT32: return 4;
-    case proto::DTYPE_FLOAT64: return 8;
-    case proto::DTYPE_INT64: return 8;
-    case proto::DTYPE_INT32: return 4;
-    case proto::DTYPE_UINT8: return 1;
-    default: return 0;
+    case proto::DTYPE_FLOAT32:
+      return 4;
+    case proto::DTYPE_FLOAT64:
+      return 8;
+    case proto::DTYPE_INT64:
+      return 8;
+    case proto::DTYPE_INT32:
+      return 4;
+    case proto::DTYPE_UINT8:
+      return 1;
+    default:
+      return 0;
   }
 }
 
 std::string DTypeName(proto::DType dtype) {
   switch (dtype) {
-    case proto::DTYPE_FLOAT32: return "float32";
-    case proto::DTYPE_FLOAT64: return "float64";
-    case proto::DTYPE_INT64: return "int64";
-    case proto::DTYPE_INT32: return "int32";
-    case proto::DTYPE_UINT8: return "uint8";
-    default: return fmt::format("unknown dtype {}", static_cast<int>(dtype));
+    case proto::DTYPE_FLOAT32:
+      return "float32";
+    case proto::DTYPE_FLOAT64:
+      return "float64";
+    case proto::DTYPE_INT64:
+      return "int64";
+    case proto::DTYPE_INT32:
+      return "int32";
+    case proto::DTYPE_UINT8:
+      return "uint8";
+    default:
+      return fmt::format("unknown dtype {}", static_cast<int>(dtype));
   }
 }
 
@@ -62,8 +74,8 @@ Result<uint64_t> ExpectedBytes(const std::string& name, proto::DType dtype,
                                          name, ShapeString(shape)));
     }
     if (d != 0 && n > std::numeric_limits<uint64_t>::max() / d) {
-      return InvalidArgument(fmt::format("tensor '{}' shape {} overflows",
-                                         name, ShapeString(shape)));
+      return InvalidArgument(fmt::format("tensor '{}' shape {} overflows", name,
+                                         ShapeString(shape)));
     }
     n *= static_cast<uint64_t>(d);
   }
@@ -110,26 +122,25 @@ Status CheckParameterList(const ParameterList& expected,
     const WireTensor& e = expected[i];
     const WireTensor& g = got[i];
     if (e.name != g.name) {
-      return InvalidArgument(fmt::format(
-          "parameter {} is named '{}' but '{}' was expected", i, g.name,
-          e.name));
+      return InvalidArgument(
+          fmt::format("parameter {} is named '{}' but '{}' was expected", i,
+                      g.name, e.name));
     }
     if (e.dtype != g.dtype) {
-      return InvalidArgument(fmt::format("parameter '{}' is {} but {} was "
-                                         "expected",
-                                         g.name, DTypeName(g.dtype),
-                                         DTypeName(e.dtype)));
+      return InvalidArgument(
+          fmt::format("parameter '{}' is {} but {} was "
+                      "expected",
+                      g.name, DTypeName(g.dtype), DTypeName(e.dtype)));
     }
     if (e.shape != g.shape) {
-      return InvalidArgument(fmt::format(
-          "parameter '{}' has shape {} but {} was expected", g.name,
-          ShapeString(g.shape), ShapeString(e.shape)));
+      return InvalidArgument(
+          fmt::format("parameter '{}' has shape {} but {} was expected", g.name,
+                      ShapeString(g.shape), ShapeString(e.shape)));
     }
   }
   if (expected.size() != got.size()) {
     return InvalidArgument(fmt::format(
-        "got {} parameters but {} were expected{}", got.size(),
-        expected.size(),
+        "got {} parameters but {} were expected{}", got.size(), expected.size(),
         got.size() < expected.size()
             ? fmt::format(" (first missing: '{}')", expected[got.size()].name)
             : fmt::format(" (first extra: '{}')", got[expected.size()].name)));
@@ -191,15 +202,15 @@ Status TensorAssembler::Add(const proto::TensorChunk& c) {
         c.index(), expected_));
   }
   if (c.index() != want_index) {
-    return InvalidArgument(fmt::format(
-        "chunk for tensor {} arrived while tensor {} was expected", c.index(),
-        want_index));
+    return InvalidArgument(
+        fmt::format("chunk for tensor {} arrived while tensor {} was expected",
+                    c.index(), want_index));
   }
   if (!in_progress_) {
     if (c.offset() != 0) {
-      return InvalidArgument(fmt::format(
-          "tensor {} started at offset {} instead of 0", c.index(),
-          c.offset()));
+      return InvalidArgument(
+          fmt::format("tensor {} started at offset {} instead of 0", c.index(),
+                      c.offset()));
     }
     WireTensor t;
     t.name = c.name();
@@ -213,9 +224,9 @@ Status TensorAssembler::Add(const proto::TensorChunk& c) {
           DTypeName(t.dtype), ShapeString(t.shape), c.total_bytes(), *want));
     }
     if (c.total_bytes() > max_tensor_bytes_) {
-      return InvalidArgument(fmt::format(
-          "tensor '{}' of {} bytes exceeds the limit of {} bytes", t.name,
-          c.total_bytes(), max_tensor_bytes_));
+      return InvalidArgument(
+          fmt::format("tensor '{}' of {} bytes exceeds the limit of {} bytes",
+                      t.name, c.total_bytes(), max_tensor_bytes_));
     }
     current_ = std::move(t);
     current_total_ = c.total_bytes();
@@ -229,9 +240,9 @@ Status TensorAssembler::Add(const proto::TensorChunk& c) {
         current_total_));
   }
   if (current_.bytes.size() + c.data().size() > current_total_) {
-    return InvalidArgument(fmt::format(
-        "tensor '{}' chunks exceed its declared {} bytes", current_.name,
-        current_total_));
+    return InvalidArgument(
+        fmt::format("tensor '{}' chunks exceed its declared {} bytes",
+                    current_.name, current_total_));
   }
   // Memory grows with bytes actually received, never with what is declared.
   current_.bytes.append(c.data());

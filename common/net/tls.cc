@@ -13,9 +13,9 @@ namespace ssl = boost::asio::ssl;
 Result<std::shared_ptr<ssl::context>> MakeContext(const TlsFiles& f,
                                                   ssl::context::method method,
                                                   ssl::verify_mode mode) {
-  for (const auto& [what, path] : {std::pair{"CA certificate", f.ca},
-                                   std::pair{"certificate", f.cert},
-                                   std::pair{"private key", f.key}}) {
+  for (const auto& [what, path] :
+       {std::pair{"CA certificate", f.ca}, std::pair{"certificate", f.cert},
+        std::pair{"private key", f.key}}) {
     if (path.empty()) {
       return InvalidArgument(fmt::format(
           "no {} file given (use --ca/--cert/--key, or --insecure for plain "
@@ -23,9 +23,10 @@ Result<std::shared_ptr<ssl::context>> MakeContext(const TlsFiles& f,
           what));
     }
     if (!std::filesystem::is_regular_file(path)) {
-      return NotFound(fmt::format("{} file '{}' does not exist (generate "
-                                  "one with fedjets-certs)",
-                                  what, path));
+      return NotFound(
+          fmt::format("{} file '{}' does not exist (generate "
+                      "one with fedjets-certs)",
+                      what, path));
     }
   }
   auto ctx = std::make_shared<ssl::context>(method);

@@ -73,9 +73,9 @@ void ReadFields(const Fields& f, ClientAccuracy& c) {
   std::string kind;
   f.Required("kind", kind);
   if (kind != "seen" && kind != "unseen") {
-    throw std::invalid_argument(fmt::format(
-        "field \"{}\" is \"{}\", expected \"seen\" or \"unseen\"",
-        f.Name("kind"), kind));
+    throw std::invalid_argument(
+        fmt::format("field \"{}\" is \"{}\", expected \"seen\" or \"unseen\"",
+                    f.Name("kind"), kind));
   }
   c.unseen = kind == "unseen";
   f.Required("labels", c.labels);
@@ -103,9 +103,9 @@ void Fields::Read(const json& j, const std::string& path, T& out) {
   } else if constexpr (std::is_integral_v<T>) {
     if (std::is_unsigned_v<T> ? !j.is_number_unsigned()
                               : !j.is_number_integer()) {
-      WrongType(j, path,
-                std::is_unsigned_v<T> ? "a non-negative integer"
-                                      : "an integer");
+      WrongType(
+          j, path,
+          std::is_unsigned_v<T> ? "a non-negative integer" : "an integer");
     }
     using Wide = std::conditional_t<std::is_unsigned_v<T>, uint64_t, int64_t>;
     const Wide v = j.get<Wide>();
@@ -166,12 +166,9 @@ void from_json(const json& j, StartEvent& e) {
 }
 
 void to_json(json& j, const UpdateEvent& e) {
-  j = {{"round", e.round},
-       {"client", e.client},
-       {"samples", e.samples},
-       {"train_loss", e.train_loss},
-       {"bytes_sent", e.bytes_sent},
-       {"bytes_received", e.bytes_received}};
+  j = {{"round", e.round},           {"client", e.client},
+       {"samples", e.samples},       {"train_loss", e.train_loss},
+       {"bytes_sent", e.bytes_sent}, {"bytes_received", e.bytes_received}};
   if (!e.role.empty()) {
     j["role"] = e.role;
     j["experts"] = e.experts;

@@ -121,7 +121,7 @@ struct ReferenceGateEval {
 // After the last round (fedjets): where unseen clients' samples went.
 struct RoutingEvent {
   static constexpr std::string_view kName = "routing";
-  std::vector<std::vector<int64_t>> confusion;  // [class][expert] counts
+  std::vector<std::vector<int64_t>> confusion;       // [class][expert] counts
   std::vector<std::vector<int64_t>> anchor_classes;  // per expert
   std::optional<ReferenceGateEval> reference_gate;
   bool operator==(const RoutingEvent&) const = default;

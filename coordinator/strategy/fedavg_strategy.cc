@@ -48,10 +48,12 @@ class FedAvgStrategy : public Strategy {
     t->set_prox_mu(o.algorithm == "fedprox" ? o.prox_mu : 0.0);
     t->set_seed(RoundSeed(o.seed, round));
     t->set_role(proto::RoundTask::ROLE_MODEL);
-    FEDJETS_CO_RETURN_IF_ERROR(co_await SendWithHeader(c, task, global, deadline));
+    FEDJETS_CO_RETURN_IF_ERROR(
+        co_await SendWithHeader(c, task, global, deadline));
     auto reply = co_await ReceiveUpdate(c, run_id, round, deadline);
     if (!reply.ok()) co_return reply.status();
-    if (Status st = common::CheckParameterList(global, reply->second); !st.ok()) {
+    if (Status st = common::CheckParameterList(global, reply->second);
+        !st.ok()) {
       co_return st.Annotate("update rejected");
     }
     ClientUpdate u;
@@ -107,8 +109,8 @@ class FedAvgStrategy : public Strategy {
         return common::Logits(*ctx_.common_expert, c.test.x).argmax(1);
       });
     }
-    b.local = start.ok() ? ScoreFineTuned(ctx_.eval_clients, **start,
-                                          ctx_.spec, epochs, seed)
+    b.local = start.ok() ? ScoreFineTuned(ctx_.eval_clients, **start, ctx_.spec,
+                                          epochs, seed)
                          : UnscoredReference(start.status());
     b.oracle =
         ScoreFineTuned(ctx_.eval_clients, *model_, ctx_.spec, epochs, seed);

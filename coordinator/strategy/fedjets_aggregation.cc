@@ -38,7 +38,8 @@ Status FedJetsStrategy::Aggregate(int, std::vector<ClientUpdate>& updates,
       if (std::find(u.experts.begin(), u.experts.end(), q) == u.experts.end()) {
         continue;
       }
-      parts.push_back(common::TakePrefix(common::ExpertWirePrefix(q), u.params));
+      parts.push_back(
+          common::TakePrefix(common::ExpertWirePrefix(q), u.params));
       in.push_back({&parts.back(), static_cast<double>(u.num_samples)});
     }
     load[q] = static_cast<int>(in.size());

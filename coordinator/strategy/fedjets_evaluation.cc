@@ -12,14 +12,13 @@ EvalEvent FedJetsStrategy::Evaluate(int round) {
   auto ptrs = ExpertPointers();
   size_t index = 0;
   std::vector<torch::Tensor> chosen;
-  ClientScores s = ScoreClients(
-      ctx_.eval_clients, [&](const EvalClient& c, ClientAccuracy& info) {
-        auto jit =
-            common::JitPredict(*gate_, ptrs, c.test.x, eval_z_[index++], k);
-        info.experts = jit.selected;
-        chosen.push_back(jit.chosen);
-        return jit.predictions;
-      });
+  ClientScores s = ScoreClients(ctx_.eval_clients, [&](const EvalClient& c,
+                                                       ClientAccuracy& info) {
+    auto jit = common::JitPredict(*gate_, ptrs, c.test.x, eval_z_[index++], k);
+    info.experts = jit.selected;
+    chosen.push_back(jit.chosen);
+    return jit.predictions;
+  });
   EvalEvent e;
   e.accuracy = s.accuracy;
   e.clients = std::move(s.clients);
@@ -48,9 +47,8 @@ std::vector<Event> FedJetsStrategy::FinalEvents() {
     b.common = ScoreReference(ctx_.eval_clients, [&](const EvalClient& c) {
       return common::Logits(*ctx_.common_expert, c.test.x).argmax(1);
     });
-    b.local = ScoreFineTuned(ctx_.eval_clients, *ctx_.common_expert,
-                             ctx_.spec, ctx_.options.finetune_epochs,
-                             ctx_.options.seed);
+    b.local = ScoreFineTuned(ctx_.eval_clients, *ctx_.common_expert, ctx_.spec,
+                             ctx_.options.finetune_epochs, ctx_.options.seed);
     events.push_back(b);
   }
   // The driver always evaluates the last round, so this is the final
@@ -98,16 +96,14 @@ ReferenceGateEval FedJetsStrategy::ReferenceGateScores() {
   size_t index = 0;
   std::vector<torch::Tensor> chosen;
   ReferenceGateEval s;
-  s.accuracy =
-      ScoreClients(ctx_.eval_clients,
-                   [&](const EvalClient& c, ClientAccuracy&) {
-                     auto jit = common::JitPredict(
-                         *ctx_.reference_gate, ptrs, c.test.x,
-                         eval_z_[index++], ctx_.options.top_k);
-                     chosen.push_back(jit.chosen);
-                     return jit.predictions;
-                   })
-          .accuracy;
+  s.accuracy = ScoreClients(ctx_.eval_clients, [&](const EvalClient& c,
+                                                   ClientAccuracy&) {
+                 auto jit =
+                     common::JitPredict(*ctx_.reference_gate, ptrs, c.test.x,
+                                        eval_z_[index++], ctx_.options.top_k);
+                 chosen.push_back(jit.chosen);
+                 return jit.predictions;
+               }).accuracy;
   RoutingStats r = Routing(chosen, *ctx_.reference_gate);
   if (r.total > 0) {
     s.routing_accuracy = static_cast<double>(r.correct) / r.total;

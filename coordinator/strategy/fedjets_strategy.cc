@@ -37,17 +37,17 @@ void FedJetsStrategy::FillWelcome(const SessionInfo& s, proto::Welcome& w) {
   w.mutable_moe()->set_top_k(ctx_.options.top_k);
   w.mutable_moe()->set_gate_hidden(ctx_.options.gate_hidden);
   w.set_common_expert_hash(common_hash_);
-  const bool cached =
-      std::find(s.cached_models.begin(), s.cached_models.end(),
-                common_hash_) != s.cached_models.end();
-  w.set_common_expert_tensors(cached ? 0 : static_cast<int32_t>(common_wire_.size()));
+  const bool cached = std::find(s.cached_models.begin(), s.cached_models.end(),
+                                common_hash_) != s.cached_models.end();
+  w.set_common_expert_tensors(
+      cached ? 0 : static_cast<int32_t>(common_wire_.size()));
 }
 
 asio::awaitable<Status> FedJetsStrategy::AfterWelcome(
     common::Connection& c, const std::string& run_id, const SessionInfo& s,
     Clock::time_point deadline) {
-  if (std::find(s.cached_models.begin(), s.cached_models.end(),
-                common_hash_) != s.cached_models.end()) {
+  if (std::find(s.cached_models.begin(), s.cached_models.end(), common_hash_) !=
+      s.cached_models.end()) {
     co_return Status::Ok();
   }
   co_return co_await common::SendParameters(c, run_id, 0, common_wire_,
@@ -162,7 +162,8 @@ asio::awaitable<common::Result<std::vector<int>>> FedJetsStrategy::GrantExperts(
   const ParameterList out = ExpertsWire(ids);
   proto::Envelope grant = common::MakeEnvelope(run_id, round);
   for (int q : ids) grant.mutable_expert_grant()->add_experts(q);
-  grant.mutable_expert_grant()->set_num_tensors(static_cast<int32_t>(out.size()));
+  grant.mutable_expert_grant()->set_num_tensors(
+      static_cast<int32_t>(out.size()));
   FEDJETS_CO_RETURN_IF_ERROR(co_await SendWithHeader(c, grant, out, deadline));
   co_return ids;
 }
@@ -184,9 +185,9 @@ common::Result<std::unique_ptr<Strategy>> MakeFedJetsStrategy(
         "examples:N:epochs:E");
   }
   if (o.num_experts < 1 || o.top_k < 1 || o.top_k > o.num_experts) {
-    return common::InvalidArgument(fmt::format(
-        "need 1 <= --top-k ({}) <= --num-experts ({})", o.top_k,
-        o.num_experts));
+    return common::InvalidArgument(
+        fmt::format("need 1 <= --top-k ({}) <= --num-experts ({})", o.top_k,
+                    o.num_experts));
   }
   // The gate's initial weights follow --seed; each expert starts as a copy
   // of the common expert.

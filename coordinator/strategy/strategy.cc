@@ -40,18 +40,17 @@ ReceiveUpdate(common::Connection& c, const std::string& run_id, int round,
   if (!reply.ok()) co_return reply.status();
   FEDJETS_CO_RETURN_IF_ERROR(common::CheckEnvelope(*reply, run_id, round));
   if (!reply->has_update()) {
-    co_return common::InvalidArgument(fmt::format(
-        "expected an Update message, got message kind {}",
-        static_cast<int>(reply->body_case())));
+    co_return common::InvalidArgument(
+        fmt::format("expected an Update message, got message kind {}",
+                    static_cast<int>(reply->body_case())));
   }
   proto::Update update = reply->update();
   if (update.num_samples() <= 0) {
     co_return common::InvalidArgument(fmt::format(
         "update reports {} samples; must be positive", update.num_samples()));
   }
-  auto params = co_await common::ReceiveParameters(c, run_id, round,
-                                                   update.num_tensors(),
-                                                   deadline);
+  auto params = co_await common::ReceiveParameters(
+      c, run_id, round, update.num_tensors(), deadline);
   if (!params.ok()) co_return params.status();
   co_return std::pair{std::move(update), std::move(*params)};
 }
@@ -77,8 +76,8 @@ common::Result<std::unique_ptr<Strategy>> MakeStrategy(
   }
   ctx.test = common::ToTensors(test);
   if (split) {
-    ctx.eval_clients = BuildEvalClients(data, *split,
-                                        o.eval_examples_per_client, o.seed);
+    ctx.eval_clients =
+        BuildEvalClients(data, *split, o.eval_examples_per_client, o.seed);
     ctx.anchor_classes = split->anchor_classes;
   }
   auto source = ParseCommonExpert(o.common_expert);
@@ -91,15 +90,16 @@ common::Result<std::unique_ptr<Strategy>> MakeStrategy(
                  : LoadCommonExpert(ctx.spec, source->file);
     if (!c.ok()) return c.status().Annotate("--common-expert");
     ctx.common_expert = *c;
-    ctx.common_expert_accuracy = common::Evaluate(*ctx.common_expert, ctx.test).accuracy;
+    ctx.common_expert_accuracy =
+        common::Evaluate(*ctx.common_expert, ctx.test).accuracy;
     spdlog::info("common expert ({}): test accuracy {:.2f}%", o.common_expert,
                  100 * ctx.common_expert_accuracy);
   }
   if (o.algorithm == "fedjets" && o.baselines && ctx.common_expert &&
       !ctx.anchor_classes.empty()) {
-    auto g = TrainReferenceGate(*ctx.common_expert, data.train,
-                                ctx.anchor_classes, o.gate_hidden,
-                                kReferenceGateEpochs, o.seed);
+    auto g =
+        TrainReferenceGate(*ctx.common_expert, data.train, ctx.anchor_classes,
+                           o.gate_hidden, kReferenceGateEpochs, o.seed);
     if (!g.ok()) return g.status().Annotate("reference gate");
     ctx.reference_gate = *g;
   }

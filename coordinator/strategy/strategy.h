@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
-#include "common/net/connection.h"
+#include "common/base/status.h"
 #include "common/data/dataset.h"
 #include "common/data/federation_split.h"
-#include "common/base/status.h"
+#include "common/net/connection.h"
 #include "coordinator/metrics/events.h"
 #include "coordinator/strategy/strategy_options.h"
 #include "proto/fedjets.pb.h"
@@ -67,7 +67,8 @@ class Strategy {
 
   // Folds the round's updates into the global state; adds round metrics
   // (e.g. expert_load) to `round_event`.
-  virtual common::Status Aggregate(int round, std::vector<ClientUpdate>& updates,
+  virtual common::Status Aggregate(int round,
+                                   std::vector<ClientUpdate>& updates,
                                    RoundEvent& round_event) = 0;
   // The `eval` event.
   virtual EvalEvent Evaluate(int round) = 0;

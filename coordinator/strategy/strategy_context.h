@@ -10,8 +10,8 @@ namespace fedjets::coordinator {
 
 struct StrategyContext {
   StrategyOptions options;
-  common::ModelSpec spec;           // family resolved, never "auto"
-  common::TensorData test;          // global test split (maybe capped)
+  common::ModelSpec spec;   // family resolved, never "auto"
+  common::TensorData test;  // global test split (maybe capped)
   std::vector<EvalClient> eval_clients;
   std::vector<std::vector<int64_t>> anchor_classes;  // per expert
   common::Classifier common_expert;  // null when --common-expert none
@@ -37,8 +37,8 @@ boost::asio::awaitable<common::Status> SendWithHeader(
     const common::ParameterList& params, common::Clock::time_point deadline);
 
 // Reads an Update envelope and the parameters that follow it.
-boost::asio::awaitable<common::Result<std::pair<proto::Update,
-                                                 common::ParameterList>>>
+boost::asio::awaitable<
+    common::Result<std::pair<proto::Update, common::ParameterList>>>
 ReceiveUpdate(common::Connection& c, const std::string& run_id, int round,
               common::Clock::time_point deadline);
 

@@ -29,8 +29,8 @@
 
 #include "client/client.h"
 #include "client/local_data.h"
-#include "common/net/certs.h"
 #include "common/data/dataset_registry.h"
+#include "common/net/certs.h"
 #include "coordinator/coordinator.h"
 
 namespace {

@@ -19,7 +19,8 @@ inline common::Dataset Blobs(int per_class, uint64_t seed) {
   std::normal_distribution<float> noise(0.f, 0.5f);
   for (int i = 0; i < per_class; ++i) {
     for (int c = 0; c < 4; ++c) {
-      for (int f = 0; f < 8; ++f) d.features.push_back((f == c ? 4.f : 0.f) + noise(rng));
+      for (int f = 0; f < 8; ++f)
+        d.features.push_back((f == c ? 4.f : 0.f) + noise(rng));
       d.labels.push_back(c);
     }
   }

@@ -10,8 +10,10 @@ namespace {
 
 std::vector<Candidate> Clients(int anchors, int normal) {
   std::vector<Candidate> c;
-  for (int i = 0; i < anchors; ++i) c.push_back({"anchor-" + std::to_string(i), true});
-  for (int i = 0; i < normal; ++i) c.push_back({"client-" + std::to_string(i), false});
+  for (int i = 0; i < anchors; ++i)
+    c.push_back({"anchor-" + std::to_string(i), true});
+  for (int i = 0; i < normal; ++i)
+    c.push_back({"client-" + std::to_string(i), false});
   return c;
 }
 

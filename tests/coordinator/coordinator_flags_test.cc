@@ -1,14 +1,13 @@
 #include "coordinator/coordinator_flags.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "coordinator/coordinator.h"
 
@@ -25,7 +24,8 @@ class CoordinatorFlagsTest : public ::testing::Test {
     AddCoordinatorFlags(app, cl);
     std::reverse(args.begin(), args.end());  // CLI11 takes them reversed
     app.parse(args);
-    config_ = app.config_to_str(/*default_also=*/true, /*write_description=*/true);
+    config_ =
+        app.config_to_str(/*default_also=*/true, /*write_description=*/true);
   }
   std::string config_;
 };
@@ -48,12 +48,12 @@ TEST_F(CoordinatorFlagsTest, FlagsLandInTheOptions) {
 
 TEST_F(CoordinatorFlagsTest, ConfigFileReproducesTheCommandLine) {
   CoordinatorCommandLine first;
-  Parse(first, {"--algorithm", "fedprox", "--prox-mu", "0.25", "--rounds",
-                "9", "--partition", "dirichlet:0.1", "--num-clients", "40",
+  Parse(first, {"--algorithm", "fedprox", "--prox-mu", "0.25", "--rounds", "9",
+                "--partition", "dirichlet:0.1", "--num-clients", "40",
                 "--wait-timeout", "30", "--lr", "0.02"});
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("fedjets-config-" + std::to_string(std::random_device{}()) +
-                     ".ini");
+  const auto path =
+      std::filesystem::temp_directory_path() /
+      ("fedjets-config-" + std::to_string(std::random_device{}()) + ".ini");
   std::ofstream(path) << config_;
   CoordinatorCommandLine second;
   Parse(second, {"--config", path.string()});
@@ -137,10 +137,9 @@ TEST(StrategyFlagsTest, StrategyArgsWritesEveryStrategyFlag) {
 // written.
 TEST(StrategyFlagsTest, DefaultOptionsWriteOnlyValues) {
   const std::vector<std::string> args = StrategyArgs(StrategyOptions{});
-  for (const char* unset : {"--common-expert-cache", "--no-anchors",
-                            "--baselines"}) {
-    EXPECT_EQ(std::find(args.begin(), args.end(), unset), args.end())
-        << unset;
+  for (const char* unset :
+       {"--common-expert-cache", "--no-anchors", "--baselines"}) {
+    EXPECT_EQ(std::find(args.begin(), args.end(), unset), args.end()) << unset;
   }
   EXPECT_EQ(args.size(), 2u * 19);
 }
@@ -164,7 +163,8 @@ TEST(CoordinatorOptionsTest, PrepareNamesTheBadSetting) {
       {[](auto& o) { o.limits.chunk_bytes = o.limits.max_frame_bytes; },
        "--chunk-bytes"},
       {[](auto& o) { o.strategy.algorithm = "fedsgd"; }, "--algorithm"},
-      {[](auto& o) { o.data.path = "/nonexistent/fedjets"; }, "/nonexistent/fedjets"},
+      {[](auto& o) { o.data.path = "/nonexistent/fedjets"; },
+       "/nonexistent/fedjets"},
   };
   for (const auto& c : cases) {
     CoordinatorOptions o;
@@ -174,8 +174,7 @@ TEST(CoordinatorOptionsTest, PrepareNamesTheBadSetting) {
     Coordinator coordinator(o);
     auto st = coordinator.Prepare();
     EXPECT_FALSE(st.ok()) << c.expect;
-    EXPECT_NE(st.message().find(c.expect), std::string::npos)
-        << st.ToString();
+    EXPECT_NE(st.message().find(c.expect), std::string::npos) << st.ToString();
   }
 }
 

@@ -2,7 +2,6 @@
 // fine-tuning baselines and how they report a failure) and the common
 // expert's sources (pretraining with a cache, a saved file).
 #include "coordinator/evaluation.h"
-#include "coordinator/common_expert.h"
 
 #include <gtest/gtest.h>
 
@@ -10,11 +9,11 @@
 #include <fstream>
 #include <random>
 
+#include "coordinator/common_expert.h"
 #include "tests/coordinator/blobs.h"
 
 namespace fedjets::coordinator {
 namespace {
-
 
 TEST(ReferenceGateTest, RoutesEachClassToTheExpertWhoseAnchorHoldsIt) {
   torch::manual_seed(0);
@@ -31,8 +30,10 @@ TEST(ReferenceGateTest, RoutesEachClassToTheExpertWhoseAnchorHoldsIt) {
   torch::Tensor routed =
       (*gate)->forward(common::EmbedAll(**c, test.x)).argmax(1);
   torch::Tensor owner = torch::tensor(std::vector<int64_t>{0, 1, 1, 0});
-  const double correct =
-      routed.eq(owner.index_select(0, test.y)).to(torch::kFloat64).mean().item<double>();
+  const double correct = routed.eq(owner.index_select(0, test.y))
+                             .to(torch::kFloat64)
+                             .mean()
+                             .item<double>();
   EXPECT_GT(correct, 0.95);
 }
 
@@ -59,9 +60,11 @@ std::vector<fs::path> Files(const fs::path& dir) {
   return out;
 }
 
-TEST(CommonExpertCacheTest, SecondRunLoadsTheSameWeightsAndBadFilesAreRetrained) {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("fedjets-ce-cache-" + std::to_string(std::random_device{}()));
+TEST(CommonExpertCacheTest,
+     SecondRunLoadsTheSameWeightsAndBadFilesAreRetrained) {
+  const fs::path dir =
+      fs::temp_directory_path() /
+      ("fedjets-ce-cache-" + std::to_string(std::random_device{}()));
   const common::ModelSpec spec{"mlp", {8}, 4, 16};
   common::Dataset train = Blobs(50, 1);
   auto first = PretrainCommonExpert(spec, train, 100, 1, 7, dir.string());
@@ -74,7 +77,8 @@ TEST(CommonExpertCacheTest, SecondRunLoadsTheSameWeightsAndBadFilesAreRetrained)
   ASSERT_TRUE(second.ok());
   auto a = common::ToWire(**first), b = common::ToWire(**second);
   ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].bytes, b[i].bytes) << a[i].name;
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_EQ(a[i].bytes, b[i].bytes) << a[i].name;
 
   // Another seed or other examples: another entry.
   ASSERT_TRUE(PretrainCommonExpert(spec, train, 100, 1, 8, dir.string()).ok());
@@ -86,7 +90,8 @@ TEST(CommonExpertCacheTest, SecondRunLoadsTheSameWeightsAndBadFilesAreRetrained)
   auto again = PretrainCommonExpert(spec, train, 100, 1, 7, dir.string());
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   auto c = common::ToWire(**again);
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].bytes, c[i].bytes) << a[i].name;
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_EQ(a[i].bytes, c[i].bytes) << a[i].name;
   EXPECT_GT(fs::file_size(file), 100u);
   fs::remove_all(dir);
 }
@@ -107,20 +112,23 @@ TEST(CommonExpertSourceTest, ParsesEveryForm) {
   ASSERT_TRUE(file.ok());
   EXPECT_EQ(file->file, "/runs/a/model.pt");
   EXPECT_FALSE(file->none());
-  for (const char* bad : {"file:", "medium", "examples:0:epochs:2", "fedavg:5"}) {
+  for (const char* bad :
+       {"file:", "medium", "examples:0:epochs:2", "fedavg:5"}) {
     auto r = ParseCommonExpert(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_NE(r.status().message().find(bad), std::string::npos)
         << r.status().ToString();
   }
   // fedavg:R is fedjets-sim's: the error says where to get it.
-  EXPECT_NE(ParseCommonExpert("fedavg:5").status().message().find("fedjets-sim"),
-            std::string::npos);
+  EXPECT_NE(
+      ParseCommonExpert("fedavg:5").status().message().find("fedjets-sim"),
+      std::string::npos);
 }
 
 TEST(CommonExpertSourceTest, LoadsASavedModelAndNamesAFileThatDoesNotFit) {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("fedjets-ce-file-" + std::to_string(std::random_device{}()));
+  const fs::path dir =
+      fs::temp_directory_path() /
+      ("fedjets-ce-file-" + std::to_string(std::random_device{}()));
   fs::create_directories(dir);
   const common::ModelSpec spec{"mlp", {8}, 4, 16};
   auto saved = common::MakeClassifier(spec, 3);
@@ -132,7 +140,8 @@ TEST(CommonExpertSourceTest, LoadsASavedModelAndNamesAFileThatDoesNotFit) {
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   auto a = common::ToWire(**saved), b = common::ToWire(**loaded);
   ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].bytes, b[i].bytes) << a[i].name;
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_EQ(a[i].bytes, b[i].bytes) << a[i].name;
 
   // Another architecture, a damaged file, no file: one clear error each.
   const common::ModelSpec wider{"mlp", {8}, 4, 32};

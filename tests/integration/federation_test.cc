@@ -16,11 +16,11 @@
 #include <thread>
 
 #include "client/client.h"
-#include "tests/integration/loopback_federation.h"
 #include "client/local_data.h"
 #include "common/net/certs.h"
 #include "common/net/connection.h"
 #include "coordinator/coordinator.h"
+#include "tests/integration/loopback_federation.h"
 
 namespace fedjets {
 namespace {
@@ -63,8 +63,7 @@ TEST_F(FederationTest, ClientWithForeignCertificateIsRefusedWhileRunGoesOn) {
   const fs::path rogue = dir_ / "rogue";
   ASSERT_TRUE(common::GenerateCa(rogue, "rogue CA").ok());
   ASSERT_TRUE(common::GenerateNodeCert(rogue, rogue, "mallory",
-                                       common::CertRole::kClient,
-                                       {"localhost"})
+                                       common::CertRole::kClient, {"localhost"})
                   .ok());
   coordinator::Coordinator c(CoordinatorOpts(/*min_clients=*/2, /*rounds=*/1));
   ASSERT_TRUE(c.Prepare().ok());

@@ -28,11 +28,10 @@ class FedJetsTest : public LoopbackFederationTest {
   static void SetUpTestSuite() {
     const char* shared = std::getenv("FEDJETS_TEST_COMMON_EXPERT_CACHE");
     owns_cache_dir_ = shared == nullptr || *shared == '\0';
-    cache_dir_ = owns_cache_dir_
-                     ? fs::temp_directory_path() /
-                           ("fedjets-common-expert-" +
-                            std::to_string(std::random_device{}()))
-                     : fs::path(shared);
+    cache_dir_ = owns_cache_dir_ ? fs::temp_directory_path() /
+                                       ("fedjets-common-expert-" +
+                                        std::to_string(std::random_device{}()))
+                                 : fs::path(shared);
   }
   static void TearDownTestSuite() {
     if (owns_cache_dir_) fs::remove_all(cache_dir_);
@@ -67,7 +66,8 @@ class FedJetsTest : public LoopbackFederationTest {
   }
 
   // Runs a whole federation; returns the coordinator's summary.
-  coordinator::RunSummary RunFederation(const coordinator::CoordinatorOptions& o) {
+  coordinator::RunSummary RunFederation(
+      const coordinator::CoordinatorOptions& o) {
     coordinator::Coordinator c(o);
     EXPECT_TRUE(c.Prepare().ok());
     common::Status st;
@@ -121,7 +121,8 @@ TEST_F(FedJetsTest, NormalClientsLeaveTheGateAloneWithNormalGateLrZero) {
   o.strategy.normal_gate_lr = 0;
   auto s = RunFederation(o);
   ASSERT_FALSE(s.exchanges.empty());
-  for (const auto& x : s.exchanges) EXPECT_EQ(x.role, coordinator::Role::kNormal);
+  for (const auto& x : s.exchanges)
+    EXPECT_EQ(x.role, coordinator::Role::kNormal);
   std::map<std::string, std::string> before;
   for (const auto& p : s.initial_params) before[p.name] = p.bytes;
   int gate = 0, expert_changed = 0;

@@ -81,10 +81,10 @@ class LoopbackFederationTest : public ::testing::Test {
   }
 
   std::vector<client::LocalClient> Shards(std::vector<int> shards,
-                                         int num_shards,
-                                         const std::string& partition = "iid",
-                                         int num_experts = 0,
-                                         int64_t max_examples = 500) {
+                                          int num_shards,
+                                          const std::string& partition = "iid",
+                                          int num_experts = 0,
+                                          int64_t max_examples = 500) {
     client::DataOptions d;
     d.data.path = kFashionMnist;
     d.num_shards = num_shards;
@@ -101,6 +101,5 @@ class LoopbackFederationTest : public ::testing::Test {
   std::ostringstream log_;
   spdlog::sink_ptr log_sink_;
 };
-
 
 }  // namespace fedjets

@@ -147,9 +147,9 @@ Result<std::vector<RunSpec>> ReadManifest(const std::string& path) {
     std::string extra;
     if (!(fields >> spec.setting)) continue;  // blank or comment
     if (!(fields >> spec.method >> spec.dir) || (fields >> extra)) {
-      return common::InvalidArgument(fmt::format(
-          "{}:{}: expected \"SETTING METHOD DIR\", got \"{}\"", path, line_no,
-          line));
+      return common::InvalidArgument(
+          fmt::format("{}:{}: expected \"SETTING METHOD DIR\", got \"{}\"",
+                      path, line_no, line));
     }
     if (fs::path(spec.dir).is_relative()) spec.dir = (base / spec.dir).string();
     runs.push_back(std::move(spec));
@@ -164,8 +164,8 @@ Result<RunMetrics> LoadRun(const RunSpec& spec,
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     return common::NotFound(fmt::format(
-        "{}: cannot open; is {} a run directory (fedjets-sim --run-dir)?",
-        file, spec.dir));
+        "{}: cannot open; is {} a run directory (fedjets-sim --run-dir)?", file,
+        spec.dir));
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
@@ -206,8 +206,7 @@ Result<RunMetrics> LoadRun(const RunSpec& spec,
     }
     std::visit([&](const auto& e) { Apply(e, &run, &pending); }, *event);
   }
-  run.seen_accuracy =
-      pending.eval.seen ? pending.eval.seen : pending.end.seen;
+  run.seen_accuracy = pending.eval.seen ? pending.eval.seen : pending.end.seen;
   run.unseen_accuracy =
       pending.eval.unseen ? pending.eval.unseen : pending.end.unseen;
 

@@ -48,8 +48,8 @@ common::Result<std::vector<RunSpec>> ReadManifest(const std::string& path);
 // What one run directory says, reduced to what the report needs.
 struct RunMetrics {
   RunSpec spec;
-  bool finished = false;      // an `end` event was seen
-  std::string algorithm;      // from `start`, may be empty
+  bool finished = false;  // an `end` event was seen
+  std::string algorithm;  // from `start`, may be empty
   std::optional<int64_t> seed;
   std::optional<int> num_experts, top_k;
   std::optional<int> planned_rounds;  // `rounds` in config.ini
@@ -106,15 +106,15 @@ struct MethodRow {
 // Everything the page shows for one setting.
 struct SettingSummary {
   std::string setting;
-  bool ablation = false;  // label starts with "ablation-"
+  bool ablation = false;        // label starts with "ablation-"
   std::vector<MethodRow> rows;  // trained methods first, then references
   // Unseen-client gaps of FedJETs (differences of means, fractions).
   std::optional<double> gap_over_common, gap_over_fedavg, gap_over_fedprox;
   // (fedjets - fedavg) / (oracle - fedavg) on unseen clients.
   std::optional<double> gap_closed;
   Stat routing_accuracy, gate_entropy;  // fedjets, final eval
-  Stat anchor_routed_accuracy;                                   // fedjets
-  Stat reference_routing_accuracy, reference_unseen_accuracy;    // fedjets
+  Stat anchor_routed_accuracy;          // fedjets
+  Stat reference_routing_accuracy, reference_unseen_accuracy;  // fedjets
   Stat common_expert_accuracy;  // test split, over the fedjets runs
   // Communication (fedjets): bytes/client/round over 2 x full model bytes
   // (a client that receives and sends every expert and the gate), and the

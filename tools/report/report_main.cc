@@ -13,9 +13,10 @@ namespace {
 
 // Quotes an argument for the recorded command line when the shell needs it.
 std::string ShellWord(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
-                                        "KLMNOPQRSTUVWXYZ0123456789-_./:=,+@%") ==
-                        std::string::npos)
+  if (!s.empty() &&
+      s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
+                          "KLMNOPQRSTUVWXYZ0123456789-_./:=,+@%") ==
+          std::string::npos)
     return s;
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -101,7 +102,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "error: {}\n", st.ToString());
     return 1;
   }
-  fmt::print("wrote {} ({} runs, {} warnings)\n", o.results_path,
-             o.runs.size(), warnings.size());
+  fmt::print("wrote {} ({} runs, {} warnings)\n", o.results_path, o.runs.size(),
+             warnings.size());
   return 0;
 }

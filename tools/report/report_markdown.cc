@@ -13,7 +13,8 @@ namespace {
 
 // arXiv 2306.08586, Table 1: zero-shot accuracy (%) on unseen clients, as
 // copied into /work/shared/DESIGN.md. Not our data.
-constexpr const char* kPaperTable1 = R"(| method | CIFAR-10 (C 73%) | CIFAR-10 (C 93%) | CIFAR-100 (C 67%) | CIFAR-100 (C 73%) |
+constexpr const char* kPaperTable1 =
+    R"(| method | CIFAR-10 (C 73%) | CIFAR-10 (C 93%) | CIFAR-100 (C 67%) | CIFAR-100 (C 73%) |
 |---|---|---|---|---|
 | common expert alone | 73 | 93 | 67 | 73 |
 | FedAvg | 31.2 | 58.4 | 72.9 | 74.0 |
@@ -60,9 +61,10 @@ std::string Seeds(const MethodRow& r) {
 }
 
 void MethodTable(const SettingSummary& s, std::string& md) {
-  md += "| method | seen-client acc. (%) | unseen-client acc., zero-shot (%) "
-        "| seeds | rounds | bytes / client / round |\n"
-        "|---|---|---|---|---|---|\n";
+  md +=
+      "| method | seen-client acc. (%) | unseen-client acc., zero-shot (%) "
+      "| seeds | rounds | bytes / client / round |\n"
+      "|---|---|---|---|---|---|\n";
   for (const MethodRow& r : s.rows) {
     std::string bytes = r.bytes_per_client_round.n > 0
                             ? Bytes(r.bytes_per_client_round.mean)
@@ -118,12 +120,11 @@ void FedJetsFindings(const SettingSummary& s, std::string& md) {
   if (s.bytes_ratio && fj->full_model_bytes.n > 0) {
     std::string bound = "n/a (no num_experts/top_k in the start event)";
     if (s.bytes_bound) {
-      bound = fmt::format(
-          "{:.3f} with K = {}, M = {}{}", *s.bytes_bound, *s.top_k,
-          *s.num_experts,
-          s.bound_assumes_tiny_gate
-              ? " (gate size unknown without a fedavg run: K/M)"
-              : " (gate size = full model − M × FedAvg model)");
+      bound = fmt::format("{:.3f} with K = {}, M = {}{}", *s.bytes_bound,
+                          *s.top_k, *s.num_experts,
+                          s.bound_assumes_tiny_gate
+                              ? " (gate size unknown without a fedavg run: K/M)"
+                              : " (gate size = full model − M × FedAvg model)");
     }
     md += fmt::format(
         "- **Communication (FedJETs):** {} per client per round (received + "
@@ -142,10 +143,10 @@ void Plots(const SettingSummary& s, const RenderOptions& o, std::string& md,
   auto it = o.plots.find(s.setting);
   if (it == o.plots.end()) return;
   const SettingPlots& p = it->second;
-  std::string from = s.heatmap_run >= 0
-                         ? fmt::format(" (run `{}`)",
-                                       report.runs[s.heatmap_run].spec.dir)
-                         : "";
+  std::string from =
+      s.heatmap_run >= 0
+          ? fmt::format(" (run `{}`)", report.runs[s.heatmap_run].spec.dir)
+          : "";
   if (!p.accuracy.empty())
     md += fmt::format("![Unseen-client accuracy per round, {}]({})\n\n",
                       s.setting, p.accuracy);
@@ -191,8 +192,9 @@ void Ablations(const Report& report, const RenderOptions& o, std::string& md) {
   bool any = false;
   for (const SettingSummary& s : report.settings) any |= s.ablation;
   if (!any) return;
-  md += "## Ablations\n\n| setting | method | seen acc. (%) | unseen acc. (%) "
-        "| routing acc. (%) | seeds |\n|---|---|---|---|---|---|\n";
+  md +=
+      "## Ablations\n\n| setting | method | seen acc. (%) | unseen acc. (%) "
+      "| routing acc. (%) | seeds |\n|---|---|---|---|---|---|\n";
   for (const SettingSummary& s : report.settings) {
     if (!s.ablation) continue;
     bool first = true;
@@ -224,9 +226,10 @@ void Excluded(const Report& report, std::string& md) {
         r.planned_rounds ? fmt::format(" of {}", *r.planned_rounds) : "");
   }
   if (rows.empty()) return;
-  md += "## Unfinished runs (no `end` event; excluded from every mean)\n\n"
-        "| setting | method | run | reached round |\n|---|---|---|---|\n" +
-        rows + "\n";
+  md +=
+      "## Unfinished runs (no `end` event; excluded from every mean)\n\n"
+      "| setting | method | run | reached round |\n|---|---|---|---|\n" +
+      rows + "\n";
 }
 
 }  // namespace
@@ -252,13 +255,15 @@ std::string RenderMarkdown(const Report& report, const RenderOptions& o) {
       "participating client per round, received + sent. Schema: "
       "docs/METRICS.md.\n\n";
   Overview(report, md);
-  md += "## Paper reference: Table 1 of arXiv 2306.08586 (CIFAR, not our "
-        "data)\n\nZero-shot accuracy (%) on unseen clients as published; "
-        "columns are common experts (C) of different strength. Fixed "
-        "numbers, for comparison only.\n\n";
+  md +=
+      "## Paper reference: Table 1 of arXiv 2306.08586 (CIFAR, not our "
+      "data)\n\nZero-shot accuracy (%) on unseen clients as published; "
+      "columns are common experts (C) of different strength. Fixed "
+      "numbers, for comparison only.\n\n";
   md += kPaperTable1;
-  md += "\nAlso from the paper: Dirichlet(0.1) CIFAR-10, FedJETs 80.8 vs "
-        "FedAvg 51.3.\n\n";
+  md +=
+      "\nAlso from the paper: Dirichlet(0.1) CIFAR-10, FedJETs 80.8 vs "
+      "FedAvg 51.3.\n\n";
   for (const SettingSummary& s : report.settings) {
     if (s.ablation) continue;
     md += fmt::format("## Setting: {}\n\n", s.setting);

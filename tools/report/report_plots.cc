@@ -44,8 +44,10 @@ class Plotter {
  public:
   Plotter(std::string gnuplot, std::string terminal, fs::path tmp,
           std::vector<std::string>* warnings)
-      : gnuplot_(std::move(gnuplot)), terminal_(std::move(terminal)),
-        tmp_(std::move(tmp)), warnings_(warnings) {}
+      : gnuplot_(std::move(gnuplot)),
+        terminal_(std::move(terminal)),
+        tmp_(std::move(tmp)),
+        warnings_(warnings) {}
 
   bool pngcairo() const { return terminal_ == "pngcairo"; }
 
@@ -79,20 +81,21 @@ class Plotter {
   std::vector<std::string>* warnings_;
 };
 
-bool AccuracyPlot(const Report& report, const SettingSummary& s,
-                  Plotter& plot, const fs::path& png) {
+bool AccuracyPlot(const Report& report, const SettingSummary& s, Plotter& plot,
+                  const fs::path& png) {
   std::string series;
   bool has_data = false;
   size_t i = 0;
   for (const MethodRow& row : s.rows) {
     if (row.reference) {
-      if (row.unseen.n == 0 || (row.method != "common" && row.method != "oracle"))
+      if (row.unseen.n == 0 ||
+          (row.method != "common" && row.method != "oracle"))
         continue;
-      series += fmt::format("{:.4f} with lines dt 2 lw 2 lc rgb '{}' title "
-                            "'{} (ref.)', ",
-                            100 * row.unseen.mean,
-                            row.method == "common" ? "#555555" : "#ff7f0e",
-                            row.method == "common" ? "common expert" : "oracle");
+      series += fmt::format(
+          "{:.4f} with lines dt 2 lw 2 lc rgb '{}' title "
+          "'{} (ref.)', ",
+          100 * row.unseen.mean, row.method == "common" ? "#555555" : "#ff7f0e",
+          row.method == "common" ? "common expert" : "oracle");
       continue;
     }
     std::map<int, std::vector<double>> by_round;
@@ -110,34 +113,39 @@ bool AccuracyPlot(const Report& report, const SettingSummary& s,
       dat += fmt::format("{} {:.4f} {:.4f} {:.4f}\n", round, st.mean,
                          st.mean - st.std, st.mean + st.std);
     }
-    std::string file = GpQuote(
-        plot.Data(FileSafe(s.setting + "-" + row.method) + ".dat", dat)
-            .string());
+    std::string file =
+        GpQuote(plot.Data(FileSafe(s.setting + "-" + row.method) + ".dat", dat)
+                    .string());
     const char* c = Color(row.method, i++);
     series += fmt::format(
-        fmt::runtime(plot.pngcairo()
-            ? "{0} using 1:3:4 with filledcurves fs transparent solid 0.2 "
-              "noborder lc rgb '{1}' notitle, {0} using 1:2 with linespoints "
-              "pt 7 ps 0.6 lw 2 lc rgb '{1}' title '{2}', "
-            : "{0} using 1:2:3:4 with yerrorlines lc rgb '{1}' title '{2}', "),
+        fmt::runtime(
+            plot.pngcairo()
+                ? "{0} using 1:3:4 with filledcurves fs transparent solid 0.2 "
+                  "noborder lc rgb '{1}' notitle, {0} using 1:2 with "
+                  "linespoints "
+                  "pt 7 ps 0.6 lw 2 lc rgb '{1}' title '{2}', "
+                : "{0} using 1:2:3:4 with yerrorlines lc rgb '{1}' title "
+                  "'{2}', "),
         file, c, row.method);
     has_data = true;
   }
   if (!has_data) return false;
   series.resize(series.size() - 2);  // trailing ", "
   return plot.Draw(
-      png, fmt::format("{}: unseen-client accuracy (mean ± std over seeds)",
-                       s.setting),
+      png,
+      fmt::format("{}: unseen-client accuracy (mean ± std over seeds)",
+                  s.setting),
       "set xlabel 'round'\nset ylabel 'unseen-client accuracy (%)'\n"
-      "set grid\nset key outside right\nplot " + series + "\n");
+      "set grid\nset key outside right\nplot " +
+          series + "\n");
 }
 
 const char* kHeatmapStyle =
     "set palette defined (0 '#ffffff', 1 '#fdd49e', 2 '#ef6548', 3 "
     "'#7f0000')\nset xtics 1\nunset key\nset tics out\n";
 
-bool ExpertLoadPlot(const RunMetrics& r, const SettingSummary& s,
-                    Plotter& plot, const fs::path& png) {
+bool ExpertLoadPlot(const RunMetrics& r, const SettingSummary& s, Plotter& plot,
+                    const fs::path& png) {
   if (r.expert_load.size() < 2 || r.expert_load.front().second.size() < 2)
     return false;  // gnuplot images need a 2 x 2 grid
   std::string dat;
@@ -157,8 +165,8 @@ bool ExpertLoadPlot(const RunMetrics& r, const SettingSummary& s,
                       r.expert_load.back().first + 0.5,
                       std::max<size_t>(1, (r.expert_load.size() + 9) / 10)) +
           "set xlabel 'expert'\nset ylabel 'round'\n"
-          "set cblabel 'clients'\nplot " + GpQuote(file.string()) +
-          " using 1:2:3 with image\n");
+          "set cblabel 'clients'\nplot " +
+          GpQuote(file.string()) + " using 1:2:3 with image\n");
 }
 
 bool RoutingPlot(const RunMetrics& r, const SettingSummary& s, Plotter& plot,
@@ -176,15 +184,16 @@ bool RoutingPlot(const RunMetrics& r, const SettingSummary& s, Plotter& plot,
   std::string anchors;
   for (size_t e = 0; e < r.anchor_classes.size(); ++e)
     for (int c : r.anchor_classes[e]) anchors += fmt::format("{} {}\n", e, c);
-  std::string cmd = "plot " +
-                    GpQuote(plot.Data(FileSafe(s.setting) + "-routing.dat", dat)
-                                .string()) +
-                    " using 1:2:3 with image notitle";
+  std::string cmd =
+      "plot " +
+      GpQuote(plot.Data(FileSafe(s.setting) + "-routing.dat", dat).string()) +
+      " using 1:2:3 with image notitle";
   if (!anchors.empty()) {
-    cmd += ", " +
-           GpQuote(plot.Data(FileSafe(s.setting) + "-anchors.dat", anchors)
-                       .string()) +
-           " using 1:2 with points pt 6 ps 2 lw 2 lc rgb '#1f77b4' notitle";
+    cmd +=
+        ", " +
+        GpQuote(
+            plot.Data(FileSafe(s.setting) + "-anchors.dat", anchors).string()) +
+        " using 1:2 with points pt 6 ps 2 lw 2 lc rgb '#1f77b4' notitle";
   }
   return plot.Draw(
       png,
@@ -197,7 +206,8 @@ bool RoutingPlot(const RunMetrics& r, const SettingSummary& s, Plotter& plot,
                       r.confusion.size() - 0.5) +
           "set xlabel 'chosen expert'\nset ylabel 'true class'\n"
           "set ytics 1\nset cbrange [0:1]\n"
-          "set cblabel 'fraction of the class'\n" + cmd + "\n");
+          "set cblabel 'fraction of the class'\n" +
+          cmd + "\n");
 }
 
 }  // namespace
@@ -218,13 +228,13 @@ common::Result<std::map<std::string, SettingPlots>> RenderPlots(
   std::error_code ec;
   fs::create_directories(plots_dir, ec);
   static std::atomic<int> calls{0};
-  fs::path tmp = fs::temp_directory_path() /
-                 fmt::format("fedjets-report-{}-{}",
-                             static_cast<long>(getpid()), calls++);
+  fs::path tmp =
+      fs::temp_directory_path() /
+      fmt::format("fedjets-report-{}-{}", static_cast<long>(getpid()), calls++);
   fs::create_directories(tmp, ec);
   if (ec) {
-    return common::Unavailable(fmt::format(
-        "cannot create {}: {}", tmp.string(), ec.message()));
+    return common::Unavailable(
+        fmt::format("cannot create {}: {}", tmp.string(), ec.message()));
   }
   Plotter plot(gnuplot, terminal, tmp, warnings);
   std::map<std::string, SettingPlots> out;

@@ -23,7 +23,8 @@ std::optional<double> MeanOf(const MethodRow* row, bool seen) {
 
 // Methods of one setting in display order: the paper's three first, then
 // any other label in first-seen order.
-std::vector<std::string> TrainedMethods(const std::vector<const RunMetrics*>& runs) {
+std::vector<std::string> TrainedMethods(
+    const std::vector<const RunMetrics*>& runs) {
   std::vector<std::string> seen_order;
   for (const RunMetrics* r : runs) {
     if (std::find(seen_order.begin(), seen_order.end(), r->spec.method) ==
@@ -138,13 +139,17 @@ void FillFedJetsNumbers(SettingSummary& s, const std::vector<RunMetrics>& all,
     if (r->spec.method != "fedjets" || !r->finished) continue;
     if (r->routing_accuracy) routing.push_back(*r->routing_accuracy);
     if (r->gate_entropy) entropy.push_back(*r->gate_entropy);
-    if (r->anchor_routed_accuracy) anchor_routed.push_back(*r->anchor_routed_accuracy);
-    if (r->reference_routing_accuracy) ref_routing.push_back(*r->reference_routing_accuracy);
-    if (r->reference_unseen_accuracy) ref_unseen.push_back(*r->reference_unseen_accuracy);
-    if (r->common_expert_accuracy) common_test.push_back(*r->common_expert_accuracy);
+    if (r->anchor_routed_accuracy)
+      anchor_routed.push_back(*r->anchor_routed_accuracy);
+    if (r->reference_routing_accuracy)
+      ref_routing.push_back(*r->reference_routing_accuracy);
+    if (r->reference_unseen_accuracy)
+      ref_unseen.push_back(*r->reference_unseen_accuracy);
+    if (r->common_expert_accuracy)
+      common_test.push_back(*r->common_expert_accuracy);
     if (r->num_experts && r->top_k) {
-      if (s.num_experts && (*s.num_experts != *r->num_experts ||
-                            *s.top_k != *r->top_k)) {
+      if (s.num_experts &&
+          (*s.num_experts != *r->num_experts || *s.top_k != *r->top_k)) {
         warnings->push_back(fmt::format(
             "{}: fedjets runs disagree on num_experts/top_k ({}); using the "
             "first run's",
@@ -176,9 +181,8 @@ void FillFedJetsNumbers(SettingSummary& s, const std::vector<RunMetrics>& all,
       const double m = *s.num_experts, k = *s.top_k;
       // A FedAvg model has the experts' architecture: its size is one
       // expert's, and what is left of the full FedJETs model is the gate.
-      const double expert = fa && fa->full_model_bytes.n > 0
-                                ? fa->full_model_bytes.mean
-                                : 0;
+      const double expert =
+          fa && fa->full_model_bytes.n > 0 ? fa->full_model_bytes.mean : 0;
       if (expert > 0 && full > m * expert) {
         const double gate = full - m * expert;
         s.bytes_bound = (k * expert + gate) / (m * expert + gate);

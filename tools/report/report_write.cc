@@ -46,7 +46,8 @@ common::Status Validate(const std::vector<RunSpec>& runs) {
     if (!dirs.insert({r.setting, ec ? r.dir : canonical.string()}).second) {
       return common::InvalidArgument(fmt::format(
           "run directory {} is listed twice in setting {}; each run counts "
-          "once", r.dir, r.setting));
+          "once",
+          r.dir, r.setting));
     }
   }
   return common::Status::Ok();
@@ -71,8 +72,8 @@ common::Status WriteResults(const WriteOptions& options,
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) {
-    return common::Unavailable(fmt::format("cannot create {}: {}",
-                                           out_dir.string(), ec.message()));
+    return common::Unavailable(
+        fmt::format("cannot create {}: {}", out_dir.string(), ec.message()));
   }
 
   RenderOptions render;

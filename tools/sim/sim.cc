@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "common/base/subprocess.h"
-#include "common/net/certs.h"
-#include "tools/sim/partition_summary.h"
 #include "common/data/shards.h"
+#include "common/net/certs.h"
 #include "coordinator/coordinator_flags.h"
+#include "tools/sim/partition_summary.h"
 
 namespace fedjets::coordinator {
 namespace {
@@ -111,8 +111,8 @@ Status SummarizePartition(const SimOptions& o, const fs::path& run) {
                               ? "one file per client"
                               : "partition " + o.partition;
   const std::string title =
-      fmt::format("{} ({}): {} clients, {}, seed {}", o.data.name,
-                  o.data.path, o.clients, how, o.strategy.seed);
+      fmt::format("{} ({}): {} clients, {}, seed {}", o.data.name, o.data.path,
+                  o.clients, how, o.strategy.seed);
   auto summary = common::WritePartitionSummary(
       hist, shards->front().class_names, title, run);
   if (!summary.ok()) return summary.status();
@@ -134,12 +134,12 @@ Status RunSimulation(SimOptions o) {
     strategy.num_experts = strategy.algorithm == "fedjets" ? 5 : 0;
   }
   if (o.run_dir.empty()) o.run_dir = DefaultRunDir();
-  const fs::path bin = o.bin_dir.empty() ? DefaultBinDir() : fs::path(o.bin_dir);
+  const fs::path bin =
+      o.bin_dir.empty() ? DefaultBinDir() : fs::path(o.bin_dir);
   for (const char* b : {"fedjets-coordinator", "fedjets-client"}) {
     if (!fs::exists(bin / b)) {
       return common::NotFound(fmt::format(
-          "{} not found in {} (build it, or pass --bin-dir)", b,
-          bin.string()));
+          "{} not found in {} (build it, or pass --bin-dir)", b, bin.string()));
     }
   }
   const fs::path run = fs::absolute(o.run_dir);
@@ -169,9 +169,10 @@ Status RunSimulation(SimOptions o) {
     warm.strategy.prox_mu = 0;
     warm.strategy.baselines = false;
     warm.run_dir = (run / "warmup").string();
-    fmt::print("fedjets-sim: FedAvg warm-up, {} rounds, for the common "
-               "expert (run directory {})\n",
-               rounds, warm.run_dir);
+    fmt::print(
+        "fedjets-sim: FedAvg warm-up, {} rounds, for the common "
+        "expert (run directory {})\n",
+        rounds, warm.run_dir);
     std::fflush(stdout);
     if (auto st = RunSimulation(warm); !st.ok()) {
       return st.Annotate("FedAvg warm-up of the common expert");
@@ -185,34 +186,48 @@ Status RunSimulation(SimOptions o) {
   }
   auto tls_args = [&](const std::string& node) -> std::vector<std::string> {
     if (o.insecure) return {"--insecure"};
-    return {"--ca", (certs / "ca.pem").string(), "--cert",
-            (certs / (node + ".pem")).string(), "--key",
-            (certs / (node + ".key")).string()};
+    return {"--ca",   (certs / "ca.pem").string(),
+            "--cert", (certs / (node + ".pem")).string(),
+            "--key",  (certs / (node + ".key")).string()};
   };
 
   std::vector<std::string> data_args = {"--dataset", o.data.name, "--data",
-                                       o.data.path};
+                                        o.data.path};
   for (const auto& [k, v] : o.data.options) {
     data_args.push_back("--data-option");
     data_args.push_back(k + "=" + v);
   }
   const fs::path port_file = run / "coordinator.port";
   fs::remove(port_file, ec);
-  std::vector<std::string> cargs = {
-      (bin / "fedjets-coordinator").string(),
-      "--host", "127.0.0.1", "--port", "0",
-      "--port-file", port_file.string(),
-      "--run-dir", run.string(),
-      "--rounds", std::to_string(o.rounds),
-      "--min-clients", std::to_string(o.clients),
-      "--clients-per-round", std::to_string(o.clients_per_round),
-      "--round-timeout", fmt::format("{}", o.round_timeout_s),
-      "--threads", std::to_string(o.threads_per_process),
-      "--anchor-share", fmt::format("{}", o.anchor_share),
-      "--partition", o.partition,
-      "--num-clients", std::to_string(o.clients),
-      "--eval-every", std::to_string(o.eval_every),
-      "--log-level", "warn"};
+  std::vector<std::string> cargs = {(bin / "fedjets-coordinator").string(),
+                                    "--host",
+                                    "127.0.0.1",
+                                    "--port",
+                                    "0",
+                                    "--port-file",
+                                    port_file.string(),
+                                    "--run-dir",
+                                    run.string(),
+                                    "--rounds",
+                                    std::to_string(o.rounds),
+                                    "--min-clients",
+                                    std::to_string(o.clients),
+                                    "--clients-per-round",
+                                    std::to_string(o.clients_per_round),
+                                    "--round-timeout",
+                                    fmt::format("{}", o.round_timeout_s),
+                                    "--threads",
+                                    std::to_string(o.threads_per_process),
+                                    "--anchor-share",
+                                    fmt::format("{}", o.anchor_share),
+                                    "--partition",
+                                    o.partition,
+                                    "--num-clients",
+                                    std::to_string(o.clients),
+                                    "--eval-every",
+                                    std::to_string(o.eval_every),
+                                    "--log-level",
+                                    "warn"};
   for (auto& a : StrategyArgs(strategy)) cargs.push_back(a);
   for (auto& a : tls_args("coordinator")) cargs.push_back(a);
   for (auto& a : data_args) cargs.push_back(a);
@@ -235,9 +250,9 @@ Status RunSimulation(SimOptions o) {
     std::ifstream in(port_file);
     if (in >> port) break;
     port = 0;
-    ReapUntil(children, coordinator,
-              std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(100));
+    ReapUntil(
+        children, coordinator,
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
     if (coordinator->exit_code >= 0) {
       return common::Unavailable(fmt::format(
           "the coordinator exited with code {} before listening (see its "
@@ -254,10 +269,11 @@ Status RunSimulation(SimOptions o) {
     }
   }
   fmt::print("fedjets-sim: run directory {}\n", run.string());
-  fmt::print("fedjets-sim: coordinator on 127.0.0.1:{}, {} clients in {} "
-             "processes, {} rounds, partition {}, {}\n",
-             port, o.clients, o.processes, o.rounds, o.partition,
-             o.insecure ? "INSECURE plain TCP" : "mutual TLS 1.3");
+  fmt::print(
+      "fedjets-sim: coordinator on 127.0.0.1:{}, {} clients in {} "
+      "processes, {} rounds, partition {}, {}\n",
+      port, o.clients, o.processes, o.rounds, o.partition,
+      o.insecure ? "INSECURE plain TCP" : "mutual TLS 1.3");
   std::fflush(stdout);
 
   for (int p = 0; p < o.processes; ++p) {
@@ -267,17 +283,27 @@ Status RunSimulation(SimOptions o) {
       shards += std::to_string(c);
     }
     const std::string node = fmt::format("client-{}", p);
-    std::vector<std::string> args = {
-        (bin / "fedjets-client").string(),
-        "--host", "127.0.0.1", "--port", std::to_string(port),
-        "--server-name", "localhost",
-        "--partition", o.partition,
-        "--num-shards", std::to_string(o.clients),
-        "--shards", shards,
-        "--seed", std::to_string(strategy.seed),
-        "--max-examples", std::to_string(o.max_examples_per_client),
-        "--threads", std::to_string(o.threads_per_process),
-        "--num-experts", std::to_string(strategy.num_experts)};
+    std::vector<std::string> args = {(bin / "fedjets-client").string(),
+                                     "--host",
+                                     "127.0.0.1",
+                                     "--port",
+                                     std::to_string(port),
+                                     "--server-name",
+                                     "localhost",
+                                     "--partition",
+                                     o.partition,
+                                     "--num-shards",
+                                     std::to_string(o.clients),
+                                     "--shards",
+                                     shards,
+                                     "--seed",
+                                     std::to_string(strategy.seed),
+                                     "--max-examples",
+                                     std::to_string(o.max_examples_per_client),
+                                     "--threads",
+                                     std::to_string(o.threads_per_process),
+                                     "--num-experts",
+                                     std::to_string(strategy.num_experts)};
     for (auto& a : tls_args(node)) args.push_back(a);
     for (auto& a : data_args) args.push_back(a);
     common::SpawnOptions logged;
@@ -291,7 +317,8 @@ Status RunSimulation(SimOptions o) {
     coordinator = &children.front();
   }
 
-  ReapUntil(children, coordinator, std::chrono::steady_clock::time_point::max());
+  ReapUntil(children, coordinator,
+            std::chrono::steady_clock::time_point::max());
   if (g_interrupted) {
     KillAll(children, SIGTERM);
     ReapUntil(children, nullptr,
@@ -314,11 +341,10 @@ Status RunSimulation(SimOptions o) {
                    (run / "logs" / (children[i].what + ".log")).string());
     }
   }
-  fmt::print("fedjets-sim: metrics in {}\n",
-             (run / "metrics.jsonl").string());
+  fmt::print("fedjets-sim: metrics in {}\n", (run / "metrics.jsonl").string());
   if (children.front().exit_code != 0) {
-    return common::Internal(fmt::format(
-        "the coordinator exited with code {}", children.front().exit_code));
+    return common::Internal(fmt::format("the coordinator exited with code {}",
+                                        children.front().exit_code));
   }
   if (failed_clients > 0) {
     return common::Internal(

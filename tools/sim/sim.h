@@ -6,15 +6,15 @@
 
 #include <string>
 
-#include "common/data/dataset_source.h"
 #include "common/base/status.h"
+#include "common/data/dataset_source.h"
 #include "coordinator/strategy/strategy_options.h"
 
 namespace fedjets::coordinator {
 
 struct SimOptions {
-  int clients = 4;     // clients in the federation
-  int processes = 0;   // client processes; 0 = one per client
+  int clients = 4;    // clients in the federation
+  int processes = 0;  // client processes; 0 = one per client
   int rounds = 5;
   int clients_per_round = 0;
   // Algorithm, local recipe, FedJETs, common expert, evaluation: passed to

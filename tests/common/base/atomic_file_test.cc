@@ -71,8 +71,8 @@ TEST_F(AtomicFileTest, WriterErrorLeavesTheTargetAndNoTempFile) {
 }
 
 TEST_F(AtomicFileTest, WriterExceptionIsAnErrorNamingThePathAndLeavesNoTemp) {
-  Status st = WriteFileAtomicallyWith(
-      dir_ / "model.pt", [](const fs::path&) -> Status {
+  Status st =
+      WriteFileAtomicallyWith(dir_ / "model.pt", [](const fs::path&) -> Status {
         throw std::runtime_error("disk on fire");
       });
   EXPECT_EQ(st.code(), StatusCode::kUnavailable);
@@ -85,14 +85,13 @@ TEST_F(AtomicFileTest, WriterExceptionIsAnErrorNamingThePathAndLeavesNoTemp) {
 // archive, so this is what keeps saved models byte-identical.
 TEST_F(AtomicFileTest, WriterGetsAnEmptyTempFileBesideTheTargetNamedAfterIt) {
   fs::path seen;
-  ASSERT_TRUE(WriteFileAtomicallyWith(dir_ / "model.pt",
-                                      [&](const fs::path& temp) {
-                                        seen = temp;
-                                        EXPECT_EQ(fs::file_size(temp), 0u);
-                                        std::ofstream(temp) << "weights";
-                                        return Status::Ok();
-                                      })
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomicallyWith(dir_ / "model.pt", [&](const fs::path& temp) {
+        seen = temp;
+        EXPECT_EQ(fs::file_size(temp), 0u);
+        std::ofstream(temp) << "weights";
+        return Status::Ok();
+      }).ok());
   EXPECT_EQ(seen.parent_path(), dir_);
   EXPECT_EQ(seen.stem(), "model.pt");
   EXPECT_EQ(ReadFile(dir_ / "model.pt"), "weights");

@@ -91,8 +91,8 @@ TEST(ParseCsvNumberTest, AcceptsDecimalsExponentsAndPlusRejectsTheRest) {
   EXPECT_EQ(ParseCsvNumber("3.5"), 3.5);
   EXPECT_EQ(ParseCsvNumber("+2"), 2.0);
   EXPECT_EQ(ParseCsvNumber("-1e3"), -1000.0);
-  for (const char* bad : {"", "+", "NA", "nan", "inf", "-inf", "1,5", "1.5x",
-                          " 1", "0x10"}) {
+  for (const char* bad :
+       {"", "+", "NA", "nan", "inf", "-inf", "1,5", "1.5x", " 1", "0x10"}) {
     EXPECT_FALSE(ParseCsvNumber(bad).has_value()) << bad;
   }
 }

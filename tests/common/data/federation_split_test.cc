@@ -32,7 +32,8 @@ TEST_F(FederationSplitTest, GroupedGivesAnchorsOneGroupAndClientsTwoGroups) {
     EXPECT_EQ(split->clients[q].anchor_expert, q);
     EXPECT_EQ(split->clients[q].classes, split->anchor_classes[q]);
     EXPECT_EQ(split->anchor_classes[q].size(), 2u);
-    covered.insert(split->anchor_classes[q].begin(), split->anchor_classes[q].end());
+    covered.insert(split->anchor_classes[q].begin(),
+                   split->anchor_classes[q].end());
   }
   EXPECT_EQ(covered.size(), 10u) << "groups partition the classes";
   for (int j = 5; j < 30; ++j) {
@@ -42,7 +43,8 @@ TEST_F(FederationSplitTest, GroupedGivesAnchorsOneGroupAndClientsTwoGroups) {
     int groups_hit = 0;
     for (const auto& g : split->anchor_classes) {
       int in = 0;
-      for (int64_t k : g) in += std::count(c.classes.begin(), c.classes.end(), k);
+      for (int64_t k : g)
+        in += std::count(c.classes.begin(), c.classes.end(), k);
       EXPECT_TRUE(in == 0 || in == 2) << "a client holds whole groups";
       groups_hit += in == 2;
     }
@@ -70,7 +72,8 @@ TEST_F(FederationSplitTest, GroupedWithTwoExpertsIsRefusedNotACrash) {
   EXPECT_TRUE(MakeFederationSplit(labels_, 10, o).ok());
 }
 
-TEST_F(FederationSplitTest, UnseenClientsHoldCombinationsNoTrainingClientHolds) {
+TEST_F(FederationSplitTest,
+       UnseenClientsHoldCombinationsNoTrainingClientHolds) {
   SplitOptions o;
   o.partition = "grouped";
   o.num_clients = 30;
@@ -96,7 +99,8 @@ TEST_F(FederationSplitTest, UnseenClientsHoldCombinationsNoTrainingClientHolds) 
 }
 
 TEST_F(FederationSplitTest, ShardsAreDisjointAndDeterministic) {
-  for (const char* partition : {"grouped", "grouped-random", "dirichlet:0.3", "iid"}) {
+  for (const char* partition :
+       {"grouped", "grouped-random", "dirichlet:0.3", "iid"}) {
     SplitOptions o;
     o.partition = partition;
     o.num_clients = 20;

@@ -61,8 +61,7 @@ TEST(ModelTest, CopyWeightsRejectsOtherShapesAndLeavesTargetUnchanged) {
   const ParameterList before = ToWire(**wide);
   Status st = CopyWeights(**narrow, **wide);
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(st.message().find("fc1.weight"), std::string::npos)
-      << st.message();
+  EXPECT_NE(st.message().find("fc1.weight"), std::string::npos) << st.message();
   auto after = ToWire(**wide);
   for (size_t i = 0; i < before.size(); ++i) {
     EXPECT_EQ(before[i].bytes, after[i].bytes) << before[i].name;
@@ -77,8 +76,7 @@ TEST(ModelTest, FromWireRejectsWrongShapeAndLeavesModelUnchanged) {
   auto other = MakeClassifier({"auto", {1, 28, 28}, 5, 32}, 1);
   Status st = FromWire(**a, ToWire(**other));
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(st.message().find("out.weight"), std::string::npos)
-      << st.message();
+  EXPECT_NE(st.message().find("out.weight"), std::string::npos) << st.message();
   auto after = ToWire(**a);
   for (size_t i = 0; i < before.size(); ++i) {
     EXPECT_EQ(before[i].bytes, after[i].bytes);

@@ -82,9 +82,9 @@ TEST(MoeTest, MixtureTrainingUpdatesOnlyTheSelectedExperts) {
   auto trained_before = ToWire(*experts.owned[2]);
   TrainOptions o;
   o.learning_rate = 0.05;
-  ASSERT_TRUE(TrainMixture(experts.pointers, {0, 2}, *gate, toy.data, toy.z,
-                           o, 0.1)
-                  .ok());
+  ASSERT_TRUE(
+      TrainMixture(experts.pointers, {0, 2}, *gate, toy.data, toy.z, o, 0.1)
+          .ok());
   auto untouched_after = ToWire(*experts.owned[1]);
   auto trained_after = ToWire(*experts.owned[2]);
   for (size_t i = 0; i < untouched.size(); ++i) {
@@ -105,7 +105,8 @@ TEST(MoeTest, JitPredictUsesTheHighestScoringSelectedExpertPerSample) {
   torch::Tensor logits = gate->forward(x);
   for (int64_t i = 0; i < x.size(0); ++i) {
     const int a = jit.selected[0], b = jit.selected[1];
-    const int want = logits[i][a].item<float>() >= logits[i][b].item<float>() ? a : b;
+    const int want =
+        logits[i][a].item<float>() >= logits[i][b].item<float>() ? a : b;
     EXPECT_EQ(jit.chosen[i].item<int64_t>(), want) << "sample " << i;
     EXPECT_EQ(jit.predictions[i].item<int64_t>(),
               experts.owned[want]
@@ -126,7 +127,8 @@ TEST(MoeTest, JitPredictTakesNoGradientStep) {
   (void)JitPredict(*gate, experts.pointers, x, x, 2);
   auto after = ToWire(*gate);
   auto e0_after = ToWire(*experts.owned[0]);
-  for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(before[i].bytes, after[i].bytes);
+  for (size_t i = 0; i < before.size(); ++i)
+    EXPECT_EQ(before[i].bytes, after[i].bytes);
   for (size_t i = 0; i < e0_before.size(); ++i) {
     EXPECT_EQ(e0_before[i].bytes, e0_after[i].bytes);
   }

@@ -42,7 +42,8 @@ class ConnectionTest : public ::testing::Test {
   awaitable<std::unique_ptr<Connection>> Accept(
       std::shared_ptr<ssl::context> server_ctx, ConnectionLimits limits) {
     tcp::socket s = co_await acceptor_.async_accept(asio::use_awaitable);
-    if (!server_ctx) co_return std::make_unique<Connection>(std::move(s), limits);
+    if (!server_ctx)
+      co_return std::make_unique<Connection>(std::move(s), limits);
     co_return std::make_unique<Connection>(
         Connection::TlsStream(std::move(s), *server_ctx), limits);
   }
@@ -52,7 +53,8 @@ class ConnectionTest : public ::testing::Test {
       const std::string& server_name = "localhost") {
     tcp::socket s(io_);
     co_await s.async_connect(acceptor_.local_endpoint(), asio::use_awaitable);
-    if (!client_ctx) co_return std::make_unique<Connection>(std::move(s), limits);
+    if (!client_ctx)
+      co_return std::make_unique<Connection>(std::move(s), limits);
     Connection::TlsStream stream(std::move(s), *client_ctx);
     SSL_set_tlsext_host_name(stream.native_handle(), server_name.c_str());
     stream.set_verify_callback(ssl::host_name_verification(server_name));
@@ -71,18 +73,17 @@ class ConnectionTest : public ::testing::Test {
   Status ReadFromRawPeer(ConnectionLimits limits,
                          std::function<awaitable<void>(tcp::socket&)> peer) {
     Status read_status;
-    RunBoth(
-        std::function<awaitable<void>()>([&]() -> awaitable<void> {
-          auto conn = co_await Accept(nullptr, limits);
-          auto e = co_await conn->Read(Clock::now() + 5s);
-          read_status = e.status();
-        }),
-        std::function<awaitable<void>()>([&]() -> awaitable<void> {
-          tcp::socket s(io_);
-          co_await s.async_connect(acceptor_.local_endpoint(),
-                                   asio::use_awaitable);
-          co_await peer(s);
-        }));
+    RunBoth(std::function<awaitable<void>()>([&]() -> awaitable<void> {
+              auto conn = co_await Accept(nullptr, limits);
+              auto e = co_await conn->Read(Clock::now() + 5s);
+              read_status = e.status();
+            }),
+            std::function<awaitable<void>()>([&]() -> awaitable<void> {
+              tcp::socket s(io_);
+              co_await s.async_connect(acceptor_.local_endpoint(),
+                                       asio::use_awaitable);
+              co_await peer(s);
+            }));
     return read_status;
   }
 
@@ -91,8 +92,7 @@ class ConnectionTest : public ::testing::Test {
   tcp::acceptor acceptor_{io_};
 };
 
-std::shared_ptr<ssl::context> Must(
-    Result<std::shared_ptr<ssl::context>> ctx) {
+std::shared_ptr<ssl::context> Must(Result<std::shared_ptr<ssl::context>> ctx) {
   EXPECT_TRUE(ctx.ok()) << ctx.status().ToString();
   return ctx.ok() ? *ctx : nullptr;
 }
@@ -146,8 +146,8 @@ TEST_F(ConnectionTest, OversizedFrameIsRejectedBeforeReadingItsBody) {
   ConnectionLimits limits;
   limits.max_frame_bytes = 64 << 10;
   limits.chunk_bytes = 16 << 10;
-  Status read_status = ReadFromRawPeer(
-      limits, [&](tcp::socket& s) -> awaitable<void> {
+  Status read_status =
+      ReadFromRawPeer(limits, [&](tcp::socket& s) -> awaitable<void> {
         // Declare 1 GiB but send only the header: a reader that allocated
         // or waited for the body would not answer at once.
         FrameHeader h = EncodeFrameHeader(1u << 30);
@@ -177,19 +177,18 @@ TEST_F(ConnectionTest, TruncatedFrameIsReportedAsDataLoss) {
 TEST_F(ConnectionTest, ReadPastDeadlineFailsWithDeadlineExceeded) {
   Status read_status;
   Clock::duration waited{};
-  RunBoth(
-      std::function<awaitable<void>()>([&]() -> awaitable<void> {
-        auto conn = co_await Accept(nullptr, ConnectionLimits{});
-        auto start = Clock::now();
-        auto e = co_await conn->Read(Clock::now() + 300ms);
-        waited = Clock::now() - start;
-        read_status = e.status();
-      }),
-      std::function<awaitable<void>()>([&]() -> awaitable<void> {
-        auto conn = co_await Dial(nullptr, ConnectionLimits{});
-        asio::steady_timer t(io_, 2s);  // connected but silent
-        co_await t.async_wait(asio::use_awaitable);
-      }));
+  RunBoth(std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            auto conn = co_await Accept(nullptr, ConnectionLimits{});
+            auto start = Clock::now();
+            auto e = co_await conn->Read(Clock::now() + 300ms);
+            waited = Clock::now() - start;
+            read_status = e.status();
+          }),
+          std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            auto conn = co_await Dial(nullptr, ConnectionLimits{});
+            asio::steady_timer t(io_, 2s);  // connected but silent
+            co_await t.async_wait(asio::use_awaitable);
+          }));
   EXPECT_EQ(read_status.code(), StatusCode::kDeadlineExceeded);
   EXPECT_LT(waited, 1500ms);
 }
@@ -207,22 +206,21 @@ TEST_F(ConnectionTest, ClientCertificateFromAnotherCaIsRefused) {
       {(dir_ / "ca.pem").string(), (rogue / "mallory.pem").string(),
        (rogue / "mallory.key").string()}));
   Status server_status, client_status;
-  RunBoth(
-      std::function<awaitable<void>()>([&]() -> awaitable<void> {
-        auto conn = co_await Accept(server_ctx, {});
-        server_status =
-            co_await conn->Handshake(ssl::stream_base::server, Clock::now() + 5s);
-        conn->Close();
-      }),
-      std::function<awaitable<void>()>([&]() -> awaitable<void> {
-        auto conn = co_await Dial(client_ctx, {});
-        client_status =
-            co_await conn->Handshake(ssl::stream_base::client, Clock::now() + 5s);
-        if (client_status.ok()) {  // TLS 1.3: rejection shows on first read
-          auto e = co_await conn->Read(Clock::now() + 5s);
-          client_status = e.status();
-        }
-      }));
+  RunBoth(std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            auto conn = co_await Accept(server_ctx, {});
+            server_status = co_await conn->Handshake(ssl::stream_base::server,
+                                                     Clock::now() + 5s);
+            conn->Close();
+          }),
+          std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            auto conn = co_await Dial(client_ctx, {});
+            client_status = co_await conn->Handshake(ssl::stream_base::client,
+                                                     Clock::now() + 5s);
+            if (client_status.ok()) {  // TLS 1.3: rejection shows on first read
+              auto e = co_await conn->Read(Clock::now() + 5s);
+              client_status = e.status();
+            }
+          }));
   EXPECT_EQ(server_status.code(), StatusCode::kPermissionDenied)
       << server_status.ToString();
   EXPECT_FALSE(client_status.ok());
@@ -232,17 +230,17 @@ TEST_F(ConnectionTest, ClientRefusesServerWithWrongHostName) {
   auto server_ctx = Must(MakeServerTlsContext(Files("coordinator")));
   auto client_ctx = Must(MakeClientTlsContext(Files("client-0")));
   Status client_status;
-  RunBoth(
-      std::function<awaitable<void>()>([&]() -> awaitable<void> {
-        auto conn = co_await Accept(server_ctx, {});
-        (void)co_await conn->Handshake(ssl::stream_base::server,
-                                       Clock::now() + 5s);
-      }),
-      std::function<awaitable<void>()>([&]() -> awaitable<void> {
-        auto conn = co_await Dial(client_ctx, {}, "coordinator.example.org");
-        client_status =
-            co_await conn->Handshake(ssl::stream_base::client, Clock::now() + 5s);
-      }));
+  RunBoth(std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            auto conn = co_await Accept(server_ctx, {});
+            (void)co_await conn->Handshake(ssl::stream_base::server,
+                                           Clock::now() + 5s);
+          }),
+          std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            auto conn =
+                co_await Dial(client_ctx, {}, "coordinator.example.org");
+            client_status = co_await conn->Handshake(ssl::stream_base::client,
+                                                     Clock::now() + 5s);
+          }));
   EXPECT_EQ(client_status.code(), StatusCode::kPermissionDenied)
       << client_status.ToString();
 }
@@ -250,20 +248,19 @@ TEST_F(ConnectionTest, ClientRefusesServerWithWrongHostName) {
 TEST_F(ConnectionTest, PlainClientCannotTalkToTlsServer) {
   auto server_ctx = Must(MakeServerTlsContext(Files("coordinator")));
   Status server_status;
-  RunBoth(
-      std::function<awaitable<void>()>([&]() -> awaitable<void> {
-        auto conn = co_await Accept(server_ctx, {});
-        server_status =
-            co_await conn->Handshake(ssl::stream_base::server, Clock::now() + 5s);
-      }),
-      std::function<awaitable<void>()>([&]() -> awaitable<void> {
-        auto conn = co_await Dial(nullptr, {});
-        proto::Envelope e = MakeEnvelope("", 0);
-        e.mutable_hello()->set_client_name("plain");
-        (void)co_await conn->Write(e, Clock::now() + 5s);
-        asio::steady_timer t(io_, 500ms);
-        co_await t.async_wait(asio::use_awaitable);
-      }));
+  RunBoth(std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            auto conn = co_await Accept(server_ctx, {});
+            server_status = co_await conn->Handshake(ssl::stream_base::server,
+                                                     Clock::now() + 5s);
+          }),
+          std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            auto conn = co_await Dial(nullptr, {});
+            proto::Envelope e = MakeEnvelope("", 0);
+            e.mutable_hello()->set_client_name("plain");
+            (void)co_await conn->Write(e, Clock::now() + 5s);
+            asio::steady_timer t(io_, 500ms);
+            co_await t.async_wait(asio::use_awaitable);
+          }));
   EXPECT_FALSE(server_status.ok());
 }
 

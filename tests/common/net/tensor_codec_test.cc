@@ -93,9 +93,9 @@ TEST(TensorCodecTest, CheckParameterListNamesWrongNameAndMissing) {
   EXPECT_NE(CheckParameterList(want, renamed).message().find("named 'x'"),
             std::string::npos);
   ParameterList shorter = {FloatTensor("w", {2})};
-  EXPECT_NE(CheckParameterList(want, shorter).message().find(
-                "first missing: 'b'"),
-            std::string::npos);
+  EXPECT_NE(
+      CheckParameterList(want, shorter).message().find("first missing: 'b'"),
+      std::string::npos);
 }
 
 TEST(TensorCodecTest, CheckParameterListRejectsDtypeMismatch) {

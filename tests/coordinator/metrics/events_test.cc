@@ -183,29 +183,25 @@ TEST(EventsTest, MalformedLinesAreRejectedNamingEventAndField) {
   ExpectRejected(R"({"round":1})", {"no \"event\" field"});
   ExpectRejected(R"({"event":"end","rounds":1})",
                  {"\"end\" event", "missing field \"final_test_accuracy\""});
-  ExpectRejected(
-      R"({"event":"end","rounds":"x","final_test_accuracy":0.5,)"
-      R"("full_model_bytes":1,"bytes_per_client_round":1})",
-      {"\"end\" event", "field \"rounds\" is a string",
-       "expected a non-negative integer"});
+  ExpectRejected(R"({"event":"end","rounds":"x","final_test_accuracy":0.5,)"
+                 R"("full_model_bytes":1,"bytes_per_client_round":1})",
+                 {"\"end\" event", "field \"rounds\" is a string",
+                  "expected a non-negative integer"});
   ExpectRejected(
       R"({"event":"routing","confusion":[[1,"x"]],"anchor_classes":[]})",
       {"\"routing\" event", "field \"confusion[0][1]\" is a string"});
-  ExpectRejected(
-      R"({"event":"routing","confusion":[],"anchor_classes":[],)"
-      R"("reference_gate":{"routing_accuracy":[]}})",
-      {"field \"reference_gate.routing_accuracy\" is an array",
-       "expected a number"});
-  ExpectRejected(
-      R"({"event":"eval","round":1,"algorithm":"fedavg",)"
-      R"("test_accuracy":0.5,"clients":[{"name":"a","kind":"both",)"
-      R"("labels":[],"accuracy":1}]})",
-      {"field \"clients[0].kind\" is \"both\""});
-  ExpectRejected(
-      R"({"event":"round","round":3000000000,"clients_sampled":1,)"
-      R"("clients_reported":1,"train_loss":1,"bytes_sent":1,)"
-      R"("bytes_received":1,"seconds":1})",
-      {"field \"round\" is 3000000000, out of range"});
+  ExpectRejected(R"({"event":"routing","confusion":[],"anchor_classes":[],)"
+                 R"("reference_gate":{"routing_accuracy":[]}})",
+                 {"field \"reference_gate.routing_accuracy\" is an array",
+                  "expected a number"});
+  ExpectRejected(R"({"event":"eval","round":1,"algorithm":"fedavg",)"
+                 R"("test_accuracy":0.5,"clients":[{"name":"a","kind":"both",)"
+                 R"("labels":[],"accuracy":1}]})",
+                 {"field \"clients[0].kind\" is \"both\""});
+  ExpectRejected(R"({"event":"round","round":3000000000,"clients_sampled":1,)"
+                 R"("clients_reported":1,"train_loss":1,"bytes_sent":1,)"
+                 R"("bytes_received":1,"seconds":1})",
+                 {"field \"round\" is 3000000000, out of range"});
 }
 
 }  // namespace

@@ -281,8 +281,7 @@ TEST_F(ReportTest, FieldOfTheWrongTypeIsAnErrorNamingFileAndLine) {
 TEST_F(ReportTest, MissingFieldIsAnErrorNamingFileLineEventAndField) {
   std::string dir = WriteRaw(
       "nofield", Line(Start("fedjets", 1)) +
-                     "{\"event\":\"round\",\"round\":1}\n" +
-                     Line(EndEvent{}));
+                     "{\"event\":\"round\",\"round\":1}\n" + Line(EndEvent{}));
   std::vector<std::string> warnings;
   auto run = LoadRun({"weak", "fedjets", dir}, &warnings);
   ASSERT_FALSE(run.ok());
@@ -294,17 +293,16 @@ TEST_F(ReportTest, MissingFieldIsAnErrorNamingFileLineEventAndField) {
 
 TEST_F(ReportTest, MissingMetricsFileIsAnErrorNamingTheFile) {
   std::vector<std::string> warnings;
-  auto run = LoadRun({"weak", "fedjets", (root_ / "nowhere").string()},
-                     &warnings);
+  auto run =
+      LoadRun({"weak", "fedjets", (root_ / "nowhere").string()}, &warnings);
   ASSERT_FALSE(run.ok());
   EXPECT_NE(run.status().message().find("nowhere/metrics.jsonl"),
             std::string::npos);
 }
 
 TEST_F(ReportTest, LastLineCutOffMidWriteLeavesAnUnfinishedRunNotAnError) {
-  std::string dir =
-      WriteRaw("cut", Line(Start("fedjets", 1)) + Line(Round(1)) +
-                          "{\"event\":\"rou");
+  std::string dir = WriteRaw(
+      "cut", Line(Start("fedjets", 1)) + Line(Round(1)) + "{\"event\":\"rou");
   std::vector<std::string> warnings;
   auto run = LoadRun({"weak", "fedjets", dir}, &warnings);
   ASSERT_TRUE(run.ok()) << run.status().ToString();
