@@ -24,9 +24,9 @@ int main(int argc, char** argv) {
       "never leaves this host. One process can host several clients "
       "(--shards 0,1,2), each with its own connection."};
   app.set_config("--config", "", "read flags from an INI/TOML file");
-  app.add_option("--host", o.host, "coordinator host name or IP")
-      ->capture_default_str();
-  app.add_option("--port", o.port, "coordinator port")->capture_default_str();
+  common::AddOptionWithDefault(app, "--host", o.host,
+                               "coordinator host name or IP");
+  common::AddOptionWithDefault(app, "--port", o.port, "coordinator port");
   app.add_option("--server-name", o.server_name,
                  "name the coordinator's certificate must carry (default: "
                  "--host)");
@@ -39,37 +39,35 @@ int main(int argc, char** argv) {
   common::AddSecondsFlag(app, "--idle-timeout", idle,
                          "give up if no task arrives for this long");
   common::AddDatasetFlags(app, d.data);
-  app.add_option("--partition", d.partition,
-                 "how the training split is divided among --num-shards "
-                 "clients: iid, classes:K, dirichlet:ALPHA")
-      ->capture_default_str();
-  app.add_option("--num-shards", d.num_shards,
-                 "number of clients in the whole federation")
-      ->capture_default_str();
+  common::AddOptionWithDefault(
+      app, "--partition", d.partition,
+      "how the training split is divided among --num-shards "
+      "clients: iid, classes:K, dirichlet:ALPHA");
+  common::AddOptionWithDefault(app, "--num-shards", d.num_shards,
+                               "number of clients in the whole federation");
   app.add_option("--shards", d.shards,
                  "shard indices hosted by this process, one client each "
                  "(e.g. 0,1,2)")
       ->delimiter(',')
       ->capture_default_str();
-  app.add_option("--seed", d.seed,
-                 "partition seed (must match across the federation)")
-      ->capture_default_str();
-  app.add_option("--max-examples", d.max_examples_per_client,
-                 "cap on each client's examples (0 = whole shard)")
-      ->capture_default_str();
-  app.add_option("--name-prefix", d.name_prefix,
-                 "client names are PREFIX<shard>")
-      ->capture_default_str();
-  app.add_option("--num-experts", d.num_experts,
-                 "FedJETs layout: shards 0..N-1 are the anchors of experts "
-                 "0..N-1 (must match the coordinator)")
-      ->capture_default_str();
+  common::AddOptionWithDefault(
+      app, "--seed", d.seed,
+      "partition seed (must match across the federation)");
+  common::AddOptionWithDefault(
+      app, "--max-examples", d.max_examples_per_client,
+      "cap on each client's examples (0 = whole shard)");
+  common::AddOptionWithDefault(app, "--name-prefix", d.name_prefix,
+                               "client names are PREFIX<shard>");
+  common::AddOptionWithDefault(
+      app, "--num-experts", d.num_experts,
+      "FedJETs layout: shards 0..N-1 are the anchors of experts "
+      "0..N-1 (must match the coordinator)");
   app.add_flag("--serve", o.serve,
                "just in time (FedJETs): get the gate and the top-K experts "
                "for the local data, predict with no training, print the "
                "accuracy and leave");
-  app.add_option("--threads", threads, "LibTorch threads for local training")
-      ->capture_default_str();
+  common::AddOptionWithDefault(app, "--threads", threads,
+                               "LibTorch threads for local training");
   common::AddLogLevelFlag(app, log_level);
   CLI11_PARSE(app, argc, argv);
 

@@ -15,23 +15,23 @@ int main(int argc, char** argv) {
       "per-round table and waits for the run to finish. Exit code 0 when "
       "every round completed."};
   app.set_config("--config", "", "read flags from an INI/TOML file");
-  app.add_option("--clients", o.clients, "clients in the federation")
-      ->capture_default_str();
-  app.add_option("--processes", o.processes,
-                 "client processes; clients are spread over them as virtual "
-                 "clients (0 = one process per client)")
-      ->capture_default_str();
-  app.add_option("--rounds", o.rounds, "federated rounds")
-      ->capture_default_str();
-  app.add_option("--clients-per-round", o.clients_per_round,
-                 "clients sampled per round (0 = all)")
-      ->capture_default_str();
-  app.add_option("--partition", o.partition,
-                 "split of the training data: iid, classes:K, "
-                 "dirichlet:ALPHA, or the FedJETs layouts grouped (paper: "
-                 "anchors hold one class group each, clients two groups, "
-                 "unseen combinations held out) and grouped-random")
-      ->capture_default_str();
+  fedjets::common::AddOptionWithDefault(app, "--clients", o.clients,
+                                        "clients in the federation");
+  fedjets::common::AddOptionWithDefault(
+      app, "--processes", o.processes,
+      "client processes; clients are spread over them as virtual "
+      "clients (0 = one process per client)");
+  fedjets::common::AddOptionWithDefault(app, "--rounds", o.rounds,
+                                        "federated rounds");
+  fedjets::common::AddOptionWithDefault(app, "--clients-per-round",
+                                        o.clients_per_round,
+                                        "clients sampled per round (0 = all)");
+  fedjets::common::AddOptionWithDefault(
+      app, "--partition", o.partition,
+      "split of the training data: iid, classes:K, "
+      "dirichlet:ALPHA, or the FedJETs layouts grouped (paper: "
+      "anchors hold one class group each, clients two groups, "
+      "unseen combinations held out) and grouped-random");
   fedjets::coordinator::AddStrategyFlags(app, o.strategy);
   app.get_option("--common-expert")
       ->description(
@@ -45,23 +45,22 @@ int main(int argc, char** argv) {
       ->description(
           "FedJETs experts M = anchor clients in the layout (-1: 5 for "
           "fedjets, 0 otherwise)");
-  app.add_option("--anchor-share", o.anchor_share,
-                 "share of each round's clients drawn from the anchors")
-      ->capture_default_str();
-  app.add_option("--eval-every", o.eval_every, "evaluate every N rounds")
-      ->capture_default_str();
+  fedjets::common::AddOptionWithDefault(
+      app, "--anchor-share", o.anchor_share,
+      "share of each round's clients drawn from the anchors");
+  fedjets::common::AddOptionWithDefault(app, "--eval-every", o.eval_every,
+                                        "evaluate every N rounds");
   fedjets::common::AddDatasetFlags(app, o.data);
   app.add_option("--run-dir", o.run_dir,
                  "run directory (default: runs/sim-<time>)");
-  app.add_option("--max-examples", o.max_examples_per_client,
-                 "cap on each client's training examples (0 = whole shard)")
-      ->capture_default_str();
-  app.add_option("--threads", o.threads_per_process,
-                 "LibTorch threads per process")
-      ->capture_default_str();
-  app.add_option("--round-timeout", o.round_timeout_s,
-                 "seconds a client may take for a round")
-      ->capture_default_str();
+  fedjets::common::AddOptionWithDefault(
+      app, "--max-examples", o.max_examples_per_client,
+      "cap on each client's training examples (0 = whole shard)");
+  fedjets::common::AddOptionWithDefault(app, "--threads", o.threads_per_process,
+                                        "LibTorch threads per process");
+  fedjets::common::AddOptionWithDefault(
+      app, "--round-timeout", o.round_timeout_s,
+      "seconds a client may take for a round");
   app.add_option("--start-timeout", o.start_timeout_s,
                  "seconds the coordinator may take to load the data and "
                  "pretrain the common expert before it listens")
