@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,6 +68,8 @@ struct RoundMetrics {
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
   double seconds = 0.0;
+  // Updates refused by ValidateUpdate, by reason (coordinator/validation.h).
+  std::map<std::string, int> updates_rejected;
 };
 
 // One client's round as the coordinator saw it.

@@ -7,6 +7,7 @@
 
 #include "common/net/connection.h"
 #include "coordinator/coordinator_impl.h"
+#include "coordinator/validation.h"
 
 namespace fedjets::coordinator {
 
@@ -53,12 +54,21 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket) {
   }
   const proto::Hello& h = hello->hello();
   if (h.protocol_version() != common::kProtocolVersion) {
+    // The name is not validated yet: quoted, so it cannot forge a line.
     Status why = common::FailedPrecondition(fmt::format(
-        "client '{}' speaks protocol version {}; this coordinator speaks {}",
-        h.client_name(), h.protocol_version(), common::kProtocolVersion));
+        "client {} speaks protocol version {}; this coordinator speaks {}",
+        QuoteForLog(h.client_name()), h.protocol_version(),
+        common::kProtocolVersion));
     Reject(*conn, why);
     co_await common::SendErrorAndClose(*conn, summary_.run_id, 0,
                                        proto::Error::CODE_VERSION_MISMATCH,
+                                       why.message());
+    co_return;
+  }
+  if (Status why = ValidateHello(h, strategy_->NumExperts()); !why.ok()) {
+    Reject(*conn, why);
+    co_await common::SendErrorAndClose(*conn, summary_.run_id, 0,
+                                       proto::Error::CODE_INVALID_ARGUMENT,
                                        why.message());
     co_return;
   }

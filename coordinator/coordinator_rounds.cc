@@ -9,6 +9,7 @@
 
 #include "coordinator/client_sampling.h"
 #include "coordinator/coordinator_impl.h"
+#include "coordinator/validation.h"
 
 namespace fedjets::coordinator {
 
@@ -47,6 +48,17 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
                  u.status().ToString());
     s->alive = false;
     s->conn->Close();
+    co_return;
+  }
+  if (auto rejected =
+          ValidateUpdate(u->num_samples, s->info.num_samples, u->params)) {
+    spdlog::warn("update of client '{}' rejected in round {}: {}", s->info.name,
+                 round, rejected->status.ToString());
+    ++m.updates_rejected[rejected->reason];
+    s->alive = false;
+    co_await common::SendErrorAndClose(*s->conn, summary_.run_id, round,
+                                       proto::Error::CODE_INVALID_ARGUMENT,
+                                       rejected->status.message());
     co_return;
   }
   client_bytes_total_ += ds + dr;
@@ -142,6 +154,9 @@ awaitable<Status> Coordinator::Impl::Drive() {
     round_event.bytes_sent = m.bytes_sent;
     round_event.bytes_received = m.bytes_received;
     round_event.seconds = m.seconds;
+    if (!m.updates_rejected.empty()) {
+      round_event.updates_rejected = m.updates_rejected;
+    }
     if (m.test_accuracy >= 0) round_event.test_accuracy = m.test_accuracy;
     Record(round_event);
     log_.PrintRow(m);

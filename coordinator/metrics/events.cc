@@ -16,6 +16,10 @@ template <typename T>
 struct IsVector : std::false_type {};
 template <typename T>
 struct IsVector<std::vector<T>> : std::true_type {};
+template <typename T>
+struct IsStringMap : std::false_type {};
+template <typename T>
+struct IsStringMap<std::map<std::string, T>> : std::true_type {};
 
 [[noreturn]] void WrongType(const json& j, const std::string& path,
                             const char* expected) {
@@ -120,6 +124,12 @@ void Fields::Read(const json& j, const std::string& path, T& out) {
     for (size_t i = 0; i < j.size(); ++i) {
       Read(j[i], fmt::format("{}[{}]", path, i), out[i]);
     }
+  } else if constexpr (IsStringMap<T>::value) {
+    if (!j.is_object()) WrongType(j, path, "an object");
+    out.clear();
+    for (const auto& [key, value] : j.items()) {
+      Read(value, fmt::format("{}.{}", path, key), out[key]);
+    }
   } else {
     if (!j.is_object()) WrongType(j, path, "an object");
     ReadFields(Fields(j, path + "."), out);
@@ -200,6 +210,7 @@ void to_json(json& j, const RoundEvent& e) {
        {"seconds", e.seconds}};
   if (e.test_accuracy) j["test_accuracy"] = *e.test_accuracy;
   if (e.expert_load) j["expert_load"] = *e.expert_load;
+  if (e.updates_rejected) j["updates_rejected"] = *e.updates_rejected;
 }
 
 void from_json(const json& j, RoundEvent& e) {
@@ -213,6 +224,7 @@ void from_json(const json& j, RoundEvent& e) {
   f.Required("seconds", e.seconds);
   f.Optional("test_accuracy", e.test_accuracy);
   f.Optional("expert_load", e.expert_load);
+  f.Optional("updates_rejected", e.updates_rejected);
 }
 
 void to_json(json& j, const SplitAccuracy& a) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -66,6 +67,9 @@ struct RoundEvent {
   std::optional<double> test_accuracy;  // when evaluated this round
   // fedjets: per expert, the number of clients that trained it.
   std::optional<std::vector<int>> expert_load;
+  // Updates the coordinator refused, by reason ("num_samples",
+  // "non_finite"); absent when none was.
+  std::optional<std::map<std::string, int>> updates_rejected;
   bool operator==(const RoundEvent&) const = default;
 };
 

@@ -21,6 +21,7 @@ class FedAvgStrategy : public Strategy {
       : ctx_(std::move(ctx)), model_(std::move(model)) {}
 
   bool UsesAnchors() const override { return false; }
+  int NumExperts() const override { return 0; }
 
   void FillWelcome(const SessionInfo&, proto::Welcome& w) override {
     w.set_algorithm(ctx_.options.algorithm);

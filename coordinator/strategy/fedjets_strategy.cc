@@ -70,7 +70,7 @@ asio::awaitable<common::Result<ClientUpdate>> FedJetsStrategy::Exchange(
   ParameterList out = GateWire();
   std::vector<int> experts;
   if (role == Role::kAnchor) {
-    const int q = s.anchor_expert;
+    const int q = s.anchor_expert;  // in [0, num_experts): ValidateHello
     t->set_role(proto::RoundTask::ROLE_ANCHOR);
     t->set_anchor_expert(q);
     experts = {q};

@@ -28,6 +28,7 @@ class FedJetsStrategy : public Strategy {
                   std::vector<common::Classifier> experts);
 
   bool UsesAnchors() const override { return ctx_.options.use_anchors; }
+  int NumExperts() const override { return ctx_.options.num_experts; }
   void FillWelcome(const SessionInfo& s, proto::Welcome& w) override;
   boost::asio::awaitable<common::Status> AfterWelcome(
       common::Connection& c, const std::string& run_id, const SessionInfo& s,

@@ -44,11 +44,9 @@ ReceiveUpdate(common::Connection& c, const std::string& run_id, int round,
         fmt::format("expected an Update message, got message kind {}",
                     static_cast<int>(reply->body_case())));
   }
+  // num_samples and the values are checked by the round driver
+  // (ValidateUpdate), which answers a refused update with an Error.
   proto::Update update = reply->update();
-  if (update.num_samples() <= 0) {
-    co_return common::InvalidArgument(fmt::format(
-        "update reports {} samples; must be positive", update.num_samples()));
-  }
   auto params = co_await common::ReceiveParameters(
       c, run_id, round, update.num_tensors(), deadline);
   if (!params.ok()) co_return params.status();

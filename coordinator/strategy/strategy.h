@@ -50,6 +50,9 @@ class Strategy {
 
   // Whether sampled clients split into anchors and normal clients.
   virtual bool UsesAnchors() const = 0;
+  // The experts a Hello's anchor_expert must index (FedJETs); 0 for an
+  // algorithm without experts, which ignores the anchor.
+  virtual int NumExperts() const = 0;
   virtual void FillWelcome(const SessionInfo& s, proto::Welcome& w) = 0;
   // Sent right after the Welcome (FedJETs: the common expert, unless the
   // client holds it already).

@@ -76,6 +76,24 @@ TEST(EventsTest, RoundEventSurvivesALine) {
   EXPECT_EQ(RoundTrip(r), r);
 }
 
+TEST(EventsTest, RejectedUpdatesAreCountedByReasonAndAbsentWhenNone) {
+  RoundEvent r;
+  r.round = 1;
+  EXPECT_EQ(EventLine(r).find("updates_rejected"), std::string::npos);
+  r.updates_rejected =
+      std::map<std::string, int>{{"non_finite", 2}, {"num_samples", 1}};
+  const std::string line = EventLine(r);
+  EXPECT_NE(line.find(R"("updates_rejected":{"non_finite":2,"num_samples":1})"),
+            std::string::npos)
+      << line;
+  EXPECT_EQ(RoundTrip(r), r);
+  ExpectRejected(R"({"event":"round","round":1,"clients_sampled":1,)"
+                 R"("clients_reported":1,"train_loss":1,"bytes_sent":1,)"
+                 R"("bytes_received":1,"seconds":1,)"
+                 R"("updates_rejected":{"non_finite":"x"}})",
+                 {"field \"updates_rejected.non_finite\" is a string"});
+}
+
 TEST(EventsTest, EvalEventSurvivesALine) {
   EvalEvent e;
   e.round = 5;

@@ -1,0 +1,60 @@
+// What the coordinator accepts from a client, checked at the boundary
+// before any of it is used: a Hello at admission, an Update before it is
+// averaged (docs/PROTOCOL.md, "Limits"). Pure functions over received
+// messages, free of I/O and LibTorch; thread-compatible.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/base/status.h"
+#include "common/net/tensor_codec.h"
+#include "proto/fedjets.pb.h"
+
+namespace fedjets::coordinator {
+
+// A client name is 1..kMaxClientNameBytes bytes of [A-Za-z0-9._-]: it goes
+// into log lines, metrics.jsonl and file names, so it may hold nothing that
+// could forge a line or a path.
+inline constexpr size_t kMaxClientNameBytes = 64;
+// The most local samples a client may declare (and so weigh with).
+inline constexpr int64_t kMaxClientSamples = 1'000'000'000;
+
+// InvalidArgument naming the field and the allowed range, else OK.
+common::Status CheckClientName(std::string_view name);
+
+// Checks a Hello's client_name, num_samples in [1, kMaxClientSamples] and,
+// when num_experts > 0 (FedJETs), its anchor_expert, if present, in
+// [0, num_experts). With num_experts == 0 an anchor is ignored, as the
+// algorithm does. The error names the field and the allowed range.
+common::Status ValidateHello(const proto::Hello& hello, int num_experts);
+
+// Checks that every float32/float64 value in `params` is finite; the error
+// names the first tensor and element that is not. One pass over the bytes.
+common::Status CheckFinite(const common::ParameterList& params);
+
+// Why an update was refused: `reason` is the key it is counted under in the
+// round event's updates_rejected ("num_samples", "non_finite"); `status`
+// is what the log and the client are told.
+struct UpdateRejection {
+  std::string reason;
+  common::Status status;
+};
+
+// Checks an Update's num_samples in [1, declared_samples] (what the client
+// declared in its Hello), then that every value of `params` is finite.
+// Empty when the update may be averaged.
+std::optional<UpdateRejection> ValidateUpdate(
+    int64_t num_samples, int64_t declared_samples,
+    const common::ParameterList& params);
+
+// `text` in double quotes for a log line or an error message, at most
+// `max_bytes` of it (then "..."), with every byte outside printable ASCII,
+// and the quote and backslash, escaped (\n, \xNN).
+std::string QuoteForLog(std::string_view text,
+                        size_t max_bytes = kMaxClientNameBytes);
+
+}  // namespace fedjets::coordinator
