@@ -80,7 +80,7 @@ struct RoundEvent {
 struct SplitAccuracy {
   std::optional<double> seen;
   std::optional<double> unseen;
-  std::optional<std::string> error;
+  std::optional<std::string> error = {};  // "= {}": aggregates may omit it
   bool operator==(const SplitAccuracy&) const = default;
 };
 
