@@ -46,6 +46,11 @@ struct CoordinatorOptions {
   int num_clients = 0;
   int eval_every = 1;
 
+  // Beyond these, a new connection is closed at once (docs/PROTOCOL.md,
+  // "Limits"): every open client connection, and those still in the TLS
+  // handshake or before their Hello has been checked.
+  int max_connections = 20'000;
+  int max_pending_handshakes = 256;
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds round_timeout{300'000};
   std::chrono::milliseconds wait_clients_timeout{600'000};

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 
 #include "common/net/connection.h"
@@ -12,20 +13,66 @@
 namespace fedjets::coordinator {
 
 awaitable<void> Coordinator::Impl::AcceptLoop() {
+  // An accept error (EMFILE when descriptors run out) would fail again at
+  // once: pause, longer each time, and log at most one line a second.
+  AcceptBackoff backoff;
+  LogThrottle error_log;
+  boost::asio::steady_timer pause(io_);
   while (!stopping_) {
     auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
     if (ec) {
       if (stopping_ || ec == boost::asio::error::operation_aborted) co_return;
-      spdlog::warn("accept failed: {}", ec.message());
+      const auto wait = backoff.OnFailure();
+      if (auto held_back = error_log.Allow(LogThrottle::Clock::now())) {
+        spdlog::warn(
+            "accept failed: {}; retrying in {} ms ({} more failures "
+            "not logged)",
+            ec.message(), wait.count(), *held_back);
+      }
+      pause.expires_after(wait);
+      co_await pause.async_wait(kTuple);
       continue;
     }
+    backoff.OnSuccess();
+    if (!UnderConnectionCaps()) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      ++summary_.rejected_connections;
+      continue;
+    }
+    Slot connection_slot(open_connections_);
+    Slot handshake_slot(pending_handshakes_);
     boost::asio::co_spawn(
-        io_, Admit(std::move(socket)),
+        io_,
+        Admit(std::move(socket), std::move(connection_slot),
+              std::move(handshake_slot)),
         [](std::exception_ptr e) { LogException("client session", e); });
   }
 }
 
-awaitable<void> Coordinator::Impl::Admit(tcp::socket socket) {
+bool Coordinator::Impl::UnderConnectionCaps() {
+  const char* cap = nullptr;
+  int limit = 0;
+  if (open_connections_ >= opt_.max_connections) {
+    cap = "--max-connections";
+    limit = opt_.max_connections;
+  } else if (pending_handshakes_ >= opt_.max_pending_handshakes) {
+    cap = "--max-pending-handshakes";
+    limit = opt_.max_pending_handshakes;
+  }
+  if (cap == nullptr) return true;
+  if (auto held_back = cap_log_.Allow(LogThrottle::Clock::now())) {
+    spdlog::warn(
+        "closing a new connection: {} {} reached ({} more closed "
+        "since the last such line)",
+        cap, limit, *held_back);
+  }
+  return false;
+}
+
+awaitable<void> Coordinator::Impl::Admit(tcp::socket socket,
+                                         Slot connection_slot,
+                                         Slot handshake_slot) {
   std::unique_ptr<Connection> conn;
   if (tls_) {
     conn = std::make_unique<Connection>(
@@ -72,7 +119,9 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket) {
                                        why.message());
     co_return;
   }
+  handshake_slot.Release();
   auto session = std::make_shared<Session>();
+  session->connection_slot = std::move(connection_slot);
   session->info.name = h.client_name();
   session->info.num_samples = h.num_samples();
   session->info.anchor_expert = h.has_anchor_expert() ? h.anchor_expert() : -1;

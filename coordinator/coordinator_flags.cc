@@ -177,6 +177,15 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
   app.add_flag("--linger", o.linger,
                "after the last round keep serving just-in-time clients until "
                "interrupted");
+  AddOptionWithDefault(app, "--max-connections", o.max_connections,
+                       "open client connections at most; more are closed "
+                       "at once")
+      ->check(CLI::PositiveNumber);
+  AddOptionWithDefault(app, "--max-pending-handshakes",
+                       o.max_pending_handshakes,
+                       "connections in the TLS handshake or Hello at most; "
+                       "more are closed at once")
+      ->check(CLI::PositiveNumber);
   common::AddSecondsFlag(app, "--handshake-timeout", o.handshake_timeout,
                          "deadline for a client's TLS handshake and hello");
   common::AddSecondsFlag(app, "--round-timeout", o.round_timeout,

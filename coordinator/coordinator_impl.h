@@ -21,11 +21,13 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/base/status.h"
 #include "common/net/asio_coro.h"
 #include "common/net/connection.h"
+#include "coordinator/accept_backoff.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/metrics/events.h"
 #include "coordinator/run_log.h"
@@ -55,7 +57,31 @@ class Coordinator::Impl {
   const RunSummary& summary() const { return summary_; }
 
  private:
+  // One place under a cap: holds one unit of *count while alive. The
+  // counts are declared before io_, so they outlive the coroutine frames
+  // and sessions that hold slots.
+  class Slot {
+   public:
+    Slot() = default;
+    explicit Slot(int& count) : count_(&count) { ++count; }
+    Slot(Slot&& o) noexcept : count_(std::exchange(o.count_, nullptr)) {}
+    Slot& operator=(Slot&& o) noexcept {
+      Release();
+      count_ = std::exchange(o.count_, nullptr);
+      return *this;
+    }
+    ~Slot() { Release(); }
+    void Release() {
+      if (count_ != nullptr) --*count_;
+      count_ = nullptr;
+    }
+
+   private:
+    int* count_ = nullptr;
+  };
+
   struct Session {
+    Slot connection_slot;  // under --max-connections while it lives
     std::unique_ptr<Connection> conn;
     SessionInfo info;
     bool alive = true;
@@ -67,7 +93,11 @@ class Coordinator::Impl {
 
   // Admission (coordinator_admission.cc).
   awaitable<void> AcceptLoop();
-  awaitable<void> Admit(tcp::socket socket);
+  // Whether a just-accepted connection fits under the caps; if not, logs
+  // (throttled) why it is closed.
+  bool UnderConnectionCaps();
+  awaitable<void> Admit(tcp::socket socket, Slot connection_slot,
+                        Slot handshake_slot);
   awaitable<Status> WaitForClients(int needed);
   void Reject(Connection& conn, const Status& why);
   std::vector<std::shared_ptr<Session>> LiveSessions();
@@ -98,6 +128,10 @@ class Coordinator::Impl {
   }
 
   CoordinatorOptions opt_;
+  // Connections open and still before their Hello is checked (see Slot).
+  int open_connections_ = 0;
+  int pending_handshakes_ = 0;
+  LogThrottle cap_log_;
   boost::asio::io_context io_{1};
   boost::asio::thread_pool workers_{1};
   tcp::acceptor acceptor_;

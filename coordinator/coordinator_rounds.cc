@@ -50,8 +50,8 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
     s->conn->Close();
     co_return;
   }
-  if (auto rejected =
-          ValidateUpdate(u->num_samples, s->info.num_samples, u->params)) {
+  if (auto rejected = ValidateUpdate(u->num_samples, s->info.num_samples,
+                                     u->train_loss, u->params)) {
     spdlog::warn("update of client '{}' rejected in round {}: {}", s->info.name,
                  round, rejected->status.ToString());
     ++m.updates_rejected[rejected->reason];

@@ -113,7 +113,7 @@ common::Status CheckFinite(const common::ParameterList& params) {
 }
 
 std::optional<UpdateRejection> ValidateUpdate(
-    int64_t num_samples, int64_t declared_samples,
+    int64_t num_samples, int64_t declared_samples, double train_loss,
     const common::ParameterList& params) {
   if (num_samples < 1 || num_samples > declared_samples) {
     return UpdateRejection{
@@ -122,6 +122,12 @@ std::optional<UpdateRejection> ValidateUpdate(
             "Update.num_samples is {}; must be in [1, {}], the {} samples "
             "the client declared in its Hello",
             num_samples, declared_samples, declared_samples))};
+  }
+  if (!std::isfinite(train_loss)) {
+    return UpdateRejection{
+        "non_finite_loss",
+        common::InvalidArgument(fmt::format(
+            "Update.train_loss is {}; it must be finite", train_loss))};
   }
   if (common::Status st = CheckFinite(params); !st.ok()) {
     return UpdateRejection{"non_finite", st.Annotate("Update")};

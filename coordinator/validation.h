@@ -37,7 +37,8 @@ common::Status ValidateHello(const proto::Hello& hello, int num_experts);
 common::Status CheckFinite(const common::ParameterList& params);
 
 // Why an update was refused: `reason` is the key it is counted under in the
-// round event's updates_rejected ("num_samples", "non_finite"); `status`
+// round event's updates_rejected ("num_samples", "non_finite_loss",
+// "non_finite"); `status`
 // is what the log and the client are told.
 struct UpdateRejection {
   std::string reason;
@@ -45,10 +46,10 @@ struct UpdateRejection {
 };
 
 // Checks an Update's num_samples in [1, declared_samples] (what the client
-// declared in its Hello), then that every value of `params` is finite.
-// Empty when the update may be averaged.
+// declared in its Hello), then that its train_loss and every value of
+// `params` are finite. Empty when the update may be averaged.
 std::optional<UpdateRejection> ValidateUpdate(
-    int64_t num_samples, int64_t declared_samples,
+    int64_t num_samples, int64_t declared_samples, double train_loss,
     const common::ParameterList& params);
 
 // `text` in double quotes for a log line or an error message, at most

@@ -149,14 +149,14 @@ TEST(ValidationTest, NanOrInfinityIsFoundNamingTensorAndElement) {
 }
 
 TEST(ValidationTest, UpdateWithinItsDeclaredSamplesAndFiniteIsKept) {
-  EXPECT_FALSE(ValidateUpdate(500, 500, {Floats("w", {1.f})}).has_value());
-  EXPECT_FALSE(ValidateUpdate(1, 500, {}).has_value());
+  EXPECT_FALSE(ValidateUpdate(500, 500, 0.5, {Floats("w", {1.f})}).has_value());
+  EXPECT_FALSE(ValidateUpdate(1, 500, 0.0, {}).has_value());
 }
 
 TEST(ValidationTest, UpdateClaimingMoreSamplesThanDeclaredIsRejected) {
   for (int64_t n : {int64_t{501}, int64_t{1'000'000'000'000}, int64_t{0},
                     int64_t{-1}, std::numeric_limits<int64_t>::max()}) {
-    auto r = ValidateUpdate(n, 500, {});
+    auto r = ValidateUpdate(n, 500, 0.5, {});
     ASSERT_TRUE(r.has_value()) << n;
     EXPECT_EQ(r->reason, "num_samples");
     ExpectInvalid(r->status,
@@ -166,10 +166,21 @@ TEST(ValidationTest, UpdateClaimingMoreSamplesThanDeclaredIsRejected) {
 
 TEST(ValidationTest, UpdateWithNanIsRejectedAsNonFinite) {
   auto r = ValidateUpdate(
-      500, 500, {Floats("w", {std::numeric_limits<float>::quiet_NaN()})});
+      500, 500, 0.5, {Floats("w", {std::numeric_limits<float>::quiet_NaN()})});
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->reason, "non_finite");
   ExpectInvalid(r->status, {"Update", "tensor 'w'", "finite"});
+}
+
+TEST(ValidationTest, UpdateWithNanOrInfiniteLossIsRejected) {
+  for (double loss : {std::numeric_limits<double>::quiet_NaN(),
+                      std::numeric_limits<double>::infinity(),
+                      -std::numeric_limits<double>::infinity()}) {
+    auto r = ValidateUpdate(500, 500, loss, {Floats("w", {1.f})});
+    ASSERT_TRUE(r.has_value()) << loss;
+    EXPECT_EQ(r->reason, "non_finite_loss");
+    ExpectInvalid(r->status, {"Update.train_loss", "must be finite"});
+  }
 }
 
 TEST(ValidationTest, QuoteForLogEscapesControlBytesAndCutsLongText) {

@@ -1,0 +1,143 @@
+// Exhaustion over real loopback sockets: connections beyond the caps are
+// closed at once with a throttled log line, and when descriptors run out
+// the accept loop backs off instead of spinning, then recovers; honest
+// clients still finish the run (docs/PROTOCOL.md, "Limits").
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/loopback_federation.h"
+
+namespace fedjets {
+namespace {
+
+namespace asio = boost::asio;
+
+// A plain TCP connection to the coordinator that never starts TLS.
+asio::ip::tcp::socket RawConnection(asio::io_context& io, uint16_t port) {
+  asio::ip::tcp::socket s(io);
+  s.connect({asio::ip::make_address("127.0.0.1"), port});
+  return s;
+}
+
+// Blocks until the coordinator closes `s` (EOF or reset); false if it is
+// still open after 20 s.
+bool ClosedByPeer(asio::ip::tcp::socket& s) {
+  timeval limit{20, 0};
+  setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  char byte;
+  boost::system::error_code ec;
+  s.read_some(asio::buffer(&byte, 1), ec);
+  return ec == asio::error::eof || ec == asio::error::connection_reset;
+}
+
+size_t CountOf(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// Lowers this process's descriptor limit so the next descriptor it opens
+// fails with EMFILE; Restore() (or the destructor) puts it back.
+class DescriptorsExhausted {
+ public:
+  DescriptorsExhausted() {
+    getrlimit(RLIMIT_NOFILE, &old_);
+    const int lowest_free = dup(0);
+    close(lowest_free);
+    rlimit low = old_;
+    low.rlim_cur = static_cast<rlim_t>(lowest_free);
+    ok_ = setrlimit(RLIMIT_NOFILE, &low) == 0;
+  }
+  ~DescriptorsExhausted() { Restore(); }
+  bool ok() const { return ok_; }
+  void Restore() {
+    if (ok_) setrlimit(RLIMIT_NOFILE, &old_);
+    ok_ = false;
+  }
+
+ private:
+  rlimit old_{};
+  bool ok_ = false;
+};
+
+using ConnectionLimitsTest = LoopbackFederationTest;
+
+TEST_F(ConnectionLimitsTest, ConnectionsBeyondPendingHandshakeCapAreClosed) {
+  auto o = CoordinatorOpts(/*min_clients=*/1, /*rounds=*/1);
+  o.max_pending_handshakes = 2;
+  o.handshake_timeout = 1s;
+  coordinator::Coordinator c(o);
+  ASSERT_TRUE(c.Prepare().ok());
+  common::Status run_status;
+  std::thread coordinator_thread([&] { run_status = c.Run(); });
+  asio::io_context io;
+  std::vector<asio::ip::tcp::socket> idle;
+  for (int i = 0; i < 12; ++i) idle.push_back(RawConnection(io, c.port()));
+  // The first two hold the handshake slots until their deadline; the rest
+  // are closed at once, and all of them are closed in the end.
+  for (size_t i = 2; i < idle.size(); ++i) {
+    EXPECT_TRUE(ClosedByPeer(idle[i])) << "connection " << i;
+  }
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(ClosedByPeer(idle[i])) << "connection " << i;
+  }
+  auto results =
+      client::RunClients(ClientOpts(c.port(), "client-0"), Shards({0}, 3));
+  coordinator_thread.join();
+  ASSERT_TRUE(run_status.ok()) << run_status.ToString();
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_EQ(c.summary().rejected_connections, 12);
+  const size_t cap_lines =
+      CountOf(log_.str(),
+              "closing a new connection: --max-pending-handshakes "
+              "2 reached");
+  EXPECT_GE(cap_lines, 1u) << log_.str();
+  EXPECT_LE(cap_lines, 2u) << log_.str();
+}
+
+TEST_F(ConnectionLimitsTest, AcceptBacksOffWhenDescriptorsRunOutAndRecovers) {
+  auto o = CoordinatorOpts(/*min_clients=*/1, /*rounds=*/1);
+  o.handshake_timeout = 1s;
+  coordinator::Coordinator c(o);
+  ASSERT_TRUE(c.Prepare().ok());
+  common::Status run_status;
+  std::thread coordinator_thread([&] { run_status = c.Run(); });
+  asio::io_context io;
+  // Once the coordinator has closed a connection its accept loop runs and
+  // has opened every descriptor it needs before the limit is lowered.
+  asio::ip::tcp::socket first = RawConnection(io, c.port());
+  ASSERT_TRUE(ClosedByPeer(first));
+  asio::ip::tcp::socket waiting(io);
+  waiting.open(asio::ip::tcp::v4());  // its descriptor, before the limit
+  {
+    DescriptorsExhausted exhausted;
+    ASSERT_TRUE(exhausted.ok());
+    waiting.connect({asio::ip::make_address("127.0.0.1"), c.port()});
+    // Without back-off the accept loop fails thousands of times a second.
+    std::this_thread::sleep_for(2s);
+  }
+  // Accepted once descriptors are free: its handshake then times out.
+  EXPECT_TRUE(ClosedByPeer(waiting));
+  auto results =
+      client::RunClients(ClientOpts(c.port(), "client-0"), Shards({0}, 3));
+  coordinator_thread.join();
+  ASSERT_TRUE(run_status.ok()) << run_status.ToString();
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  const size_t failures = CountOf(log_.str(), "accept failed: Too many open");
+  EXPECT_GE(failures, 1u) << log_.str();
+  EXPECT_LE(failures, 4u) << log_.str();
+}
+
+}  // namespace
+}  // namespace fedjets
