@@ -131,7 +131,8 @@ Status RunSimulation(SimOptions o) {
   if (o.processes <= 0 || o.processes > o.clients) o.processes = o.clients;
   auto& strategy = o.strategy;
   if (strategy.num_experts < 0) {
-    strategy.num_experts = strategy.algorithm == "fedjets" ? 5 : 0;
+    strategy.num_experts =
+        strategy.algorithm == "fedjets" ? kFedJetsDefaultExperts : 0;
   }
   if (o.run_dir.empty()) o.run_dir = DefaultRunDir();
   const fs::path bin =

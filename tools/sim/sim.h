@@ -12,6 +12,9 @@
 
 namespace fedjets::coordinator {
 
+// Experts (and anchors) of a fedjets run when --num-experts is not given.
+inline constexpr int kFedJetsDefaultExperts = 5;
+
 struct SimOptions {
   int clients = 4;    // clients in the federation
   int processes = 0;  // client processes; 0 = one per client

@@ -105,7 +105,7 @@ std::vector<std::string> ApplyAlgorithmDefaults(
   choose("--lr", s.learning_rate, 0.01);
   choose("--momentum", s.momentum, 0.9);
   choose("--common-expert", s.common_expert, std::string("weak"));
-  choose("--num-experts", s.num_experts, 5);
+  choose("--num-experts", s.num_experts, kFedJetsDefaultExperts);
   choose("--top-k", s.top_k, 2);
   choose("--gate-lr", s.gate_lr, 0.1);
   choose("--model", s.model_family, std::string("mlp"));
