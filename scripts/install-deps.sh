@@ -12,6 +12,10 @@ packages=(
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   dataset-fashion-mnist gnuplot-nox
   r-cran-palmerpenguins
+  prometheus-cpp-dev prometheus
+  mmdebstrap umoci
+  python3-protobuf
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()
