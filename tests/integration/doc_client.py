@@ -37,6 +37,10 @@ class ProtocolError(Exception):
     """The coordinator sent something this page does not allow."""
 
 
+class CoordinatorError(ProtocolError):
+    """The coordinator sent an Error (and closes)."""
+
+
 class Tensor:
     def __init__(self, name, dtype, shape, data):
         self.name, self.dtype, self.shape, self.data = name, dtype, shape, data
@@ -68,7 +72,7 @@ class Peer:
         envelope = self.pb.Envelope()
         envelope.ParseFromString(self._read_exactly(length))
         if envelope.HasField("error"):
-            raise ProtocolError(f"coordinator error {envelope.error.code}: "
+            raise CoordinatorError(f"coordinator error {envelope.error.code}: "
                                 f"{envelope.error.message}")
         return envelope
 
@@ -187,6 +191,7 @@ class DocClient:
         self.peer = Peer(sock, pb, args.max_frame_bytes, args.chunk_bytes)
         self.welcome = None
         self.rounds = 0
+        self.round = 0  # of the exchange under way; 0 outside rounds
 
     def say(self, text):
         print(f"doc-client {self.args.name}: {text}", flush=True)
@@ -252,6 +257,7 @@ class DocClient:
 
     def train_round(self, e):
         r, task = e.round, e.round_task
+        self.round = r
         roles = self.pb.RoundTask
         params = self.peer.receive_tensors(r, task.num_tensors)
         experts_trained = []
@@ -279,6 +285,7 @@ class DocClient:
         self.peer.write(reply)
         self.peer.send_tensors(r, out)
         self.rounds += 1
+        self.round = 0
         self.say(f"round {r} {roles.Role.Name(task.role)}: update of {len(out)} "
                  f"tensors sent" + (f" (experts {experts_trained})"
                                     if experts_trained else ""))
@@ -286,6 +293,22 @@ class DocClient:
     def run(self):
         if not self.join():
             return
+        try:
+            self.serve_or_train()
+        except CoordinatorError:
+            raise
+        except ProtocolError as err:
+            # Tell the coordinator why we leave (PROTOCOL.md, end of a run).
+            e = self.peer.envelope(self.round)
+            e.error.code = self.pb.Error.CODE_INVALID_ARGUMENT
+            e.error.message = f"client {self.args.name!r}: {err}"
+            try:
+                self.peer.write(e)
+            except OSError:
+                pass
+            raise
+
+    def serve_or_train(self):
         if self.args.serve:
             self.serve()
             return
