@@ -205,6 +205,7 @@ class DocClient:
         if self.args.anchor_expert is not None:
             h.anchor_expert = self.args.anchor_expert
         h.serve = self.args.serve
+        h.cached_models.extend(self.args.cached_model)
         self.peer.write(e)
         reply = self.peer.read()
         if reply.HasField("goodbye"):
@@ -223,7 +224,12 @@ class DocClient:
             if got != w.common_expert_hash:
                 raise ProtocolError(f"common expert hash {got} != announced "
                                     f"{w.common_expert_hash}")
-            self.say(f"common expert of {len(common)} tensors, hash matches")
+            self.say(f"common expert of {len(common)} tensors, hash {got} matches")
+        elif w.algorithm == "fedjets":
+            if w.common_expert_hash not in self.args.cached_model:
+                raise ProtocolError(f"no common expert sent, and hash "
+                                    f"{w.common_expert_hash} is not one we hold")
+            self.say(f"common expert {w.common_expert_hash} not sent: held already")
         return True
 
     def pick_experts(self, round_):
@@ -351,6 +357,9 @@ def main():
     p.add_argument("--num-samples", type=int, default=100, help="Hello.num_samples")
     p.add_argument("--anchor-expert", type=int, help="FedJETs: expert anchored")
     p.add_argument("--serve", action="store_true", help="FedJETs just in time")
+    p.add_argument("--cached-model", action="append", default=[], metavar="HASH",
+                   help="Hello.cached_models: a common expert hash held already "
+                   "(repeatable)")
     p.add_argument("--shrink", type=float, default=0.001,
                    help="the update is the received floats times (1 - SHRINK)")
     p.add_argument("--chunk-bytes", type=int, default=64 << 10)

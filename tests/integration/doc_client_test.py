@@ -2,8 +2,8 @@
 """Runs doc_client.py, a client written from docs/PROTOCOL.md alone, against
 a real fedjets-coordinator next to a real fedjets-client, over mutual TLS on
 loopback, and checks that the run completes and that the coordinator counted
-the doc clients' updates (metrics.jsonl) and, for FedJETs, served the doc
-just-in-time client.
+the doc clients' updates (metrics.jsonl) and, for FedJETs, served two doc
+just-in-time clients, the second with the common expert already cached.
 
   doc_client_test.py --algorithm fedavg|fedjets --bin-dir DIR --source-dir DIR
                      --work-dir DIR [--protoc PROTOC]
@@ -18,6 +18,7 @@ printed.
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -103,8 +104,10 @@ class Federation:
                           *self.tls(name), "--name", name, "--num-samples", "300",
                           *extra], env=env)
 
-    def wait_all(self):
-        for name, (proc, _) in self.procs.items():
+    def wait_all(self, *names):
+        """Waits for the processes `names` (default: all) to exit 0."""
+        for name in names or list(self.procs):
+            proc = self.procs[name][0]
             try:
                 proc.wait(timeout=max(1.0, self.give_up - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -165,15 +168,26 @@ def fedavg(fed):
 
 
 def fedjets(fed):
-    fed.prepare(["doc-anchor", "doc-normal", "doc-serve"])
+    fed.prepare(["doc-anchor", "doc-normal", "doc-serve", "doc-serve-cached"])
     port = fed.start_coordinator([
         "--algorithm", "fedjets", "--common-expert", "examples:1000:epochs:1",
         "--num-experts", "3", "--top-k", "2", "--min-clients", "3",
         "--min-updates", "3"])
+    # Serving clients are served at once and do not count towards
+    # --min-clients: both are done before round 1. The second lists the
+    # common expert's hash as cached, so it must not be sent again.
+    fed.start_doc_client(port, "doc-serve", ["--serve"])
+    fed.wait_all("doc-serve")
+    found = re.search(r"hash ([0-9a-f]{64}) matches", fed.log("doc-serve"))
+    expect(found, "doc-serve did not report the common expert's hash")
+    fed.start_doc_client(port, "doc-serve-cached", ["--serve", "--cached-model",
+                                                     found.group(1)])
+    fed.wait_all("doc-serve-cached")
+    expect(f"common expert {found.group(1)} not sent: held already" in
+           fed.log("doc-serve-cached"), "the cached common expert was sent again")
     fed.start_real_client(port, [])
     fed.start_doc_client(port, "doc-anchor", ["--anchor-expert", "1"])
     fed.start_doc_client(port, "doc-normal")
-    fed.start_doc_client(port, "doc-serve", ["--serve"])
     fed.wait_all()
     check_rounds(fed, 2, 3)
     anchor = updates_of(fed, "doc-anchor")
@@ -183,8 +197,9 @@ def fedjets(fed):
     # doc_client.py asks for experts (round + i) % 3, i < top_k.
     expect([(u["round"], u.get("role"), u.get("experts")) for u in normal] ==
            [(1, "normal", [1, 2]), (2, "normal", [2, 0])], f"doc-normal updates {normal}")
-    expect("served just-in-time client 'doc-serve'" in fed.log("coordinator"),
-           "the coordinator did not serve doc-serve")
+    for name in ["doc-serve", "doc-serve-cached"]:
+        expect(f"served just-in-time client '{name}'" in fed.log("coordinator"),
+               f"the coordinator did not serve {name}")
     expect("served: gate of 4 tensors, experts [0, 1]" in fed.log("doc-serve"),
            "doc-serve was not served the gate and experts 0 and 1")
 
