@@ -5,17 +5,17 @@
 #     --bin-dir  the built binaries (default build/bin)
 #     --out      where the image goes (default build/image)
 #     --tag      the image's tag in the layout (default latest)
-# Result: OUT/oci, an OCI image layout (skopeo, podman, buildah and
-# containerd read it; docs/DEPLOY.md) with two layers:
+# Result: OUT/oci, an OCI image layout (skopeo copies it to a registry or a
+# docker-archive; podman pulls it as oci:DIR; docs/DEPLOY.md), two layers:
 #   1. a Debian 12 root filesystem made by mmdebstrap holding only the
 #      runtime packages of the binaries: the packages owning the libraries
 #      their ELF headers name (ldd + dpkg -S on this machine), with
 #      OpenBLAS as libblas.so.3, without docs, manuals, locales and the GL
 #      drivers nothing here loads;
 #   2. /usr/local/bin/fedjets-{coordinator,client,sim,certs}.
-# Layer 1 takes minutes (it downloads ~390 packages) and is kept in
-# OUT/base-KEY, KEY a hash of the package list and of this script: when
-# only the binaries changed, a rebuild reuses it and takes seconds.
+# Layer 1 takes minutes (it downloads ~380 packages) and is kept in
+# OUT/base-KEY, KEY a hash of the package list and the mmdebstrap options:
+# when only the binaries changed, a rebuild reuses it and takes seconds.
 # Needs mmdebstrap and umoci (scripts/install-deps.sh); as root mmdebstrap
 # runs in root mode, otherwise in unshare mode if the kernel allows it.
 set -euo pipefail
@@ -34,6 +34,7 @@ while (($#)); do
   esac
 done
 die() { echo "build-image: $*" >&2; exit 1; }
+[[ $tag != base ]] || die "--tag base is the name this script uses for layer 1 alone"
 bin_dir=$(realpath -m "$bin_dir")
 out=$(realpath -m "$out")
 for tool in mmdebstrap umoci dpkg ldd objdump; do
@@ -71,7 +72,8 @@ runtime_packages() {
   done
   echo libopenblas0-openmp
 }
-mapfile -t packages < <(runtime_packages | sort -u)
+needed=$(runtime_packages)   # a failure here stops the script (set -e)
+mapfile -t packages < <(sort -u <<< "$needed")
 
 # dpkg leaves these paths out of every package it unpacks. The GL drivers,
 # LLVM (used only by them) and PROJ's grids come with OpenCV/GDAL, which

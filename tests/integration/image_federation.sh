@@ -63,9 +63,12 @@ blas=$(readlink "$rootfs/etc/alternatives/libblas.so.3-x86_64-linux-gnu")
 # proc and the data set are mounted in a private mount namespace: the
 # mounts end with it, and the trap unmounts them if the run fails.
 run_dir=/var/lib/fedjets/run
+federation=(--clients 2 --processes 2 --rounds 1 --partition iid --max-examples 600
+  --eval-examples 500 --eval-client-examples 100)
 # shellcheck disable=SC2016  # the script expands its own arguments
 unshare --mount --propagation private --fork bash -euo pipefail -c '
   rootfs=$1 data=$2 run_dir=$3
+  shift 3
   trap "umount -R $rootfs/proc $rootfs/data 2>/dev/null || true" EXIT
   mount -t proc proc "$rootfs/proc"
   mkdir -p "$rootfs/data"
@@ -76,10 +79,8 @@ unshare --mount --propagation private --fork bash -euo pipefail -c '
       PATH=/usr/local/bin:/usr/bin:/bin HOME=/var/lib/fedjets "$@"
   }
   in_image fedjets-certs ca --dir /tmp/pki
-  in_image fedjets-sim --clients 2 --processes 2 --rounds 1 --partition iid \
-    --max-examples 600 --eval-examples 500 --eval-client-examples 100 \
-    --data /data --bin-dir /usr/local/bin --run-dir "$run_dir"
-' image-federation "$rootfs" "$data" "$run_dir"
+  in_image fedjets-sim "$@" --data /data --bin-dir /usr/local/bin --run-dir "$run_dir"
+' image-federation "$rootfs" "$data" "$run_dir" "${federation[@]}"
 
 [[ -f $rootfs/tmp/pki/ca.pem ]] || fail "fedjets-certs wrote no CA in the image"
 metrics=$rootfs$run_dir/metrics.jsonl
@@ -87,4 +88,22 @@ grep -q '"event":"end"' "$metrics" || fail "the federation did not finish ($metr
 acc=$(grep -o '"final_test_accuracy":[0-9.e-]*' "$metrics" | cut -d: -f2)
 [[ -n $acc ]] || fail "no final test accuracy in $metrics"
 mounted_below "$bundle" && fail "mounts left below $bundle"
+
+# Same binaries and same Debian libraries: the same model, bit for bit, as
+# the host build. Compared only when the image holds the host's versions of
+# the libraries that compute (a mirror may have moved on since the host
+# installed them).
+versions() {
+  dpkg-query "$@" -W -f='${Package}=${Version}\n' libtorch1.13 libopenblas0-openmp
+}
+host_versions=$(versions) image_versions=$(versions --admindir="$rootfs/var/lib/dpkg")
+if [[ $host_versions == "$image_versions" ]]; then
+  rm -rf "$work/host-run"
+  "$bin/fedjets-sim" "${federation[@]}" --data "$data" --run-dir "$work/host-run" >/dev/null
+  cmp "$work/host-run/model.pt" "$rootfs$run_dir/model.pt" ||
+    fail "the image's model differs from the host build's ($work/host-run/model.pt)"
+  echo "the image's model.pt equals the host build's, byte for byte"
+else
+  echo "NOTE: not compared with the host build: host $host_versions, image $image_versions"
+fi
 echo "PASS: federation from the image's root filesystem, test accuracy $acc"
