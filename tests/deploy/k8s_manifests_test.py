@@ -5,7 +5,10 @@ what is checked instead: every file is valid YAML with the kind and name
 kubectl needs; the Service reaches the coordinator's port; the client Job
 is Indexed and its completions, parallelism and --num-shards equal the
 coordinator's --min-clients; each client picks certificate client-$(SHARD)
-from the completion index; both run the image's user and image.
+from the completion index; the run directory, where a lingering
+coordinator writes model.pt only when it stops, is on a claim that
+outlives the pod, the one fetch-run.yaml mounts; all run the image's user
+and image.
     k8s_manifests_test.py DEPLOY_K8S_DIR
 Exit 0 when every check passes, 1 with the failures listed."""
 import pathlib
@@ -40,7 +43,9 @@ for path in sorted(root.glob("*.yaml")):
             check(key in doc, f"{path.name}: a document without {key}")
         if doc.get("kind") == "Kustomization":
             listed = set(doc.get("resources", []))
-            present = {p.name for p in root.glob("*.yaml")} - {path.name}
+            # fetch-run.yaml is applied by hand after a run.
+            present = {p.name for p in root.glob("*.yaml")} - {
+                path.name, "fetch-run.yaml"}
             check(listed == present, f"kustomization lists {sorted(listed)}, "
                   f"the folder holds {sorted(present)}")
             continue
@@ -109,7 +114,26 @@ for p, c in ((pod, coordinator), (client_pod, client)):
           f"{c['name']} certificate Secret {secret}")
     check(flags(c)["--ca"].startswith(mounts["tls"] + "/"),
           f"{c['name']} reads its CA outside the Secret's mount")
-check(coordinator["image"] == client["image"], "two different images")
+
+def claim_at(pod_spec, container, path):
+    """The PersistentVolumeClaim mounted at or above path, or None."""
+    for m in container["volumeMounts"]:
+        if path == m["mountPath"] or path.startswith(m["mountPath"] + "/"):
+            volume = next(v for v in pod_spec["volumes"] if v["name"] == m["name"])
+            return volume.get("persistentVolumeClaim", {}).get("claimName")
+    return None
+
+
+claim = claim_at(pod["spec"], coordinator, cflags["--run-dir"])
+check(claim and ("PersistentVolumeClaim", claim) in docs,
+      f"the run directory {cflags['--run-dir']} is not on a claim defined here "
+      "(with --linger, model.pt is written when the pod stops)")
+fetch = docs[("Pod", "fedjets-fetch-run")]
+check(claim_at(fetch["spec"], fetch["spec"]["containers"][0],
+               cflags["--run-dir"]) == claim,
+      "fetch-run.yaml does not mount the coordinator's run directory")
+check(coordinator["image"] == client["image"] ==
+      fetch["spec"]["containers"][0]["image"], "different images")
 
 for f in failures:
     print("FAIL:", f)
