@@ -13,8 +13,8 @@ packages=(
   dataset-fashion-mnist gnuplot-nox
   r-cran-palmerpenguins
   prometheus-cpp-dev prometheus
-  mmdebstrap umoci
-  python3-protobuf
+  mmdebstrap umoci skopeo
+  python3-protobuf python3-yaml
   clang-14 libclang-rt-14-dev
 )
 
