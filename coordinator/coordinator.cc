@@ -11,6 +11,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <random>
@@ -77,6 +78,7 @@ Status Coordinator::Impl::Prepare() {
     return common::InvalidArgument("--anchor-share must be in [0, 1]");
   }
   summary_.run_id = opt_.run_id.empty() ? NewRunId() : opt_.run_id;
+  if (opt_.resume) FEDJETS_RETURN_IF_ERROR(LoadResumePoint());
 
   auto data = common::LoadDataset(opt_.data);
   if (!data.ok()) return data.status().Annotate("loading evaluation data");
@@ -95,6 +97,13 @@ Status Coordinator::Impl::Prepare() {
   auto strategy = MakeStrategy(opt_.strategy, *data, split ? &*split : nullptr);
   if (!strategy.ok()) return strategy.status();
   strategy_ = std::move(*strategy);
+  if (resume_) {
+    FEDJETS_RETURN_IF_ERROR(
+        strategy_->Restore(resume_->params)
+            .Annotate(
+                "--resume: the checkpoint does not fit this run's models"));
+    resume_->params.clear();  // the strategy holds them now
+  }
 
   if (!opt_.insecure) {
     auto ctx = common::MakeServerTlsContext(opt_.tls);
@@ -118,7 +127,16 @@ Status Coordinator::Impl::Prepare() {
   }
   port_ = acceptor_.local_endpoint().port();
 
-  if (!opt_.run_dir.empty()) FEDJETS_RETURN_IF_ERROR(log_.Open(opt_.run_dir));
+  if (!opt_.run_dir.empty()) {
+    std::optional<uint64_t> keep;
+    if (resume_) keep = resume_->metrics_bytes;
+    FEDJETS_RETURN_IF_ERROR(log_.Open(opt_.run_dir, keep));
+  }
+  if (resume_) {
+    spdlog::info("run {} resumes after round {} (checkpoint in {})",
+                 summary_.run_id, resume_->round,
+                 CheckpointDir(opt_.run_dir).string());
+  }
   spdlog::info("run {} ({}) listening on {}:{} ({})", summary_.run_id,
                opt_.strategy.algorithm, opt_.host, port_,
                opt_.insecure ? "plain TCP, INSECURE" : "mutual TLS 1.3");
@@ -133,12 +151,22 @@ Status Coordinator::Impl::Run() {
   if (opt_.handle_signals) {
     signals.add(SIGINT);
     signals.add(SIGTERM);
-    signals.async_wait([this](boost::system::error_code ec, int signo) {
-      if (ec) return;
-      spdlog::warn("signal {} received: stopping", signo);
-      stop_requested_ = true;
-      Shutdown();
-    });
+    signals.async_wait(
+        [this, &signals](boost::system::error_code ec, int signo) {
+          if (ec) return;
+          spdlog::warn(
+              "signal {} received: stopping after the round in progress (a "
+              "second signal exits at once)",
+              signo);
+          stop_requested_ = true;
+          Shutdown();
+          signals.async_wait([](boost::system::error_code ec, int signo) {
+            if (ec) return;
+            spdlog::error("second signal {}: exiting now", signo);
+            spdlog::shutdown();
+            std::_Exit(128 + signo);
+          });
+        });
   }
   asio::co_spawn(io_, AcceptLoop(),
                  [](std::exception_ptr e) { LogException("accept loop", e); });
@@ -159,12 +187,8 @@ Status Coordinator::Impl::Run() {
         });
       });
   io_.run();
-  if (stop_requested_ &&
-      static_cast<int>(summary_.rounds.size()) < opt_.rounds) {
-    return common::Unavailable(fmt::format(
-        "stopped after {} of {} rounds", summary_.rounds.size(), opt_.rounds));
-  }
   if (!result_.ok()) return result_;
+  if (summary_.interrupted) return Status::Ok();  // the checkpoint stays
   if (opt_.run_dir.empty()) return Status::Ok();
   return SaveRun();
 }

@@ -57,8 +57,11 @@ struct CoordinatorOptions {
   // After the last round keep serving just-in-time clients until stopped.
   bool linger = false;
 
-  std::string run_dir;  // empty = write nothing
-  std::string run_id;   // empty = generated
+  std::string run_dir;  // empty = write nothing (and no checkpoints)
+  // Continue the run in run_dir from its newest usable checkpoint
+  // (coordinator/checkpoint.h); the settings it fingerprints must match.
+  bool resume = false;
+  std::string run_id;  // empty = generated
   bool print_table = true;
   bool handle_signals = false;  // SIGINT/SIGTERM stop the run cleanly
 };
@@ -100,6 +103,10 @@ struct RunSummary {
   double final_unseen_accuracy = -1.0;
   int rejected_connections = 0;
   int served_clients = 0;
+  int resumed_after_round = 0;  // the checkpoint's round, 0 if not resumed
+  // Stopped (Stop(), SIGINT, SIGTERM) before the last round: the run
+  // directory's newest checkpoint is where --resume continues.
+  bool interrupted = false;
 };
 
 class Coordinator {

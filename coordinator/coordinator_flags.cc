@@ -199,6 +199,11 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
   app.add_option("--run-dir", o.run_dir,
                  "directory for config.ini, metrics.jsonl and model.pt");
   app.add_option("--run-id", o.run_id, "run id (default: generated)");
+  common::AddResumeFlag(
+      app, cl.resume_dir,
+      "continue the run in this run directory from its newest usable "
+      "checkpoint, with the flags in its config.ini (flags given here "
+      "win; settings that shape the model must not change)");
   AddOptionWithDefault(app, "--threads", cl.threads,
                        "LibTorch threads for evaluation");
   common::AddLogLevelFlag(app, cl.log_level);

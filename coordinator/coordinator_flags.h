@@ -13,6 +13,7 @@ namespace fedjets::coordinator {
 struct CoordinatorCommandLine {
   CoordinatorOptions options;
   std::string port_file;
+  std::string resume_dir;  // --resume
   std::string log_level = "info";
   int threads = 2;  // LibTorch threads for evaluation
 };

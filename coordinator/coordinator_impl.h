@@ -4,7 +4,8 @@
 //   coordinator_admission.cc accepting clients: TLS, Hello, Welcome,
 //                            just-in-time serving, waiting for a quorum;
 //   coordinator_rounds.cc    the round driver and each client's exchange;
-//   coordinator_shutdown.cc  stopping, goodbyes and the run's end event.
+//   coordinator_shutdown.cc  stopping, goodbyes and the run's end event;
+//   coordinator_checkpoint.cc checkpoints after each round, --resume.
 //
 // Threads: everything but OnWorkers' functions runs on io_'s one thread,
 // so the members need no locks; Stop() posts to it.
@@ -19,6 +20,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
@@ -28,6 +30,7 @@
 #include "common/net/asio_coro.h"
 #include "common/net/connection.h"
 #include "coordinator/accept_backoff.h"
+#include "coordinator/checkpoint.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/metrics/events.h"
 #include "coordinator/run_log.h"
@@ -43,6 +46,9 @@ using common::Status;
 
 // Logs the exception a detached coroutine ended with, if any.
 void LogException(const char* what, std::exception_ptr e);
+
+// Sets `rng` to a checkpoint's sampler_state (as operator<< wrote it).
+Status RestoreSampler(const std::string& state, std::mt19937_64& rng);
 
 class Coordinator::Impl {
  public:
@@ -108,6 +114,17 @@ class Coordinator::Impl {
                                RoundMetrics& m);
   std::vector<Sampled> Sample(std::mt19937_64& rng);
 
+  // Checkpoints (coordinator_checkpoint.cc).
+  // The settings a run may not change when it resumes, as "flag\nvalue"
+  // lines: the strategy's flags, the data and the sampling.
+  std::string ConfigFingerprint() const;
+  // --resume: the newest usable checkpoint, checked against this run's
+  // settings, into resume_ and the run's totals.
+  Status LoadResumePoint();
+  // Writes round `round`'s checkpoint (the strategy's state is taken on
+  // the worker thread).
+  awaitable<Status> SaveCheckpoint(int round, const std::mt19937_64& rng);
+
   // Shutdown (coordinator_shutdown.cc).
   void Shutdown();
   awaitable<void> SayGoodbye();
@@ -149,6 +166,7 @@ class Coordinator::Impl {
   uint64_t client_bytes_total_ = 0;
   int64_t client_exchanges_ = 0;
   std::vector<ClientUpdate> pending_updates_;  // this round's, as they come
+  std::optional<Checkpoint> resume_;           // --resume: where from
 };
 
 }  // namespace fedjets::coordinator

@@ -7,8 +7,10 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/base/atomic_file.h"
+#include "common/cli/cli_flags.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_flags.h"
 
@@ -22,9 +24,17 @@ int main(int argc, char** argv) {
       "FedJETs) over mutual TLS and writes a run directory (config.ini, "
       "metrics.jsonl, models)."};
   coordinator::AddCoordinatorFlags(app, cl);
-  CLI11_PARSE(app, argc, argv);
+  std::vector<std::string> args = common::WithResumeConfig(
+      std::vector<std::string>(argv, argv + argc), "config.ini");
+  std::vector<char*> args_c;
+  for (auto& a : args) args_c.push_back(a.data());
+  CLI11_PARSE(app, static_cast<int>(args_c.size()), args_c.data());
 
   coordinator::CoordinatorOptions& o = cl.options;
+  if (!cl.resume_dir.empty()) {
+    o.run_dir = cl.resume_dir;
+    o.resume = true;
+  }
   spdlog::set_level(spdlog::level::from_str(cl.log_level));
   torch::set_num_threads(cl.threads);
   o.handle_signals = true;
@@ -60,6 +70,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   const auto& summary = c.summary();
+  if (summary.interrupted) {
+    spdlog::warn(
+        "run {} stopped before round {} of {}; continue it with: "
+        "fedjets-coordinator --resume {}",
+        summary.run_id, summary.resumed_after_round + summary.rounds.size() + 1,
+        o.rounds,
+        o.run_dir.empty() ? "(no --run-dir: nothing was saved)" : o.run_dir);
+    return 0;
+  }
   spdlog::info("run {} complete: final test accuracy {:.2f}%", summary.run_id,
                100 * summary.final_accuracy);
   return 0;

@@ -81,17 +81,30 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
 
 awaitable<Status> Coordinator::Impl::Drive() {
   summary_.initial_params = strategy_->Snapshot();
-  StartEvent start =
-      co_await OnWorkers([this] { return strategy_->StartInfo(); });
-  summary_.initial_accuracy = start.test_accuracy;
-  start.run_id = summary_.run_id;
-  start.seed = opt_.strategy.seed;
-  Record(start);
-  FEDJETS_CO_RETURN_IF_ERROR(co_await WaitForClients(opt_.min_clients));
   std::mt19937_64 rng(opt_.strategy.seed);
-  for (int round = 1; round <= opt_.rounds && !stopping_; ++round) {
+  int completed = 0;  // rounds over, checkpointed
+  if (resume_) {
+    FEDJETS_CO_RETURN_IF_ERROR(RestoreSampler(resume_->sampler_state, rng));
+    completed = resume_->round;
+  } else {
+    StartEvent start =
+        co_await OnWorkers([this] { return strategy_->StartInfo(); });
+    summary_.initial_accuracy = start.test_accuracy;
+    start.run_id = summary_.run_id;
+    start.seed = opt_.strategy.seed;
+    Record(start);
+  }
+  // Waiting ends early only when the coordinator is stopped.
+  if (Status st = co_await WaitForClients(opt_.min_clients);
+      !st.ok() && !stopping_) {
+    co_return st;
+  }
+  for (int round = completed + 1; round <= opt_.rounds && !stopping_; ++round) {
     const auto start_time = Clock::now();
-    FEDJETS_CO_RETURN_IF_ERROR(co_await WaitForClients(opt_.min_updates));
+    if (Status st = co_await WaitForClients(opt_.min_updates); !st.ok()) {
+      if (stopping_) break;
+      co_return st;
+    }
     std::vector<Sampled> sampled = Sample(rng);
     RoundMetrics m;
     m.round = round;
@@ -116,7 +129,6 @@ awaitable<Status> Coordinator::Impl::Drive() {
     // seed reproduces a run bit for bit.
     std::sort(updates.begin(), updates.end(),
               [](const auto& a, const auto& b) { return a.client < b.client; });
-    if (stopping_) break;
 
     m.clients_reported = static_cast<int>(updates.size());
     RoundEvent round_event;
@@ -160,8 +172,16 @@ awaitable<Status> Coordinator::Impl::Drive() {
     if (m.test_accuracy >= 0) round_event.test_accuracy = m.test_accuracy;
     Record(round_event);
     log_.PrintRow(m);
+    // A failed checkpoint costs a resume some rounds, not this run.
+    if (Status st = co_await SaveCheckpoint(round, rng); !st.ok()) {
+      spdlog::warn("round {}: {}", round, st.ToString());
+    }
+    completed = round;
   }
-  if (stopping_) co_return Status::Ok();
+  if (stopping_ && completed < opt_.rounds) {
+    summary_.interrupted = true;
+    co_return Status::Ok();
+  }
   auto finals = co_await OnWorkers([this] { return strategy_->FinalEvents(); });
   for (auto& e : finals) Record(e);
   summary_.final_params = strategy_->Snapshot();

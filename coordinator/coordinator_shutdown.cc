@@ -22,15 +22,18 @@ void Coordinator::Impl::Shutdown() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   clients_changed_.cancel();
-  for (auto& s : sessions_) s->conn->Close();
+  // The round in progress finishes (within its deadline) and is
+  // checkpointed; then every client is told goodbye (Finish).
 }
 
 awaitable<void> Coordinator::Impl::SayGoodbye() {
   for (auto& s : sessions_) {
     if (!s->alive) continue;
     proto::Envelope bye = common::MakeEnvelope(summary_.run_id, 0);
-    bye.mutable_goodbye()->set_reason(result_.ok() ? "run complete"
-                                                   : result_.ToString());
+    bye.mutable_goodbye()->set_reason(
+        !result_.ok()          ? result_.ToString()
+        : summary_.interrupted ? "coordinator stopped; the run can resume"
+                               : "run complete");
     (void)co_await s->conn->Write(bye, Clock::now() + std::chrono::seconds(5));
     s->conn->Close();
   }

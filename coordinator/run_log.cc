@@ -8,19 +8,36 @@
 
 namespace fedjets::coordinator {
 
-common::Status RunLog::Open(const std::string& run_dir) {
+common::Status RunLog::Open(const std::string& run_dir,
+                            std::optional<uint64_t> keep_bytes) {
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);
-  if (!ec) {
-    metrics_.open(std::filesystem::path(run_dir) / "metrics.jsonl",
-                  std::ios::app);
+  metrics_path_ = std::filesystem::path(run_dir) / "metrics.jsonl";
+  if (!ec && keep_bytes) {
+    const uint64_t size = std::filesystem::file_size(metrics_path_, ec);
+    if (!ec && size < *keep_bytes) {
+      return common::FailedPrecondition(fmt::format(
+          "{} holds {} bytes but the checkpoint was taken after {}: it was "
+          "changed since",
+          metrics_path_.string(), size, *keep_bytes));
+    }
+    if (!ec) std::filesystem::resize_file(metrics_path_, *keep_bytes, ec);
   }
+  if (!ec) metrics_.open(metrics_path_, std::ios::app);
   if (ec || !metrics_) {
     return common::Unavailable(
         fmt::format("cannot write the run directory '{}': {}", run_dir,
                     ec ? ec.message() : "open failed"));
   }
   return common::Status::Ok();
+}
+
+uint64_t RunLog::BytesWritten() {
+  if (!metrics_.is_open()) return 0;
+  metrics_.flush();
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(metrics_path_, ec);
+  return ec ? 0 : size;
 }
 
 void RunLog::Record(const Event& event) {
@@ -39,7 +56,8 @@ void RunLog::Progress(int round, int reported, int sampled) {
 void RunLog::PrintRow(const RoundMetrics& m) {
   if (!print_table_) return;
   if (isatty(STDERR_FILENO)) fmt::print(stderr, "\r\033[K");
-  if (m.round == 1) {
+  if (!header_printed_) {
+    header_printed_ = true;
     fmt::print("{:>5} {:>9} {:>10} {:>9} {:>9} {:>11} {:>11} {:>8}\n", "round",
                "clients", "train_loss", "test_acc", "unseen", "bytes_sent",
                "bytes_recv", "seconds");

@@ -4,7 +4,10 @@
 // Not thread-safe: the coordinator uses it from its network thread.
 #pragma once
 
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "common/base/status.h"
@@ -18,8 +21,13 @@ class RunLog {
   RunLog(bool print_table, int total_rounds)
       : print_table_(print_table), total_rounds_(total_rounds) {}
 
-  // Creates the run directory and opens its metrics.jsonl for appending.
-  common::Status Open(const std::string& run_dir);
+  // Creates the run directory and opens its metrics.jsonl for appending;
+  // with `keep_bytes` (resuming), first cuts it back to that many bytes,
+  // dropping what was recorded after the checkpoint.
+  common::Status Open(const std::string& run_dir,
+                      std::optional<uint64_t> keep_bytes = std::nullopt);
+  // metrics.jsonl's size so far (0 without a run directory).
+  uint64_t BytesWritten();
   // Appends one event and flushes, so a crash loses nothing written.
   void Record(const Event& event);
   // "round r/n: k/m clients reported", redrawn in place on a terminal.
@@ -30,7 +38,9 @@ class RunLog {
  private:
   bool print_table_;
   int total_rounds_;
+  std::filesystem::path metrics_path_;
   std::ofstream metrics_;
+  bool header_printed_ = false;
 };
 
 }  // namespace fedjets::coordinator

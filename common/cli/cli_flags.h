@@ -7,6 +7,8 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/data/dataset_registry.h"
 #include "common/data/dataset_source.h"
@@ -89,6 +91,34 @@ inline void AddLogLevelFlag(CLI::App& app, std::string& level) {
   app.add_option("--log-level", level, "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
+}
+
+// `--resume DIR`: continue the run in DIR. Registered as not configurable,
+// so a run's saved config never asks for a resume.
+inline CLI::Option* AddResumeFlag(CLI::App& app, std::string& dir,
+                                  const std::string& help) {
+  return app.add_option("--resume", dir, help)->configurable(false);
+}
+
+// The command line with `--config DIR/<config_name>` added when it holds
+// `--resume DIR` (or --resume=DIR) and no --config, so a resumed run reads
+// the flags it was started with; flags on the command line still win.
+// args[0] is the program.
+inline std::vector<std::string> WithResumeConfig(
+    std::vector<std::string> args, const std::string& config_name) {
+  std::string dir;
+  bool has_config = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string_view a = args[i];
+    if (a == "--config" || a.starts_with("--config=")) has_config = true;
+    if (a == "--resume" && i + 1 < args.size()) dir = args[i + 1];
+    if (a.starts_with("--resume=")) dir = a.substr(9);
+  }
+  if (!dir.empty() && !has_config) {
+    args.push_back("--config");
+    args.push_back(dir + "/" + config_name);
+  }
+  return args;
 }
 
 }  // namespace fedjets::common

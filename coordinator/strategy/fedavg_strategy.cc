@@ -134,6 +134,10 @@ class FedAvgStrategy : public Strategy {
 
   common::ParameterList Snapshot() override { return common::ToWire(*model_); }
 
+  Status Restore(const common::ParameterList& params) override {
+    return common::FromWire(*model_, params);
+  }
+
   Status Save(const std::filesystem::path& dir) override {
     Status st = common::WriteFileAtomicallyWith(
         dir / "model.pt", [&](const std::filesystem::path& temp) {

@@ -67,6 +67,27 @@ ParameterList FedJetsStrategy::Snapshot() {
   return out;
 }
 
+Status FedJetsStrategy::Restore(const ParameterList& params) {
+  const ParameterList now = Snapshot();
+  if (params.size() != now.size()) {
+    return common::InvalidArgument(
+        fmt::format("the state holds {} tensors, the gate and {} experts "
+                    "have {}",
+                    params.size(), experts_.size(), now.size()));
+  }
+  // Checked whole first, so the loads below cannot fail half-way.
+  FEDJETS_RETURN_IF_ERROR(common::CheckParameterList(now, params));
+  FEDJETS_RETURN_IF_ERROR(common::FromWire(
+      *gate_, common::TakePrefix(common::kGateWirePrefix, params)));
+  for (size_t q = 0; q < experts_.size(); ++q) {
+    FEDJETS_RETURN_IF_ERROR(common::FromWire(
+        *experts_[q],
+        common::TakePrefix(common::ExpertWirePrefix(static_cast<int>(q)),
+                           params)));
+  }
+  return Status::Ok();
+}
+
 Status FedJetsStrategy::Save(const std::filesystem::path& dir) {
   auto save = [&](auto module, const std::string& name) {
     Status st = common::WriteFileAtomicallyWith(

@@ -48,6 +48,7 @@ class FedJetsStrategy : public Strategy {
   StartEvent StartInfo() override;
   uint64_t FullModelBytes() override;
   common::ParameterList Snapshot() override;
+  common::Status Restore(const common::ParameterList& params) override;
   common::Status Save(const std::filesystem::path& dir) override;
 
  private:

@@ -84,6 +84,9 @@ class Strategy {
   virtual uint64_t FullModelBytes() = 0;
   // Every trainable global parameter, for tests and checkpoints.
   virtual common::ParameterList Snapshot() = 0;
+  // Sets the global state to a Snapshot() (resuming from a checkpoint).
+  // Names, dtypes, shapes and count must match; unchanged on error.
+  virtual common::Status Restore(const common::ParameterList& params) = 0;
   virtual common::Status Save(const std::filesystem::path& dir) = 0;
 };
 

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/base/atomic_file.h"
 #include "common/base/subprocess.h"
 #include "common/data/shards.h"
 #include "common/net/certs.h"
@@ -134,6 +135,8 @@ Status RunSimulation(SimOptions o) {
     strategy.num_experts =
         strategy.algorithm == "fedjets" ? kFedJetsDefaultExperts : 0;
   }
+  const bool resume = !o.resume_dir.empty();
+  if (resume) o.run_dir = o.resume_dir;
   if (o.run_dir.empty()) o.run_dir = DefaultRunDir();
   const fs::path bin =
       o.bin_dir.empty() ? DefaultBinDir() : fs::path(o.bin_dir);
@@ -152,6 +155,15 @@ Status RunSimulation(SimOptions o) {
   }
   FEDJETS_RETURN_IF_ERROR(SummarizePartition(o, run));
   if (o.show_partition) return Status::Ok();
+  if (!o.flags_ini.empty()) {
+    FEDJETS_RETURN_IF_ERROR(
+        common::WriteFileAtomically(run / "sim.ini", o.flags_ini));
+  }
+  const fs::path warm_model = run / "warmup" / "model.pt";
+  if (resume && strategy.common_expert.starts_with("fedavg:") &&
+      fs::exists(warm_model)) {
+    strategy.common_expert = "file:" + warm_model.string();  // done before
+  }
   if (strategy.common_expert.starts_with("fedavg:")) {
     // The common expert is this federation's FedAvg model after R rounds:
     // run them first (same clients, same layout), then load it.
@@ -164,6 +176,8 @@ Status RunSimulation(SimOptions o) {
           strategy.common_expert));
     }
     SimOptions warm = o;
+    warm.resume_dir.clear();
+    warm.flags_ini.clear();
     warm.rounds = rounds;
     warm.strategy.algorithm = "fedavg";
     warm.strategy.common_expert = "none";
@@ -178,7 +192,7 @@ Status RunSimulation(SimOptions o) {
     if (auto st = RunSimulation(warm); !st.ok()) {
       return st.Annotate("FedAvg warm-up of the common expert");
     }
-    strategy.common_expert = "file:" + (run / "warmup" / "model.pt").string();
+    strategy.common_expert = "file:" + warm_model.string();
   }
   const fs::path certs = run / "certs";
   if (!o.insecure) {
@@ -230,6 +244,10 @@ Status RunSimulation(SimOptions o) {
                                     "--log-level",
                                     "warn"};
   for (auto& a : StrategyArgs(strategy)) cargs.push_back(a);
+  if (resume) {
+    cargs.push_back("--resume");
+    cargs.push_back(run.string());
+  }
   for (auto& a : tls_args("coordinator")) cargs.push_back(a);
   for (auto& a : data_args) cargs.push_back(a);
 
@@ -322,9 +340,13 @@ Status RunSimulation(SimOptions o) {
             std::chrono::steady_clock::time_point::max());
   if (g_interrupted) {
     KillAll(children, SIGTERM);
+    // The coordinator finishes its round and checkpoints it first.
     ReapUntil(children, nullptr,
-              std::chrono::steady_clock::now() + std::chrono::seconds(10));
-    return common::Unavailable("interrupted");
+              std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(
+                      static_cast<int64_t>(o.round_timeout_s * 1000) + 10'000));
+    return common::Unavailable(fmt::format(
+        "interrupted; continue with: fedjets-sim --resume {}", run.string()));
   }
   // Clients leave on the coordinator's goodbye; give them a moment.
   if (!ReapUntil(children, nullptr,

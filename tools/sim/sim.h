@@ -33,6 +33,13 @@ struct SimOptions {
   std::string partition = "iid";
   common::DatasetSource data;
   std::string run_dir;  // default: runs/sim-<time>
+  // --resume: continue the run in this directory (it replaces run_dir):
+  // the coordinator resumes from its newest checkpoint, the clients start
+  // afresh.
+  std::string resume_dir;
+  // This run's flags as an INI file, written to RUN_DIR/sim.ini for a later
+  // `fedjets-sim --resume RUN_DIR` (empty: not written).
+  std::string flags_ini;
   int64_t max_examples_per_client = 0;
   int threads_per_process = 1;
   bool insecure = false;

@@ -54,6 +54,10 @@ void AddSimFlags(CLI::App& app, SimOptions& o) {
   common::AddDatasetFlags(app, o.data);
   app.add_option("--run-dir", o.run_dir,
                  "run directory (default: runs/sim-<time>)");
+  common::AddResumeFlag(
+      app, o.resume_dir,
+      "continue the run in this run directory from its newest checkpoint, "
+      "with the flags in its sim.ini (flags given here win)");
   AddOptionWithDefault(app, "--max-examples", o.max_examples_per_client,
                        "cap on each client's training examples (0 = whole "
                        "shard)");

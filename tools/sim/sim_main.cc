@@ -5,7 +5,10 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string>
+#include <vector>
 
+#include "common/cli/cli_flags.h"
 #include "tools/sim/sim.h"
 #include "tools/sim/sim_flags.h"
 
@@ -21,7 +24,11 @@ int main(int argc, char** argv) {
       "rounds; '(fedjets: X)' below marks those, and a flag given on the "
       "command line or in --config wins."};
   fedjets::coordinator::AddSimFlags(app, o);
-  CLI11_PARSE(app, argc, argv);
+  std::vector<std::string> args = fedjets::common::WithResumeConfig(
+      std::vector<std::string>(argv, argv + argc), "sim.ini");
+  std::vector<char*> args_c;
+  for (auto& a : args) args_c.push_back(a.data());
+  CLI11_PARSE(app, static_cast<int>(args_c.size()), args_c.data());
 
   const auto chosen = fedjets::coordinator::ApplyAlgorithmDefaults(
       o, fedjets::coordinator::GivenFlags(app));
@@ -30,6 +37,8 @@ int main(int argc, char** argv) {
                o.strategy.algorithm, fmt::join(chosen, " "));
     std::fflush(stdout);
   }
+  o.flags_ini = app.config_to_str(/*default_also=*/true,
+                                  /*write_description=*/false);
   if (auto st = fedjets::coordinator::RunSimulation(o); !st.ok()) {
     spdlog::error("simulation failed: {}", st.ToString());
     return 1;
