@@ -24,6 +24,7 @@ common::Status RunLog::Open(const std::string& run_dir) {
 }
 
 void RunLog::Record(const Event& event) {
+  for (EventSink* sink : sinks_) sink->OnEvent(event);
   if (!metrics_.is_open()) return;
   metrics_ << EventLine(event) << '\n';
   metrics_.flush();
