@@ -126,6 +126,7 @@ Status Coordinator::Impl::Prepare() {
                                            opt_.host, opt_.port, ec.message()));
   }
   port_ = acceptor_.local_endpoint().port();
+  FEDJETS_RETURN_IF_ERROR(StartMetrics());
 
   if (!opt_.run_dir.empty()) {
     std::optional<uint64_t> keep;
@@ -144,6 +145,36 @@ Status Coordinator::Impl::Prepare() {
     spdlog::warn("--insecure: traffic is neither encrypted nor authenticated");
   }
   return Status::Ok();
+}
+
+Status Coordinator::Impl::StartMetrics() {
+  if (!opt_.metrics_port) return Status::Ok();
+  auto metrics = std::make_unique<PrometheusMetrics>();
+  // metrics_ is declared before metrics_server_, so it outlives the
+  // server's thread that renders it.
+  auto server = MetricsServer::Start(opt_.metrics_address, *opt_.metrics_port,
+                                     [m = metrics.get()] { return m->Text(); });
+  if (!server.ok()) return server.status();
+  metrics_ = std::move(metrics);
+  metrics_server_ = std::move(*server);
+  log_.AddSink(metrics_.get());
+  spdlog::info("metrics at http://{}/metrics (plain HTTP)",
+               metrics_server_->endpoint());
+  boost::system::error_code ec;
+  if (!asio::ip::make_address(opt_.metrics_address, ec).is_loopback()) {
+    spdlog::warn(
+        "--metrics-address {} is not a loopback address: anyone who can "
+        "reach it reads this run's metrics, unencrypted and unauthenticated",
+        opt_.metrics_address);
+  }
+  return Status::Ok();
+}
+
+void Coordinator::Impl::NoteConnectedClients() {
+  if (!metrics_) return;
+  metrics_->SetConnectedClients(
+      static_cast<int>(std::count_if(sessions_.begin(), sessions_.end(),
+                                     [](const auto& s) { return s->alive; })));
 }
 
 Status Coordinator::Impl::Run() {
@@ -198,6 +229,7 @@ Coordinator::Coordinator(CoordinatorOptions options)
 Coordinator::~Coordinator() = default;
 Status Coordinator::Prepare() { return impl_->Prepare(); }
 uint16_t Coordinator::port() const { return impl_->port(); }
+uint16_t Coordinator::metrics_port() const { return impl_->metrics_port(); }
 const std::string& Coordinator::run_id() const { return impl_->run_id(); }
 Status Coordinator::Run() { return impl_->Run(); }
 void Coordinator::Stop() { impl_->Stop(); }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,12 @@ struct CoordinatorOptions {
   std::chrono::milliseconds wait_clients_timeout{600'000};
   // After the last round keep serving just-in-time clients until stopped.
   bool linger = false;
+
+  // Prometheus metrics at http://metrics_address:metrics_port/metrics,
+  // plain HTTP (docs/OPERATIONS.md, "Prometheus endpoint"): none when
+  // metrics_port is empty; 0 picks a free port (see metrics_port()).
+  std::string metrics_address = "127.0.0.1";
+  std::optional<uint16_t> metrics_port;
 
   std::string run_dir;  // empty = write nothing (and no checkpoints)
   // Continue the run in run_dir from its newest usable checkpoint
@@ -118,6 +125,8 @@ class Coordinator {
   // asked) and binds the listening socket, so port() is known before Run().
   common::Status Prepare();
   uint16_t port() const;
+  // The port /metrics is served on after Prepare(); 0 when there is none.
+  uint16_t metrics_port() const;
   const std::string& run_id() const;
 
   // Runs every round and returns when the run is over (or, with linger,

@@ -80,6 +80,7 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket,
   } else {
     conn = std::make_unique<Connection>(std::move(socket), opt_.limits);
   }
+  conn->set_traffic_observer(metrics_.get());
   const auto deadline = Clock::now() + opt_.handshake_timeout;
   if (Status st = co_await conn->Handshake(
           boost::asio::ssl::stream_base::server, deadline);
@@ -170,6 +171,7 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket,
           : "");
   session->conn = std::move(conn);
   sessions_.push_back(std::move(session));
+  NoteConnectedClients();
   clients_changed_.cancel();
 }
 

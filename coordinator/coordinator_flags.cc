@@ -196,6 +196,18 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
   common::AddDatasetFlags(app, o.data);
   AddOptionWithDefault(app, "--eval-every", o.eval_every,
                        "evaluate every N rounds");
+  app.add_option_function<uint16_t>(
+         "--metrics-port",
+         [&o](uint16_t port) {
+           o.metrics_port =
+               port == 0 ? std::nullopt : std::optional<uint16_t>(port);
+         },
+         "serve Prometheus metrics at http://ADDRESS:PORT/metrics, plain "
+         "HTTP (0 = off; docs/OPERATIONS.md)")
+      ->default_str("0");
+  AddOptionWithDefault(app, "--metrics-address", o.metrics_address,
+                       "IP address for --metrics-port (loopback unless "
+                       "scrapers elsewhere need it)");
   app.add_option("--run-dir", o.run_dir,
                  "directory for config.ini, metrics.jsonl and model.pt");
   app.add_option("--run-id", o.run_id, "run id (default: generated)");

@@ -33,6 +33,8 @@
 #include "coordinator/checkpoint.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/metrics/events.h"
+#include "coordinator/metrics/metrics_server.h"
+#include "coordinator/metrics/prometheus_exporter.h"
 #include "coordinator/run_log.h"
 #include "coordinator/strategy/strategy.h"
 
@@ -59,6 +61,9 @@ class Coordinator::Impl {
   Status Run();
   void Stop();
   uint16_t port() const { return port_; }
+  uint16_t metrics_port() const {
+    return metrics_server_ ? metrics_server_->port() : 0;
+  }
   const std::string& run_id() const { return summary_.run_id; }
   const RunSummary& summary() const { return summary_; }
 
@@ -134,6 +139,10 @@ class Coordinator::Impl {
   Status SaveRun();
 
   void Record(const Event& event) { log_.Record(event); }
+  // Starts the Prometheus endpoint when opt_.metrics_port asks for one.
+  Status StartMetrics();
+  // Tells the Prometheus endpoint, if any, how many sessions are alive.
+  void NoteConnectedClients();
 
   template <typename F>
   auto OnWorkers(F f) -> awaitable<decltype(f())> {
@@ -145,6 +154,10 @@ class Coordinator::Impl {
   }
 
   CoordinatorOptions opt_;
+  // Declared before the sessions and io_, which hold connections that
+  // report their traffic to it; null without --metrics-port.
+  std::unique_ptr<PrometheusMetrics> metrics_;
+  std::unique_ptr<MetricsServer> metrics_server_;
   // Connections open and still before their Hello is checked (see Slot).
   int open_connections_ = 0;
   int pending_handshakes_ = 0;

@@ -123,6 +123,7 @@ awaitable<Status> Coordinator::Impl::Drive() {
     }
     log_.Progress(round, 0, m.clients_sampled);
     while (pending > 0) co_await all_done.async_wait(kTuple);
+    NoteConnectedClients();  // without the clients dropped this round
     updates = std::move(pending_updates_);
     pending_updates_.clear();
     // Updates arrive in network order; aggregate in a fixed one so that a

@@ -38,6 +38,7 @@ awaitable<void> Coordinator::Impl::SayGoodbye() {
     s->conn->Close();
   }
   sessions_.clear();
+  NoteConnectedClients();
 }
 
 awaitable<void> Coordinator::Impl::Finish(boost::asio::signal_set& signals) {

@@ -41,6 +41,7 @@ uint64_t RunLog::BytesWritten() {
 }
 
 void RunLog::Record(const Event& event) {
+  for (EventSink* sink : sinks_) sink->OnEvent(event);
   if (!metrics_.is_open()) return;
   metrics_ << EventLine(event) << '\n';
   metrics_.flush();

@@ -1,6 +1,7 @@
 // How a run reports itself: metrics.jsonl in the run directory (one JSON
-// object per event, docs/METRICS.md) and, when asked, the per-round table
-// on stdout with a progress line on a terminal's stderr.
+// object per event, docs/METRICS.md), the event sinks it is given (the
+// Prometheus endpoint) and, when asked, the per-round table on stdout with
+// a progress line on a terminal's stderr.
 // Not thread-safe: the coordinator uses it from its network thread.
 #pragma once
 
@@ -9,9 +10,11 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/base/status.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/metrics/event_sink.h"
 #include "coordinator/metrics/events.h"
 
 namespace fedjets::coordinator {
@@ -28,7 +31,11 @@ class RunLog {
                       std::optional<uint64_t> keep_bytes = std::nullopt);
   // metrics.jsonl's size so far (0 without a run directory).
   uint64_t BytesWritten();
-  // Appends one event and flushes, so a crash loses nothing written.
+  // Also tells `sink` of every event Record is given; it must outlive this
+  // RunLog.
+  void AddSink(EventSink* sink) { sinks_.push_back(sink); }
+  // Tells the sinks of one event, then appends it to metrics.jsonl (if
+  // open) and flushes, so a crash loses nothing written.
   void Record(const Event& event);
   // "round r/n: k/m clients reported", redrawn in place on a terminal.
   void Progress(int round, int reported, int sampled);
@@ -41,6 +48,7 @@ class RunLog {
   std::filesystem::path metrics_path_;
   std::ofstream metrics_;
   bool header_printed_ = false;
+  std::vector<EventSink*> sinks_;
 };
 
 }  // namespace fedjets::coordinator

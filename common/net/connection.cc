@@ -78,6 +78,16 @@ bool Connection::DisarmWatchdog() {
   return timed_out_;
 }
 
+void Connection::CountSent(uint64_t n) {
+  bytes_sent_ += n;
+  if (observer_ != nullptr) observer_->OnBytesSent(n);
+}
+
+void Connection::CountReceived(uint64_t n) {
+  bytes_received_ += n;
+  if (observer_ != nullptr) observer_->OnBytesReceived(n);
+}
+
 void Connection::Close() {
   DisarmWatchdog();
   boost::system::error_code ignored;
@@ -120,7 +130,7 @@ asio::awaitable<Status> Connection::Write(const proto::Envelope& envelope,
     co_return Unavailable(
         fmt::format("write to {} failed: {}", peer_, ec.message()));
   }
-  bytes_sent_ += n;
+  CountSent(n);
   co_return Status::Ok();
 }
 
@@ -134,7 +144,7 @@ asio::awaitable<Result<proto::Envelope>> Connection::Read(
   ArmWatchdog(deadline);
   auto [ec, n] = co_await read(asio::buffer(header));
   bool timed_out = DisarmWatchdog();
-  bytes_received_ += n;
+  CountReceived(n);
   if (timed_out) {
     co_return DeadlineExceeded(
         fmt::format("timed out waiting for a frame from {}", peer_));
@@ -159,7 +169,7 @@ asio::awaitable<Result<proto::Envelope>> Connection::Read(
   ArmWatchdog(deadline);
   auto [ec2, got] = co_await read(asio::buffer(body));
   timed_out = DisarmWatchdog();
-  bytes_received_ += got;
+  CountReceived(got);
   if (timed_out || ec2) {
     std::string why = timed_out ? "timed out" : ec2.message();
     co_return DataLoss(

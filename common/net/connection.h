@@ -20,6 +20,7 @@
 #include "common/net/asio_coro.h"
 #include "common/net/frame.h"
 #include "common/net/tensor_codec.h"
+#include "common/net/traffic_observer.h"
 #include "proto/fedjets.pb.h"
 
 namespace fedjets::common {
@@ -58,6 +59,9 @@ class Connection {
   const ConnectionLimits& limits() const { return limits_; }
   uint64_t bytes_sent() const { return bytes_sent_; }
   uint64_t bytes_received() const { return bytes_received_; }
+  // Also tells `observer` of every byte counted above; it must outlive
+  // this Connection (nullptr: nobody).
+  void set_traffic_observer(TrafficObserver* observer) { observer_ = observer; }
 
   // TLS handshake; a no-op on plain TCP.
   asio::awaitable<Status> Handshake(asio::ssl::stream_base::handshake_type t,
@@ -76,6 +80,8 @@ class Connection {
   void ArmWatchdog(Clock::time_point deadline);
   // Disarms it; returns true if it fired for the current operation.
   bool DisarmWatchdog();
+  void CountSent(uint64_t n);
+  void CountReceived(uint64_t n);
 
   std::variant<TcpSocket, TlsStream> stream_;
   ConnectionLimits limits_;
@@ -85,6 +91,7 @@ class Connection {
   bool timed_out_ = false;
   uint64_t bytes_sent_ = 0;
   uint64_t bytes_received_ = 0;
+  TrafficObserver* observer_ = nullptr;
 };
 
 // An envelope stamped with the run id and round.

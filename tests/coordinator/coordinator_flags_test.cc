@@ -69,6 +69,35 @@ TEST_F(CoordinatorFlagsTest, ConfigFileReproducesTheCommandLine) {
   EXPECT_EQ(b.wait_clients_timeout, 30s);
 }
 
+TEST_F(CoordinatorFlagsTest, MetricsEndpointIsOffUnlessAPortIsGiven) {
+  CoordinatorCommandLine by_default;
+  Parse(by_default, {});
+  EXPECT_FALSE(by_default.options.metrics_port.has_value());
+  EXPECT_EQ(by_default.options.metrics_address, "127.0.0.1");
+  CoordinatorCommandLine zero;
+  Parse(zero, {"--metrics-port", "0"});
+  EXPECT_FALSE(zero.options.metrics_port.has_value());
+  CoordinatorCommandLine on;
+  Parse(on, {"--metrics-port", "9464", "--metrics-address", "::1"});
+  EXPECT_EQ(on.options.metrics_port, std::optional<uint16_t>(9464));
+  EXPECT_EQ(on.options.metrics_address, "::1");
+  CoordinatorCommandLine bad;
+  EXPECT_THROW(Parse(bad, {"--metrics-port", "70000"}), CLI::ParseError);
+}
+
+TEST_F(CoordinatorFlagsTest, ConfigFileKeepsTheMetricsEndpoint) {
+  CoordinatorCommandLine first;
+  Parse(first, {"--metrics-port", "9464"});
+  const auto path =
+      std::filesystem::temp_directory_path() /
+      ("fedjets-config-" + std::to_string(std::random_device{}()) + ".ini");
+  std::ofstream(path) << config_;
+  CoordinatorCommandLine second;
+  Parse(second, {"--config", path.string()});
+  std::filesystem::remove(path);
+  EXPECT_EQ(second.options.metrics_port, std::optional<uint16_t>(9464));
+}
+
 // Every field of StrategyOptions away from its default.
 StrategyOptions NonDefaultStrategyOptions() {
   StrategyOptions want;

@@ -250,6 +250,10 @@ Status RunSimulation(SimOptions o) {
   }
   for (auto& a : tls_args("coordinator")) cargs.push_back(a);
   for (auto& a : data_args) cargs.push_back(a);
+  if (o.metrics_port != 0) {
+    cargs.insert(cargs.end(), {"--metrics-port", std::to_string(o.metrics_port),
+                               "--metrics-address", o.metrics_address});
+  }
 
   std::signal(SIGINT, [](int) { g_interrupted = 1; });
   std::signal(SIGTERM, [](int) { g_interrupted = 1; });

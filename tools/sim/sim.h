@@ -4,6 +4,7 @@
 // the run to finish and reports where its run directory is.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "common/base/status.h"
@@ -47,6 +48,9 @@ struct SimOptions {
   // How long the coordinator may prepare (load data, pretrain the common
   // expert) before it listens.
   double start_timeout_s = 1800;
+  // The coordinator's Prometheus endpoint (--metrics-port; 0 = none).
+  uint16_t metrics_port = 0;
+  std::string metrics_address = "127.0.0.1";
   std::string bin_dir;  // where the fedjets binaries are; default: beside us
   // Write and print the partition summary, then stop before training.
   bool show_partition = false;

@@ -70,6 +70,11 @@ void AddSimFlags(CLI::App& app, SimOptions& o) {
                  "pretrain the common expert before it listens")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  AddOptionWithDefault(app, "--metrics-port", o.metrics_port,
+                       "the coordinator serves Prometheus metrics at "
+                       "http://ADDRESS:PORT/metrics, plain HTTP (0 = off)");
+  AddOptionWithDefault(app, "--metrics-address", o.metrics_address,
+                       "IP address for --metrics-port");
   app.add_flag("--show-partition", o.show_partition,
                "print which classes each client holds (also written to "
                "RUN_DIR/partition.txt and partition.png) and exit without "

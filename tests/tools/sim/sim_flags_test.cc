@@ -105,6 +105,13 @@ TEST_F(SimFlagsTest, CommandLineFlagsAreGivenAndDefaultsAreNot) {
   EXPECT_EQ(options_.clients, 12);
 }
 
+TEST_F(SimFlagsTest, MetricsEndpointIsOffUnlessAPortIsGiven) {
+  EXPECT_EQ(options_.metrics_port, 0);
+  Parse({"--metrics-port", "9464", "--metrics-address", "0.0.0.0"});
+  EXPECT_EQ(options_.metrics_port, 9464);
+  EXPECT_EQ(options_.metrics_address, "0.0.0.0");
+}
+
 TEST_F(SimFlagsTest, FlagsFromTheConfigFileCountAsGiven) {
   const std::string ini = Write("sim.ini",
                                 "algorithm=\"fedjets\"\n"
