@@ -59,6 +59,9 @@ class Connection {
   uint64_t bytes_sent() const { return bytes_sent_; }
   uint64_t bytes_received() const { return bytes_received_; }
 
+  // The TLS session, to read the peer's certificate after Handshake; null
+  // on plain TCP.
+  SSL* tls_session();
   // TLS handshake; a no-op on plain TCP.
   asio::awaitable<Status> Handshake(asio::ssl::stream_base::handshake_type t,
                                     Clock::time_point deadline);
