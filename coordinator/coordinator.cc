@@ -77,6 +77,11 @@ Status Coordinator::Impl::Prepare() {
     return common::InvalidArgument("--anchor-share must be in [0, 1]");
   }
   summary_.run_id = opt_.run_id.empty() ? NewRunId() : opt_.run_id;
+  if (!opt_.allow_list.empty()) {
+    auto list = AllowList::Load(opt_.allow_list);
+    if (!list.ok()) return list.status();
+    allow_list_ = std::move(*list);
+  }
 
   auto data = common::LoadDataset(opt_.data);
   if (!data.ok()) return data.status().Annotate("loading evaluation data");
@@ -95,6 +100,9 @@ Status Coordinator::Impl::Prepare() {
   auto strategy = MakeStrategy(opt_.strategy, *data, split ? &*split : nullptr);
   if (!strategy.ok()) return strategy.status();
   strategy_ = std::move(*strategy);
+  if (allow_list_) {
+    FEDJETS_RETURN_IF_ERROR(allow_list_->CheckAnchors(strategy_->NumExperts()));
+  }
 
   if (!opt_.insecure) {
     auto ctx = common::MakeServerTlsContext(opt_.tls);
