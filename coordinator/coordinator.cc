@@ -78,6 +78,11 @@ Status Coordinator::Impl::Prepare() {
     return common::InvalidArgument("--anchor-share must be in [0, 1]");
   }
   summary_.run_id = opt_.run_id.empty() ? NewRunId() : opt_.run_id;
+  if (!opt_.allow_list.empty()) {
+    auto list = AllowList::Load(opt_.allow_list);
+    if (!list.ok()) return list.status();
+    allow_list_ = std::move(*list);
+  }
   if (opt_.resume) FEDJETS_RETURN_IF_ERROR(LoadResumePoint());
 
   auto data = common::LoadDataset(opt_.data);
@@ -103,6 +108,9 @@ Status Coordinator::Impl::Prepare() {
             .Annotate(
                 "--resume: the checkpoint does not fit this run's models"));
     resume_->params.clear();  // the strategy holds them now
+  }
+  if (allow_list_) {
+    FEDJETS_RETURN_IF_ERROR(allow_list_->CheckAnchors(strategy_->NumExperts()));
   }
 
   if (!opt_.insecure) {

@@ -53,6 +53,9 @@ struct CoordinatorOptions {
   int max_connections = 20'000;
   int max_pending_handshakes = 256;
   std::chrono::milliseconds handshake_timeout{10'000};
+  // File of the client names (and anchors) admitted; empty = every holder
+  // of a certificate from the run's CA (docs/OPERATIONS.md, "Allow-list").
+  std::string allow_list;
   std::chrono::milliseconds round_timeout{300'000};
   std::chrono::milliseconds wait_clients_timeout{600'000};
   // After the last round keep serving just-in-time clients until stopped.

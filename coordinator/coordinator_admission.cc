@@ -6,11 +6,38 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 
+#include "common/net/cert_identity.h"
 #include "common/net/connection.h"
 #include "coordinator/coordinator_impl.h"
+#include "coordinator/identity.h"
 #include "coordinator/validation.h"
 
 namespace fedjets::coordinator {
+namespace {
+
+// Whether the peer may use the name its valid Hello gives
+// (docs/PROTOCOL.md, "Identity"): over TLS, its certificate must grant the
+// name; with an allow-list, the list must admit the name and its anchor.
+Status CheckIdentity(Connection& conn, const proto::Hello& h,
+                     const AllowList* allow_list, int num_experts) {
+  if (SSL* tls = conn.tls_session()) {
+    auto cert = common::ReadPeerIdentity(tls);
+    if (!cert.ok()) {
+      return common::PermissionDenied(
+          "cannot tell whose certificate this is: " + cert.status().message());
+    }
+    FEDJETS_RETURN_IF_ERROR(
+        CheckNameMatchesCertificate(h.client_name(), *cert));
+  }
+  if (allow_list != nullptr) {
+    FEDJETS_RETURN_IF_ERROR(allow_list->Admits(
+        h.client_name(), h.has_anchor_expert() ? h.anchor_expert() : -1,
+        num_experts));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 awaitable<void> Coordinator::Impl::AcceptLoop() {
   // An accept error (EMFILE when descriptors run out) would fail again at
@@ -120,9 +147,36 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket,
                                        why.message());
     co_return;
   }
+  if (Status why =
+          CheckIdentity(*conn, h, allow_list_ ? &*allow_list_ : nullptr,
+                        strategy_->NumExperts());
+      !why.ok()) {
+    Reject(*conn, why);
+    co_await common::SendErrorAndClose(*conn, summary_.run_id, 0,
+                                       proto::Error::CODE_PERMISSION_DENIED,
+                                       why.message());
+    co_return;
+  }
+  // One live session per name: the first keeps it, a second connection is
+  // refused (a replacement would let two processes started with the same
+  // shards take turns evicting each other mid-round).
+  LiveSessions();  // releases the names of sessions that died
+  auto claim = names_.TryClaim(h.client_name());
+  if (!claim) {
+    Status why = common::FailedPrecondition(fmt::format(
+        "client '{}' already has a live session; a second connection "
+        "with the same name is refused",
+        h.client_name()));
+    Reject(*conn, why);
+    co_await common::SendErrorAndClose(*conn, summary_.run_id, 0,
+                                       proto::Error::CODE_ALREADY_CONNECTED,
+                                       why.message());
+    co_return;
+  }
   handshake_slot.Release();
   auto session = std::make_shared<Session>();
   session->connection_slot = std::move(connection_slot);
+  session->name_claim = std::move(*claim);
   session->info.name = h.client_name();
   session->info.num_samples = h.num_samples();
   session->info.anchor_expert = h.has_anchor_expert() ? h.anchor_expert() : -1;
@@ -169,6 +223,13 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket,
       session->info.anchor_expert >= 0
           ? fmt::format(" (anchor of expert {})", session->info.anchor_expert)
           : "");
+  if (finished_) {  // the run ended while this client was welcomed
+    proto::Envelope bye = common::MakeEnvelope(summary_.run_id, 0);
+    bye.mutable_goodbye()->set_reason("the run is over");
+    (void)co_await conn->Write(bye, Clock::now() + std::chrono::seconds(5));
+    conn->Close();
+    co_return;
+  }
   session->conn = std::move(conn);
   sessions_.push_back(std::move(session));
   NoteConnectedClients();
@@ -182,7 +243,11 @@ void Coordinator::Impl::Reject(Connection& conn, const Status& why) {
 
 std::vector<std::shared_ptr<Coordinator::Impl::Session>>
 Coordinator::Impl::LiveSessions() {
-  std::erase_if(sessions_, [](const auto& s) { return !s->alive; });
+  std::erase_if(sessions_, [](const std::shared_ptr<Session>& s) {
+    if (s->alive) return false;
+    s->name_claim.Release();  // a dropped client may join again
+    return true;
+  });
   return sessions_;
 }
 

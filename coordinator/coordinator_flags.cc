@@ -186,6 +186,10 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
                        "connections in the TLS handshake or Hello at most; "
                        "more are closed at once")
       ->check(CLI::PositiveNumber);
+  app.add_option("--allow-list", o.allow_list,
+                 "file of the client names admitted, one a line, each "
+                 "optionally with its anchor expert: NAME [ANCHOR] "
+                 "(default: every certificate of the run's CA)");
   common::AddSecondsFlag(app, "--handshake-timeout", o.handshake_timeout,
                          "deadline for a client's TLS handshake and hello");
   common::AddSecondsFlag(app, "--round-timeout", o.round_timeout,

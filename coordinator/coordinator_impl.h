@@ -32,6 +32,7 @@
 #include "coordinator/accept_backoff.h"
 #include "coordinator/checkpoint.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/identity.h"
 #include "coordinator/metrics/events.h"
 #include "coordinator/metrics/metrics_server.h"
 #include "coordinator/metrics/prometheus_exporter.h"
@@ -94,6 +95,7 @@ class Coordinator::Impl {
   struct Session {
     Slot connection_slot;  // under --max-connections while it lives
     std::unique_ptr<Connection> conn;
+    NameClaims::Claim name_claim;  // its client name, while it lives
     SessionInfo info;
     bool alive = true;
   };
@@ -162,6 +164,8 @@ class Coordinator::Impl {
   int open_connections_ = 0;
   int pending_handshakes_ = 0;
   LogThrottle cap_log_;
+  std::optional<AllowList> allow_list_;  // --allow-list, if given
+  NameClaims names_;                     // outlives the sessions too (see Slot)
   boost::asio::io_context io_{1};
   boost::asio::thread_pool workers_{1};
   tcp::acceptor acceptor_;

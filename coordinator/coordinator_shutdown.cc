@@ -27,7 +27,11 @@ void Coordinator::Impl::Shutdown() {
 }
 
 awaitable<void> Coordinator::Impl::SayGoodbye() {
-  for (auto& s : sessions_) {
+  // Over a copy: each write suspends, and meanwhile sessions_ may change
+  // (admission adds no session once finished_ is set, but LiveSessions
+  // erases), which would invalidate an iterator into it.
+  const std::vector<std::shared_ptr<Session>> snapshot = sessions_;
+  for (const auto& s : snapshot) {
     if (!s->alive) continue;
     proto::Envelope bye = common::MakeEnvelope(summary_.run_id, 0);
     bye.mutable_goodbye()->set_reason(
@@ -36,8 +40,9 @@ awaitable<void> Coordinator::Impl::SayGoodbye() {
                                : "run complete");
     (void)co_await s->conn->Write(bye, Clock::now() + std::chrono::seconds(5));
     s->conn->Close();
+    s->alive = false;
   }
-  sessions_.clear();
+  LiveSessions();  // drops them, and frees their names for --linger
   NoteConnectedClients();
 }
 

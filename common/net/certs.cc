@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "common/net/cert_files.h"
+#include "common/net/cert_identity.h"
 #include "common/net/openssl_util.h"
 
 namespace fedjets::common {
@@ -110,10 +111,14 @@ Status AddExtensions(X509* cert, X509* issuer,
   return Status::Ok();
 }
 
-// Turns hosts into a subjectAltName value ("DNS:a,IP:10.0.0.1"). Every host
-// must be an address inet_pton accepts or a name from [A-Za-z0-9.*_-]; the
-// check also keeps ',' and ':' out of names, so no host can inject entries.
-Result<std::string> SubjectAltNames(const std::vector<std::string>& hosts) {
+// Turns hosts and granted client names into a subjectAltName value
+// ("DNS:a,IP:10.0.0.1,URI:fedjets-client:c-1"). Every host must be an
+// address inet_pton accepts or a name from [A-Za-z0-9.*_-], every client
+// name 1-64 bytes of [A-Za-z0-9._-]; the checks also keep ',' and ':' out of
+// names, so no entry can inject another.
+Result<std::string> SubjectAltNames(
+    const std::vector<std::string>& hosts,
+    const std::vector<std::string>& client_names) {
   std::string out;
   for (const std::string& host : hosts) {
     unsigned char ip[16];
@@ -133,35 +138,31 @@ Result<std::string> SubjectAltNames(const std::vector<std::string>& hosts) {
     out += is_ip ? "IP:" : "DNS:";
     out += host;
   }
+  for (const std::string& name : client_names) {
+    const bool ok =
+        !name.empty() && name.size() <= 64 &&
+        std::all_of(name.begin(), name.end(), [](unsigned char c) {
+          return std::isalnum(c) || c == '-' || c == '.' || c == '_';
+        });
+    if (!ok) {
+      return InvalidArgument("client name '" + name +
+                             "' to grant is not 1-64 characters from "
+                             "[A-Za-z0-9._-]");
+    }
+    if (!out.empty()) out += ',';
+    out += "URI:";
+    out += kClientNameUriPrefix;
+    out += name;
+  }
   return out;
 }
 
-}  // namespace
-
-Status GenerateCa(const fs::path& dir, const std::string& common_name,
-                  int valid_days, bool overwrite) {
-  ERR_clear_error();  // so stale errors are not blamed on this call
-  FEDJETS_RETURN_IF_ERROR(CheckValidDays(valid_days));
-  if (common_name.empty() || common_name.size() > 64) {
-    return InvalidArgument("CA common name must be 1-64 characters");
-  }
-  if (!overwrite) FEDJETS_RETURN_IF_ERROR(RefuseExisting(CaPaths(dir)));
-  Result<KeyAndCert> ca = NewKeyAndCert(common_name, valid_days, nullptr);
-  if (!ca.ok()) return ca.status();
-  X509* x = ca->cert.get();
-  // pathlen:0 because this CA signs leaf certificates only.
-  FEDJETS_RETURN_IF_ERROR(
-      AddExtensions(x, x,
-                    {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
-                     {NID_key_usage, "critical,keyCertSign,cRLSign"},
-                     {NID_subject_key_identifier, "hash"}}));
-  return SignAndWrite(*ca, ca->key.get(), CaPaths(dir), overwrite);
-}
-
-Status GenerateNodeCert(const fs::path& ca_dir, const fs::path& out_dir,
-                        const std::string& name, CertRole role,
-                        const std::vector<std::string>& hosts, int valid_days,
-                        bool overwrite) {
+// GenerateNodeCert, plus subjectAltName URIs granting `client_names`.
+Status GenerateNode(const fs::path& ca_dir, const fs::path& out_dir,
+                    const std::string& name, CertRole role,
+                    const std::vector<std::string>& hosts,
+                    const std::vector<std::string>& client_names,
+                    int valid_days, bool overwrite) {
   ERR_clear_error();
   FEDJETS_RETURN_IF_ERROR(CheckValidDays(valid_days));
   FEDJETS_RETURN_IF_ERROR(CheckNodeName(name));
@@ -170,7 +171,7 @@ Status GenerateNodeCert(const fs::path& ca_dir, const fs::path& out_dir,
                            "' needs at least one host name or IP address, or "
                            "clients cannot verify it");
   }
-  Result<std::string> san = SubjectAltNames(hosts);
+  Result<std::string> san = SubjectAltNames(hosts, client_names);
   if (!san.ok()) return san.status();
   const KeyCertPaths paths = NodePaths(out_dir, name);
   std::error_code ec;
@@ -199,6 +200,44 @@ Status GenerateNodeCert(const fs::path& ca_dir, const fs::path& out_dir,
   return SignAndWrite(*node, ca->key.get(), paths, overwrite);
 }
 
+}  // namespace
+
+Status GenerateCa(const fs::path& dir, const std::string& common_name,
+                  int valid_days, bool overwrite) {
+  ERR_clear_error();  // so stale errors are not blamed on this call
+  FEDJETS_RETURN_IF_ERROR(CheckValidDays(valid_days));
+  if (common_name.empty() || common_name.size() > 64) {
+    return InvalidArgument("CA common name must be 1-64 characters");
+  }
+  if (!overwrite) FEDJETS_RETURN_IF_ERROR(RefuseExisting(CaPaths(dir)));
+  Result<KeyAndCert> ca = NewKeyAndCert(common_name, valid_days, nullptr);
+  if (!ca.ok()) return ca.status();
+  X509* x = ca->cert.get();
+  // pathlen:0 because this CA signs leaf certificates only.
+  FEDJETS_RETURN_IF_ERROR(
+      AddExtensions(x, x,
+                    {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
+                     {NID_key_usage, "critical,keyCertSign,cRLSign"},
+                     {NID_subject_key_identifier, "hash"}}));
+  return SignAndWrite(*ca, ca->key.get(), CaPaths(dir), overwrite);
+}
+
+Status GenerateNodeCert(const fs::path& ca_dir, const fs::path& out_dir,
+                        const std::string& name, CertRole role,
+                        const std::vector<std::string>& hosts, int valid_days,
+                        bool overwrite) {
+  return GenerateNode(ca_dir, out_dir, name, role, hosts, {}, valid_days,
+                      overwrite);
+}
+
+Status GenerateClientCert(const fs::path& ca_dir, const fs::path& out_dir,
+                          const std::string& name,
+                          const std::vector<std::string>& client_names,
+                          int valid_days, bool overwrite) {
+  return GenerateNode(ca_dir, out_dir, name, CertRole::kClient, {},
+                      client_names, valid_days, overwrite);
+}
+
 std::vector<std::string> DefaultCoordinatorHosts() {
   return {"localhost", "127.0.0.1", "::1"};
 }
@@ -208,30 +247,43 @@ std::string ClientCertName(int index) {
 }
 
 Status GenerateRunCertificates(
+    const fs::path& dir, const std::vector<ClientCertSpec>& clients,
+    const std::vector<std::string>& coordinator_hosts, bool overwrite) {
+  for (const ClientCertSpec& c : clients) {  // before anything is written
+    FEDJETS_RETURN_IF_ERROR(CheckNodeName(c.name));
+    FEDJETS_RETURN_IF_ERROR(SubjectAltNames({}, c.client_names).status());
+  }
+  if (!overwrite) {
+    FEDJETS_RETURN_IF_ERROR(RefuseExisting(CaPaths(dir)));
+    FEDJETS_RETURN_IF_ERROR(
+        RefuseExisting(NodePaths(dir, kCoordinatorCertName)));
+    for (const ClientCertSpec& c : clients) {
+      FEDJETS_RETURN_IF_ERROR(RefuseExisting(NodePaths(dir, c.name)));
+    }
+  }
+  FEDJETS_RETURN_IF_ERROR(
+      GenerateCa(dir, "fedjets run CA", /*valid_days=*/825, overwrite));
+  FEDJETS_RETURN_IF_ERROR(GenerateNodeCert(dir, dir, kCoordinatorCertName,
+                                           CertRole::kServer, coordinator_hosts,
+                                           /*valid_days=*/825, overwrite));
+  for (const ClientCertSpec& c : clients) {
+    FEDJETS_RETURN_IF_ERROR(GenerateClientCert(dir, dir, c.name, c.client_names,
+                                               /*valid_days=*/825, overwrite));
+  }
+  return Status::Ok();
+}
+
+Status GenerateRunCertificates(
     const fs::path& dir, int num_clients,
     const std::vector<std::string>& coordinator_hosts, bool overwrite) {
   if (num_clients < 0) {
     return InvalidArgument("number of clients must be >= 0, got " +
                            std::to_string(num_clients));
   }
-  std::vector<std::string> nodes = {kCoordinatorCertName};
-  for (int i = 0; i < num_clients; ++i) nodes.push_back(ClientCertName(i));
-  if (!overwrite) {
-    FEDJETS_RETURN_IF_ERROR(RefuseExisting(CaPaths(dir)));
-    for (const std::string& node : nodes) {
-      FEDJETS_RETURN_IF_ERROR(RefuseExisting(NodePaths(dir, node)));
-    }
-  }
-  FEDJETS_RETURN_IF_ERROR(
-      GenerateCa(dir, "fedjets run CA", /*valid_days=*/825, overwrite));
-  for (const std::string& node : nodes) {
-    bool server = node == kCoordinatorCertName;
-    FEDJETS_RETURN_IF_ERROR(GenerateNodeCert(
-        dir, dir, node, server ? CertRole::kServer : CertRole::kClient,
-        server ? coordinator_hosts : std::vector<std::string>{},
-        /*valid_days=*/825, overwrite));
-  }
-  return Status::Ok();
+  std::vector<ClientCertSpec> clients;
+  for (int i = 0; i < num_clients; ++i)
+    clients.push_back({ClientCertName(i), {}});
+  return GenerateRunCertificates(dir, clients, coordinator_hosts, overwrite);
 }
 
 }  // namespace fedjets::common

@@ -53,6 +53,17 @@ Status GenerateNodeCert(const std::filesystem::path& ca_dir,
                         const std::vector<std::string>& hosts,
                         int valid_days = 825, bool overwrite = false);
 
+// A kClient certificate (see GenerateNodeCert) that also grants the client
+// names in `client_names`, each as a subjectAltName URI
+// "fedjets-client:<name>" (common/net/cert_identity.h): a fedjets-client
+// process hosting several virtual clients needs every one of their names
+// granted by its certificate. Each name is 1-64 bytes of [A-Za-z0-9._-].
+Status GenerateClientCert(const std::filesystem::path& ca_dir,
+                          const std::filesystem::path& out_dir,
+                          const std::string& name,
+                          const std::vector<std::string>& client_names,
+                          int valid_days = 825, bool overwrite = false);
+
 // Hosts the coordinator certificate covers when the caller names none:
 // localhost, 127.0.0.1 and ::1.
 std::vector<std::string> DefaultCoordinatorHosts();
@@ -60,10 +71,26 @@ std::vector<std::string> DefaultCoordinatorHosts();
 // "client-<index>": the node name GenerateRunCertificates gives client `index`.
 std::string ClientCertName(int index);
 
+// One client certificate of a run: its node name (CN and file name) and the
+// further client names it grants (GenerateClientCert).
+struct ClientCertSpec {
+  std::string name;
+  std::vector<std::string> client_names;
+};
+
 // Everything one run needs, in `dir`: the CA, a "coordinator" server
-// certificate for `coordinator_hosts`, and client certificates "client-0" ..
-// "client-(num_clients-1)". Without `overwrite`, all target files are checked
-// first, so an existing file makes the call fail before anything is written.
+// certificate for `coordinator_hosts`, and one client certificate per entry
+// of `clients`. Without `overwrite`, all target files are checked first, so
+// an existing file makes the call fail before anything is written.
+Status GenerateRunCertificates(
+    const std::filesystem::path& dir,
+    const std::vector<ClientCertSpec>& clients,
+    const std::vector<std::string>& coordinator_hosts =
+        DefaultCoordinatorHosts(),
+    bool overwrite = false);
+
+// As above with client certificates "client-0" .. "client-(num_clients-1)",
+// each granting only its own name.
 Status GenerateRunCertificates(
     const std::filesystem::path& dir, int num_clients,
     const std::vector<std::string>& coordinator_hosts =

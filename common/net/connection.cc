@@ -57,6 +57,11 @@ Connection::TcpSocket& Connection::socket() {
   return std::get<TcpSocket>(stream_);
 }
 
+SSL* Connection::tls_session() {
+  auto* tls = std::get_if<TlsStream>(&stream_);
+  return tls != nullptr ? tls->native_handle() : nullptr;
+}
+
 void Connection::ArmWatchdog(Clock::time_point deadline) {
   const uint64_t generation = ++op_generation_;
   timed_out_ = false;

@@ -63,6 +63,9 @@ class Connection {
   // this Connection (nullptr: nobody).
   void set_traffic_observer(TrafficObserver* observer) { observer_ = observer; }
 
+  // The TLS session, to read the peer's certificate after Handshake; null
+  // on plain TCP.
+  SSL* tls_session();
   // TLS handshake; a no-op on plain TCP.
   asio::awaitable<Status> Handshake(asio::ssl::stream_base::handshake_type t,
                                     Clock::time_point deadline);

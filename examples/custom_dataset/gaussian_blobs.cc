@@ -160,7 +160,13 @@ int main(int argc, char** argv) {
 
   const fs::path dir =
       fs::temp_directory_path() / fmt::format("fedjets-example-{}", ::getpid());
-  if (auto st = common::GenerateRunCertificates(dir / "certs", clients,
+  // One client certificate for the one process hosting every client: it
+  // must grant each client's name ("client-<shard>").
+  common::ClientCertSpec host{"client-0", {}};
+  for (int i = 0; i < clients; ++i) {
+    host.client_names.push_back(common::ClientCertName(i));
+  }
+  if (auto st = common::GenerateRunCertificates(dir / "certs", {host},
                                                 {"localhost", "127.0.0.1"});
       !st.ok()) {
     spdlog::error("{}", st.ToString());

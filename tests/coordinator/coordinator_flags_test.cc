@@ -34,7 +34,8 @@ TEST_F(CoordinatorFlagsTest, FlagsLandInTheOptions) {
   CoordinatorCommandLine cl;
   Parse(cl, {"--algorithm", "fedjets", "--rounds", "7", "--top-k", "1",
              "--no-anchors", "--round-timeout", "12.5", "--max-frame-bytes",
-             "1048576", "--data-option", "label=species", "--insecure"});
+             "1048576", "--data-option", "label=species", "--insecure",
+             "--allow-list", "sites.txt"});
   const auto& o = cl.options;
   EXPECT_EQ(o.strategy.algorithm, "fedjets");
   EXPECT_EQ(o.rounds, 7);
@@ -44,6 +45,7 @@ TEST_F(CoordinatorFlagsTest, FlagsLandInTheOptions) {
   EXPECT_EQ(o.limits.max_frame_bytes, 1048576u);
   EXPECT_EQ(o.data.options.at("label"), "species");
   EXPECT_TRUE(o.insecure);
+  EXPECT_EQ(o.allow_list, "sites.txt");
 }
 
 TEST_F(CoordinatorFlagsTest, ConfigFileReproducesTheCommandLine) {

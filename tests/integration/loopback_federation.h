@@ -31,7 +31,7 @@ class LoopbackFederationTest : public ::testing::Test {
     torch::set_num_threads(1);
     dir_ = fs::temp_directory_path() /
            ("fedjets-fed-" + std::to_string(std::random_device{}()));
-    ASSERT_TRUE(common::GenerateRunCertificates(dir_ / "certs", 3,
+    ASSERT_TRUE(common::GenerateRunCertificates(dir_ / "certs", ClientCerts(),
                                                 {"localhost", "127.0.0.1"})
                     .ok());
     log_sink_ = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_);
@@ -42,6 +42,19 @@ class LoopbackFederationTest : public ::testing::Test {
     sinks.erase(std::remove(sinks.begin(), sinks.end(), log_sink_),
                 sinks.end());
     fs::remove_all(dir_);
+  }
+
+  // The client certificates, and the names each grants besides its CN
+  // (the coordinator admits only those, docs/PROTOCOL.md "Identity"):
+  // "client-0" and "client-1" host any shard's client (client-0 ..
+  // client-15) and the just-in-time "newcomer"; "client-2" is the
+  // hostile clients' and grants "attacker".
+  static std::vector<common::ClientCertSpec> ClientCerts() {
+    std::vector<std::string> honest = {"newcomer"};
+    for (int i = 0; i < 16; ++i)
+      honest.push_back("client-" + std::to_string(i));
+    return {
+        {"client-0", honest}, {"client-1", honest}, {"client-2", {"attacker"}}};
   }
 
   common::TlsFiles Files(const std::string& node) const {

@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::string dir, ca_dir, out_dir, name, role, cn = "fedjets CA";
-  std::vector<std::string> hosts;
+  std::vector<std::string> hosts, client_names;
   int days = 825, clients = 0;
   bool force = false;
 
@@ -58,6 +58,11 @@ int main(int argc, char** argv) {
   node->add_option("--host", hosts,
                    "subjectAltName entry, IP or DNS name; repeatable "
                    "(a server needs at least one)");
+  node->add_option("--client-name", client_names,
+                   "a further client name this client certificate grants "
+                   "(its CN is always granted); repeatable: a fedjets-client "
+                   "process hosting --shards 0,1 needs client-0 and client-1 "
+                   "(docs/PROTOCOL.md, \"Identity\")");
   node->add_option("--days", days, "validity in days")
       ->capture_default_str()
       ->check(CLI::Range(1, 36500));
@@ -90,10 +95,18 @@ int main(int argc, char** argv) {
     st = fedjets::common::GenerateCa(dir, cn, days, force);
     if (st.ok()) PrintWrittenCa(dir);
   } else if (node->parsed()) {
-    st = fedjets::common::GenerateNodeCert(
-        ca_dir, out_dir, name,
-        role == "server" ? CertRole::kServer : CertRole::kClient, hosts, days,
-        force);
+    if (!client_names.empty() && (role != "client" || !hosts.empty())) {
+      std::cerr << "fedjets-certs: --client-name is for --role client "
+                   "certificates without --host\n";
+      return 1;
+    }
+    st = client_names.empty()
+             ? fedjets::common::GenerateNodeCert(
+                   ca_dir, out_dir, name,
+                   role == "server" ? CertRole::kServer : CertRole::kClient,
+                   hosts, days, force)
+             : fedjets::common::GenerateClientCert(ca_dir, out_dir, name,
+                                                   client_names, days, force);
     if (st.ok()) PrintWritten(out_dir, name);
   } else {
     if (hosts.empty()) hosts = fedjets::common::DefaultCoordinatorHosts();

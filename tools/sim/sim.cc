@@ -194,10 +194,24 @@ Status RunSimulation(SimOptions o) {
     }
     strategy.common_expert = "file:" + warm_model.string();
   }
+  // Process p hosts the clients p, p + processes, ...; its certificate
+  // "client-<p>" grants their names, and no other (docs/PROTOCOL.md,
+  // "Identity").
+  const std::string name_prefix = "client-";
+  std::vector<std::vector<int>> shards_of(o.processes);
+  std::vector<common::ClientCertSpec> client_certs;
+  for (int p = 0; p < o.processes; ++p) {
+    client_certs.push_back({common::ClientCertName(p), {}});
+    for (int c = p; c < o.clients; c += o.processes) {
+      shards_of[p].push_back(c);
+      client_certs.back().client_names.push_back(
+          fmt::format("{}{}", name_prefix, c));
+    }
+  }
   const fs::path certs = run / "certs";
   if (!o.insecure) {
     FEDJETS_RETURN_IF_ERROR(common::GenerateRunCertificates(
-        certs, o.processes, {"localhost", "127.0.0.1"}, /*overwrite=*/true));
+        certs, client_certs, {"localhost", "127.0.0.1"}, /*overwrite=*/true));
   }
   auto tls_args = [&](const std::string& node) -> std::vector<std::string> {
     if (o.insecure) return {"--insecure"};
@@ -300,12 +314,8 @@ Status RunSimulation(SimOptions o) {
   std::fflush(stdout);
 
   for (int p = 0; p < o.processes; ++p) {
-    std::string shards;
-    for (int c = p; c < o.clients; c += o.processes) {
-      if (!shards.empty()) shards += ',';
-      shards += std::to_string(c);
-    }
-    const std::string node = fmt::format("client-{}", p);
+    const std::string shards = fmt::format("{}", fmt::join(shards_of[p], ","));
+    const std::string node = client_certs[p].name;
     std::vector<std::string> args = {(bin / "fedjets-client").string(),
                                      "--host",
                                      "127.0.0.1",
@@ -319,6 +329,8 @@ Status RunSimulation(SimOptions o) {
                                      std::to_string(o.clients),
                                      "--shards",
                                      shards,
+                                     "--name-prefix",
+                                     name_prefix,
                                      "--seed",
                                      std::to_string(strategy.seed),
                                      "--max-examples",
