@@ -193,6 +193,86 @@ TEST_F(ConnectionTest, ReadPastDeadlineFailsWithDeadlineExceeded) {
   EXPECT_LT(waited, 1500ms);
 }
 
+TEST_F(ConnectionTest, FrameOverTheReadersBudgetIsRefusedFromItsHeader) {
+  Status read_status;
+  RunBoth(std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            auto conn = co_await Accept(nullptr, ConnectionLimits{});
+            auto e = co_await conn->Read(Clock::now() + 5s,
+                                         /*max_body_bytes=*/100);
+            read_status = e.status();
+          }),
+          std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            tcp::socket s(io_);
+            co_await s.async_connect(acceptor_.local_endpoint(),
+                                     asio::use_awaitable);
+            // Within the 64 MiB frame limit, over the 100-byte budget; the
+            // body never comes, so only a reader that stops at the header
+            // answers before the peer hangs up.
+            FrameHeader h = EncodeFrameHeader(1000);
+            co_await asio::async_write(s, asio::buffer(h), asio::use_awaitable);
+            asio::steady_timer t(io_, 2s);
+            co_await t.async_wait(asio::use_awaitable);
+          }));
+  EXPECT_EQ(read_status.code(), StatusCode::kResourceExhausted)
+      << read_status.ToString();
+  EXPECT_NE(read_status.message().find("frame of 1000 bytes from 127.0.0.1:"),
+            std::string::npos)
+      << read_status.ToString();
+  EXPECT_NE(read_status.message().find("refused unread: this message may "
+                                       "take at most 100 more bytes"),
+            std::string::npos)
+      << read_status.ToString();
+}
+
+TEST_F(ConnectionTest, FrameTimeoutCutsOffASilentPeerLongBeforeTheDeadline) {
+  Status read_status;
+  RunBoth(std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            auto conn = co_await Accept(nullptr, ConnectionLimits{});
+            conn->set_frame_timeout(200ms);
+            auto e = co_await conn->Read(Clock::now() + 10s);
+            read_status = e.status();
+          }),
+          std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            // Connected but silent; then it leaves, which a reader without
+            // the frame timeout would report instead.
+            auto conn = co_await Dial(nullptr, ConnectionLimits{});
+            asio::steady_timer t(io_, 3s);
+            co_await t.async_wait(asio::use_awaitable);
+            conn->Close();
+          }));
+  EXPECT_EQ(read_status.code(), StatusCode::kDeadlineExceeded)
+      << read_status.ToString();
+  EXPECT_NE(read_status.message().find("no progress for 0.2 s (frame timeout)"),
+            std::string::npos)
+      << read_status.ToString();
+}
+
+TEST_F(ConnectionTest, StalledFrameBodyIsADeadlineNotDataLoss) {
+  Status read_status;
+  RunBoth(std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            auto conn = co_await Accept(nullptr, ConnectionLimits{});
+            conn->set_frame_timeout(200ms);
+            auto e = co_await conn->Read(Clock::now() + 10s);
+            read_status = e.status();
+          }),
+          std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            tcp::socket s(io_);
+            co_await s.async_connect(acceptor_.local_endpoint(),
+                                     asio::use_awaitable);
+            FrameHeader h = EncodeFrameHeader(100);
+            co_await asio::async_write(s, asio::buffer(h), asio::use_awaitable);
+            co_await asio::async_write(s, asio::buffer("0123456789", 10),
+                                       asio::use_awaitable);
+            asio::steady_timer t(io_, 3s);
+            co_await t.async_wait(asio::use_awaitable);
+          }));
+  EXPECT_EQ(read_status.code(), StatusCode::kDeadlineExceeded)
+      << read_status.ToString();
+  EXPECT_NE(read_status.message().find("stalled at 10 of 100 body bytes"),
+            std::string::npos)
+      << read_status.ToString();
+}
+
 TEST_F(ConnectionTest, ClientCertificateFromAnotherCaIsRefused) {
   auto rogue = dir_ / "rogue";
   ASSERT_TRUE(GenerateCa(rogue, "rogue CA").ok());
