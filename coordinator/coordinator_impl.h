@@ -44,6 +44,13 @@ using common::Status;
 // Logs the exception a detached coroutine ended with, if any.
 void LogException(const char* what, std::exception_ptr e);
 
+// How often a client sends a Heartbeat while it works on a round task
+// (Welcome.heartbeat_seconds): four times within the silence timeout, so
+// a late or lost one does not get it dropped. 0 when the timeout is off.
+inline double HeartbeatSeconds(std::chrono::milliseconds silence_timeout) {
+  return std::chrono::duration<double>(silence_timeout).count() / 4;
+}
+
 class Coordinator::Impl {
  public:
   explicit Impl(CoordinatorOptions o);
