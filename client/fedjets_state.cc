@@ -6,6 +6,8 @@
 
 #include <utility>
 
+#include "client/heartbeat.h"
+
 namespace fedjets::client {
 
 using common::Clock;
@@ -14,12 +16,15 @@ using common::Status;
 
 FedJetsState::FedJetsState(common::Connection& conn, std::string run_id,
                            const LocalClient& local, common::ModelSpec spec,
-                           proto::MoeConfig moe, asio::thread_pool& trainer)
+                           proto::MoeConfig moe,
+                           common::Clock::duration heartbeat,
+                           asio::thread_pool& trainer)
     : conn_(conn),
       run_id_(std::move(run_id)),
       local_(local),
       spec_(std::move(spec)),
       moe_(std::move(moe)),
+      heartbeat_(heartbeat),
       trainer_(trainer) {}
 
 awaitable<Status> FedJetsState::SetUp(const proto::Welcome& w,
@@ -79,9 +84,11 @@ ParameterList FedJetsState::MoeWire(const std::vector<int>& ids) {
 
 awaitable<common::Result<std::vector<int>>> FedJetsState::RequestExperts(
     int64_t round, Clock::time_point deadline) {
-  std::vector<int> ids = co_await OnTrainer(trainer_, [this] {
-    return common::SelectExperts(*gate_, z_, moe_.top_k());
-  });
+  // Round 0 is a just-in-time serve, outside any round's silence deadline.
+  const auto heartbeat = round == 0 ? Clock::duration::zero() : heartbeat_;
+  std::vector<int> ids = co_await OnTrainerWithHeartbeats(
+      trainer_, conn_, run_id_, round, heartbeat,
+      [this] { return common::SelectExperts(*gate_, z_, moe_.top_k()); });
   proto::Envelope req = common::MakeEnvelope(run_id_, round);
   for (int q : ids) req.mutable_expert_request()->add_experts(q);
   FEDJETS_CO_RETURN_IF_ERROR(co_await conn_.Write(req, deadline));
@@ -148,20 +155,24 @@ awaitable<common::Result<TrainedRound>> FedJetsState::TrainRound(
   if (task.role() == proto::RoundTask::ROLE_ANCHOR) {
     ids = {task.anchor_expert()};
     FEDJETS_CO_RETURN_IF_ERROR(LoadExperts(params, ids));
-    stats = co_await OnTrainer(trainer_, [this, o, &task, q = ids[0]] {
-      return common::TrainAnchor(*experts_[q], *gate_, q, *local_.data, z_, o,
-                                 task.gate_lr(), task.anchor_gate_weight());
-    });
+    stats = co_await OnTrainerWithHeartbeats(
+        trainer_, conn_, run_id_, round, heartbeat_,
+        [this, o, &task, q = ids[0]] {
+          return common::TrainAnchor(*experts_[q], *gate_, q, *local_.data, z_,
+                                     o, task.gate_lr(),
+                                     task.anchor_gate_weight());
+        });
   } else {
     auto granted = co_await RequestExperts(round, deadline);
     if (!granted.ok()) co_return granted.status();
     ids = *granted;
-    stats = co_await OnTrainer(trainer_, [this, o, &task, &ids] {
-      std::vector<common::ClassifierImpl*> ptrs;
-      for (auto& x : experts_) ptrs.push_back(x.get());
-      return common::TrainMixture(ptrs, ids, *gate_, *local_.data, z_, o,
-                                  task.gate_lr());
-    });
+    stats = co_await OnTrainerWithHeartbeats(
+        trainer_, conn_, run_id_, round, heartbeat_, [this, o, &task, &ids] {
+          std::vector<common::ClassifierImpl*> ptrs;
+          for (auto& x : experts_) ptrs.push_back(x.get());
+          return common::TrainMixture(ptrs, ids, *gate_, *local_.data, z_, o,
+                                      task.gate_lr());
+        });
   }
   if (!stats.ok()) co_return stats.status();
   TrainedRound out{*stats, ids, MoeWire(ids)};

@@ -33,10 +33,13 @@ struct TrainedRound {
 
 class FedJetsState {
  public:
-  // `conn`, `local` and `trainer` must outlive this object.
+  // `conn`, `local` and `trainer` must outlive this object. While a round
+  // task's work runs on `trainer` a Heartbeat goes out every `heartbeat`
+  // (zero: none; client/heartbeat.h).
   FedJetsState(common::Connection& conn, std::string run_id,
                const LocalClient& local, common::ModelSpec spec,
-               proto::MoeConfig moe, asio::thread_pool& trainer);
+               proto::MoeConfig moe, common::Clock::duration heartbeat,
+               asio::thread_pool& trainer);
 
   // Gets the common expert announced in `welcome` (from `cache`, or from
   // the wire, checked against its hash and then cached), embeds the local
@@ -67,7 +70,8 @@ class FedJetsState {
   // The gate and experts `ids` as wire parameters.
   common::ParameterList MoeWire(const std::vector<int>& ids);
   // Picks the top-K experts from the local data, asks for them and loads
-  // what the coordinator grants.
+  // what the coordinator grants. In a round (not 0, serving) it sends
+  // heartbeats while it picks.
   awaitable<common::Result<std::vector<int>>> RequestExperts(
       int64_t round, common::Clock::time_point deadline);
 
@@ -76,6 +80,7 @@ class FedJetsState {
   const LocalClient& local_;
   const common::ModelSpec spec_;
   const proto::MoeConfig moe_;
+  const common::Clock::duration heartbeat_;
   asio::thread_pool& trainer_;
   common::Classifier common_;
   torch::Tensor z_;  // common-expert embeddings of the local data

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "client/fedjets_state.h"
+#include "client/heartbeat.h"
 #include "common/learn/model.h"
 #include "common/learn/training.h"
 #include "common/net/connection.h"
@@ -128,9 +129,12 @@ class ClientSession {
     spdlog::info("[{}] joined run {} ({}, {} rounds)", local_.name, run_id_,
                  w.algorithm(), w.total_rounds());
     FEDJETS_CO_RETURN_IF_ERROR(CheckModel(w.model()));
+    auto heartbeat = HeartbeatInterval(w);
+    if (!heartbeat.ok()) co_return heartbeat.status();
+    heartbeat_ = *heartbeat;
     if (w.algorithm() == "fedjets") {
       fedjets_ = std::make_unique<FedJetsState>(*conn_, run_id_, local_, spec_,
-                                                w.moe(), trainer_);
+                                                w.moe(), heartbeat_, trainer_);
       FEDJETS_CO_RETURN_IF_ERROR(co_await fedjets_->SetUp(
           w, cache_, Clock::now() + opt_.idle_timeout));
     } else if (opt_.serve) {
@@ -221,7 +225,7 @@ class ClientSession {
     common::Result<TrainedRound> trained;
     switch (task.role()) {
       case proto::RoundTask::ROLE_MODEL:
-        trained = co_await TrainModel(*params, o);
+        trained = co_await TrainModel(round, *params, o);
         break;
       case proto::RoundTask::ROLE_ANCHOR:
       case proto::RoundTask::ROLE_NORMAL:
@@ -258,11 +262,12 @@ class ClientSession {
 
   // FedAvg/FedProx: trains the whole model, starting from `params`.
   awaitable<common::Result<TrainedRound>> TrainModel(
-      const common::ParameterList& params, const common::TrainOptions& o) {
+      int64_t round, const common::ParameterList& params,
+      const common::TrainOptions& o) {
     if (!model_) co_return common::FailedPrecondition("no model to train");
     FEDJETS_CO_RETURN_IF_ERROR(common::FromWire(*model_, params));
-    common::Result<common::TrainStats> stats = co_await OnTrainer(
-        trainer_,
+    common::Result<common::TrainStats> stats = co_await OnTrainerWithHeartbeats(
+        trainer_, *conn_, run_id_, round, heartbeat_,
         [this, o] { return common::TrainLocal(*model_, *local_.data, o); });
     if (!stats.ok()) co_return stats.status();
     co_return TrainedRound{*stats, {}, common::ToWire(*model_)};
@@ -277,6 +282,7 @@ class ClientSession {
   std::string run_id_;
   bool joined_ = false;
   int64_t round_ = 0;
+  Clock::duration heartbeat_{};  // Welcome.heartbeat_seconds
   ClientResult result_;
   common::ModelSpec spec_;
   common::Classifier model_;               // fedavg/fedprox

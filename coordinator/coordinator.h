@@ -57,6 +57,10 @@ struct CoordinatorOptions {
   // of a certificate from the run's CA (docs/OPERATIONS.md, "Allow-list").
   std::string allow_list;
   std::chrono::milliseconds round_timeout{300'000};
+  // A sampled client that sends (or reads) nothing for this long in its
+  // round exchange is dropped; clients send a Heartbeat every quarter of
+  // it while they train (Welcome.heartbeat_seconds). 0 turns it off.
+  std::chrono::milliseconds client_silence_timeout{60'000};
   std::chrono::milliseconds wait_clients_timeout{600'000};
   // After the last round keep serving just-in-time clients until stopped.
   bool linger = false;
@@ -86,7 +90,9 @@ struct RoundMetrics {
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
   double seconds = 0.0;
-  // Updates refused by ValidateUpdate, by reason (coordinator/validation.h).
+  // Updates refused, by reason: by ValidateUpdate
+  // (coordinator/validation.h), or on the wire ("invalid_update",
+  // "too_large", "silent"; RejectionReason in coordinator_rounds.cc).
   std::map<std::string, int> updates_rejected;
 };
 

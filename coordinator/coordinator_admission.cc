@@ -189,6 +189,8 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket,
   } else {
     reply.mutable_welcome()->set_protocol_version(common::kProtocolVersion);
     reply.mutable_welcome()->set_total_rounds(opt_.rounds);
+    reply.mutable_welcome()->set_heartbeat_seconds(
+        HeartbeatSeconds(opt_.client_silence_timeout));
     strategy_->FillWelcome(session->info, *reply.mutable_welcome());
   }
   Status st = co_await conn->Write(reply, deadline);

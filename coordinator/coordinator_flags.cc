@@ -195,6 +195,18 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
   common::AddSecondsFlag(app, "--round-timeout", o.round_timeout,
                          "deadline for a client's round; stragglers are "
                          "dropped");
+  app.add_option_function<double>(
+         "--client-silence-timeout",
+         [&o](double s) {
+           o.client_silence_timeout =
+               std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+         },
+         fmt::format(
+             "drop a sampled client that sends nothing of its round for this "
+             "long; clients send a heartbeat every quarter of it while they "
+             "train (seconds, 0 = off, default {})",
+             static_cast<double>(o.client_silence_timeout.count()) / 1000.0))
+      ->check(CLI::NonNegativeNumber);
   common::AddSecondsFlag(app, "--wait-timeout", o.wait_clients_timeout,
                          "how long to wait for --min-clients to join");
   common::AddDatasetFlags(app, o.data);

@@ -53,6 +53,13 @@ void LogException(const char* what, std::exception_ptr e);
 // Sets `rng` to a checkpoint's sampler_state (as operator<< wrote it).
 Status RestoreSampler(const std::string& state, std::mt19937_64& rng);
 
+// How often a client sends a Heartbeat while it works on a round task
+// (Welcome.heartbeat_seconds): four times within the silence timeout, so
+// a late or lost one does not get it dropped. 0 when the timeout is off.
+inline double HeartbeatSeconds(std::chrono::milliseconds silence_timeout) {
+  return std::chrono::duration<double>(silence_timeout).count() / 4;
+}
+
 class Coordinator::Impl {
  public:
   explicit Impl(CoordinatorOptions o);

@@ -6,12 +6,44 @@
 #include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <optional>
+#include <string>
 
 #include "coordinator/client_sampling.h"
 #include "coordinator/coordinator_impl.h"
 #include "coordinator/validation.h"
 
 namespace fedjets::coordinator {
+namespace {
+
+// A failed exchange the client is to blame for, as counted in the round's
+// updates_rejected, and the Error code it is told; empty for a lost
+// connection, a client's own error or the round deadline.
+struct WireRejection {
+  std::string reason;
+  proto::Error::Code code;
+};
+
+std::optional<WireRejection> RejectionReason(const Status& st,
+                                             Clock::time_point round_deadline) {
+  switch (st.code()) {
+    case common::StatusCode::kInvalidArgument:
+      return WireRejection{"invalid_update",
+                           proto::Error::CODE_INVALID_ARGUMENT};
+    case common::StatusCode::kResourceExhausted:
+      return WireRejection{"too_large", proto::Error::CODE_INVALID_ARGUMENT};
+    case common::StatusCode::kDeadlineExceeded:
+      // Before the round deadline, only the silence timeout can have fired.
+      if (Clock::now() < round_deadline) {
+        return WireRejection{"silent", proto::Error::CODE_DEADLINE_EXCEEDED};
+      }
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
 
 std::vector<Coordinator::Impl::Sampled> Coordinator::Impl::Sample(
     std::mt19937_64& rng) {
@@ -36,18 +68,33 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
                                                 RoundMetrics& m) {
   const uint64_t sent = s->conn->bytes_sent();
   const uint64_t recv = s->conn->bytes_received();
-  auto u =
-      co_await strategy_->Exchange(*s->conn, summary_.run_id, round, s->info,
-                                   role, Clock::now() + opt_.round_timeout);
+  const auto deadline = Clock::now() + opt_.round_timeout;
+  s->conn->set_frame_timeout(opt_.client_silence_timeout);
+  auto u = co_await strategy_->Exchange(*s->conn, summary_.run_id, round,
+                                        s->info, role, deadline);
+  s->conn->set_frame_timeout(Clock::duration::zero());
   const uint64_t ds = s->conn->bytes_sent() - sent;
   const uint64_t dr = s->conn->bytes_received() - recv;
   m.bytes_sent += ds;
   m.bytes_received += dr;
   if (!u.ok()) {
-    spdlog::warn("client '{}' dropped in round {}: {}", s->info.name, round,
-                 u.status().ToString());
     s->alive = false;
-    s->conn->Close();
+    auto rejected = RejectionReason(u.status(), deadline);
+    if (!rejected) {
+      spdlog::warn("client '{}' dropped in round {}: {}", s->info.name, round,
+                   u.status().ToString());
+      s->conn->Close();
+      co_return;
+    }
+    Status why = u.status();
+    if (rejected->reason == "silent") {
+      why = why.Annotate("silent past --client-silence-timeout");
+    }
+    spdlog::warn("update of client '{}' rejected in round {} ({}): {}",
+                 s->info.name, round, rejected->reason, why.ToString());
+    ++m.updates_rejected[rejected->reason];
+    co_await common::SendErrorAndClose(*s->conn, summary_.run_id, round,
+                                       rejected->code, why.message());
     co_return;
   }
   if (auto rejected = ValidateUpdate(u->num_samples, s->info.num_samples,

@@ -7,6 +7,7 @@
 //   kDeadlineExceeded   an operation ran past its deadline.
 //   kFailedPrecondition state does not allow the operation; stop.
 //   kDataLoss           truncated or corrupt data.
+//   kResourceExhausted  a peer sent more than a limit allows (bytes, size).
 //   kInternal           a bug or an unexpected library failure.
 // Values are cheap to copy and thread-compatible (no shared state).
 #pragma once
@@ -28,6 +29,7 @@ enum class StatusCode {
   kPermissionDenied,
   kDataLoss,
   kInternal,
+  kResourceExhausted,
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -77,6 +79,9 @@ inline Status DataLoss(std::string m) {
 }
 inline Status Internal(std::string m) {
   return {StatusCode::kInternal, std::move(m)};
+}
+inline Status ResourceExhausted(std::string m) {
+  return {StatusCode::kResourceExhausted, std::move(m)};
 }
 
 // Either a value or a non-OK Status.

@@ -65,6 +65,14 @@ SSL* Connection::tls_session() {
 void Connection::ArmWatchdog(Clock::time_point deadline) {
   const uint64_t generation = ++op_generation_;
   timed_out_ = false;
+  frame_timeout_armed_ = false;
+  if (frame_timeout_ > Clock::duration::zero()) {
+    const Clock::time_point now = Clock::now();
+    if (deadline - now > frame_timeout_) {
+      deadline = now + frame_timeout_;
+      frame_timeout_armed_ = true;
+    }
+  }
   watchdog_.expires_at(deadline);
   // The handler may run after this operation finished (it was already
   // queued) or after the Connection is gone (then ec is operation_aborted);
@@ -75,6 +83,12 @@ void Connection::ArmWatchdog(Clock::time_point deadline) {
     boost::system::error_code ignored;
     socket().cancel(ignored);
   });
+}
+
+std::string Connection::TimeoutCause() const {
+  if (!frame_timeout_armed_) return "deadline passed";
+  return fmt::format("no progress for {:g} s (frame timeout)",
+                     std::chrono::duration<double>(frame_timeout_).count());
 }
 
 bool Connection::DisarmWatchdog() {
@@ -107,8 +121,8 @@ asio::awaitable<Status> Connection::Handshake(
   ArmWatchdog(deadline);
   auto [ec] = co_await tls->async_handshake(type, kTuple);
   if (DisarmWatchdog()) {
-    co_return DeadlineExceeded(
-        fmt::format("TLS handshake with {} timed out", peer_));
+    co_return DeadlineExceeded(fmt::format(
+        "TLS handshake with {} timed out: {}", peer_, TimeoutCause()));
   }
   if (ec) {
     co_return PermissionDenied(
@@ -129,7 +143,8 @@ asio::awaitable<Status> Connection::Write(const proto::Envelope& envelope,
       },
       stream_);
   if (DisarmWatchdog()) {
-    co_return DeadlineExceeded(fmt::format("write to {} timed out", peer_));
+    co_return DeadlineExceeded(
+        fmt::format("write to {} timed out: {}", peer_, TimeoutCause()));
   }
   if (ec) {
     co_return Unavailable(
@@ -140,7 +155,7 @@ asio::awaitable<Status> Connection::Write(const proto::Envelope& envelope,
 }
 
 asio::awaitable<Result<proto::Envelope>> Connection::Read(
-    Clock::time_point deadline) {
+    Clock::time_point deadline, uint64_t max_body_bytes) {
   auto read = [&](asio::mutable_buffer buf) {
     return std::visit([&](auto& s) { return asio::async_read(s, buf, kTuple); },
                       stream_);
@@ -151,8 +166,8 @@ asio::awaitable<Result<proto::Envelope>> Connection::Read(
   bool timed_out = DisarmWatchdog();
   CountReceived(n);
   if (timed_out) {
-    co_return DeadlineExceeded(
-        fmt::format("timed out waiting for a frame from {}", peer_));
+    co_return DeadlineExceeded(fmt::format(
+        "timed out waiting for a frame from {}: {}", peer_, TimeoutCause()));
   }
   if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
     if (n == 0) {
@@ -170,13 +185,24 @@ asio::awaitable<Result<proto::Envelope>> Connection::Read(
   if (Status st = CheckFrameLength(length, limits_.max_frame_bytes); !st.ok()) {
     co_return st.Annotate(fmt::format("from {}", peer_));
   }
+  if (length > max_body_bytes) {
+    co_return ResourceExhausted(fmt::format(
+        "frame of {} bytes from {} refused unread: this message may take at "
+        "most {} more bytes",
+        length, peer_, max_body_bytes));
+  }
   std::string body(length, '\0');
   ArmWatchdog(deadline);
   auto [ec2, got] = co_await read(asio::buffer(body));
   timed_out = DisarmWatchdog();
   CountReceived(got);
-  if (timed_out || ec2) {
-    std::string why = timed_out ? "timed out" : ec2.message();
+  if (timed_out) {
+    co_return DeadlineExceeded(
+        fmt::format("frame from {} stalled at {} of {} body bytes: {}", peer_,
+                    got, length, TimeoutCause()));
+  }
+  if (ec2) {
+    std::string why = ec2.message();
     co_return DataLoss(
         fmt::format("truncated frame from {}: got {} of {} body bytes ({})",
                     peer_, got, length, why));
@@ -230,14 +256,23 @@ asio::awaitable<Status> SendParameters(Connection& conn,
   co_return Status::Ok();
 }
 
-asio::awaitable<Result<ParameterList>> ReceiveParameters(
-    Connection& conn, const std::string& run_id, int64_t round, int32_t count,
-    Clock::time_point deadline) {
-  if (count < 0) co_return InvalidArgument("negative tensor count");
-  TensorAssembler assembler(count, conn.limits().max_tensor_bytes);
+namespace {
+
+// Reads chunk frames into `assembler` until it holds every tensor; a frame
+// longer than the assembler's byte budget is refused from its header.
+asio::awaitable<Result<ParameterList>> Assemble(Connection& conn,
+                                                const std::string& run_id,
+                                                int64_t round,
+                                                TensorAssembler& assembler,
+                                                Clock::time_point deadline) {
   while (!assembler.complete()) {
-    auto e = co_await conn.Read(deadline);
+    const uint64_t left = assembler.wire_bytes_left();
+    const uint64_t before = conn.bytes_received();
+    auto e = co_await conn.Read(
+        deadline, left > kFrameHeaderBytes ? left - kFrameHeaderBytes : 0);
     if (!e.ok()) co_return e.status();
+    FEDJETS_CO_RETURN_IF_ERROR(
+        assembler.ChargeWireBytes(conn.bytes_received() - before));
     FEDJETS_CO_RETURN_IF_ERROR(CheckEnvelope(*e, run_id, round));
     if (!e->has_tensor_chunk()) {
       co_return InvalidArgument(
@@ -247,6 +282,23 @@ asio::awaitable<Result<ParameterList>> ReceiveParameters(
     FEDJETS_CO_RETURN_IF_ERROR(assembler.Add(e->tensor_chunk()));
   }
   co_return assembler.Take();
+}
+
+}  // namespace
+
+asio::awaitable<Result<ParameterList>> ReceiveParameters(
+    Connection& conn, const std::string& run_id, int64_t round, int32_t count,
+    Clock::time_point deadline) {
+  if (count < 0) co_return InvalidArgument("negative tensor count");
+  TensorAssembler assembler(count, conn.limits().max_tensor_bytes);
+  co_return co_await Assemble(conn, run_id, round, assembler, deadline);
+}
+
+asio::awaitable<Result<ParameterList>> ReceiveParameters(
+    Connection& conn, const std::string& run_id, int64_t round,
+    const TensorSpecList& expected, Clock::time_point deadline) {
+  TensorAssembler assembler(expected, conn.limits().max_tensor_bytes);
+  co_return co_await Assemble(conn, run_id, round, assembler, deadline);
 }
 
 asio::awaitable<void> SendErrorAndClose(Connection& conn,

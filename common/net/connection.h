@@ -3,8 +3,11 @@
 //
 // Every read and write takes an absolute deadline; when it passes, the
 // socket's pending operation is cancelled and the call returns
-// DEADLINE_EXCEEDED. Frame lengths are checked against
-// ConnectionLimits::max_frame_bytes before the body buffer is allocated.
+// DEADLINE_EXCEEDED. With a frame timeout set, each read or write must
+// also finish within that long of its start: a peer that sends (or reads)
+// nothing for that long is cut off well before a distant deadline. Frame
+// lengths are checked against ConnectionLimits::max_frame_bytes before the body
+// buffer is allocated.
 //
 // Thread-safety: a Connection is used from one coroutine at a time on one
 // single-threaded executor; it is not safe for concurrent reads or writes.
@@ -13,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <variant>
 
@@ -73,14 +77,25 @@ class Connection {
                                 Clock::time_point deadline);
   // Reads one frame. Oversized, empty, truncated or unparsable frames give
   // a non-OK status naming the problem; the caller should then close.
-  asio::awaitable<Result<proto::Envelope>> Read(Clock::time_point deadline);
+  // A body over `max_body_bytes` (a budget smaller than the frame limit)
+  // is refused from the header, before any of it is read, with
+  // RESOURCE_EXHAUSTED.
+  asio::awaitable<Result<proto::Envelope>> Read(
+      Clock::time_point deadline,
+      uint64_t max_body_bytes = std::numeric_limits<uint64_t>::max());
+  // Bounds every later Handshake, Read and Write to `timeout` from its
+  // start as well as by its deadline; zero (the default) turns it off.
+  void set_frame_timeout(Clock::duration timeout) { frame_timeout_ = timeout; }
   // Closes the socket at once; pending operations fail.
   void Close();
 
  private:
   TcpSocket& socket();
-  // Arms the deadline watchdog for one operation.
+  // Arms the deadline watchdog for one operation: `deadline`, or sooner
+  // the frame timeout.
   void ArmWatchdog(Clock::time_point deadline);
+  // What a timed-out operation ran into, for its error message.
+  std::string TimeoutCause() const;
   // Disarms it; returns true if it fired for the current operation.
   bool DisarmWatchdog();
   void CountSent(uint64_t n);
@@ -92,6 +107,8 @@ class Connection {
   asio::steady_timer watchdog_;
   uint64_t op_generation_ = 0;
   bool timed_out_ = false;
+  Clock::duration frame_timeout_{};
+  bool frame_timeout_armed_ = false;  // the frame timeout came first
   uint64_t bytes_sent_ = 0;
   uint64_t bytes_received_ = 0;
   TrafficObserver* observer_ = nullptr;
@@ -115,6 +132,15 @@ asio::awaitable<Status> SendParameters(Connection& conn,
 asio::awaitable<Result<ParameterList>> ReceiveParameters(
     Connection& conn, const std::string& run_id, int64_t round, int32_t count,
     Clock::time_point deadline);
+
+// Receives exactly the tensors of `expected` from an untrusted peer, checked
+// chunk by chunk as they arrive (TensorAssembler): a wrong name, dtype or
+// shape is refused on the tensor's first chunk (INVALID_ARGUMENT), and a
+// frame that would take the stream past StreamByteCap(expected) is refused
+// from its header, before its body is read (RESOURCE_EXHAUSTED).
+asio::awaitable<Result<ParameterList>> ReceiveParameters(
+    Connection& conn, const std::string& run_id, int64_t round,
+    const TensorSpecList& expected, Clock::time_point deadline);
 
 // Best effort: sends an Error envelope (bounded by a short deadline), then
 // closes the connection.

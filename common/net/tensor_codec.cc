@@ -82,7 +82,40 @@ Result<uint64_t> ExpectedBytes(const std::string& name, proto::DType dtype,
   return n;
 }
 
+// A name a peer sent, for an error message: quoted, cut to 64 bytes, with
+// bytes outside printable ASCII escaped so it cannot forge a log line.
+std::string PeerName(const std::string& name) {
+  constexpr size_t kMaxShown = 64;
+  std::string out = "'";
+  for (size_t i = 0; i < name.size() && i < kMaxShown; ++i) {
+    const unsigned char ch = static_cast<unsigned char>(name[i]);
+    if (ch < 0x20 || ch >= 0x7f || ch == '\\' || ch == '\'') {
+      out += fmt::format("\\x{:02x}", ch);
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+  out += name.size() > kMaxShown ? "'..." : "'";
+  return out;
+}
+
 }  // namespace
+
+TensorSpecList SpecOf(const ParameterList& list) {
+  TensorSpecList specs;
+  specs.reserve(list.size());
+  for (const WireTensor& t : list) specs.push_back({t.name, t.dtype, t.shape});
+  return specs;
+}
+
+uint64_t StreamByteCap(const TensorSpecList& expected) {
+  uint64_t data = 0;
+  for (const TensorSpec& t : expected) {
+    auto bytes = ExpectedBytes(t.name, t.dtype, t.shape);
+    if (bytes.ok()) data += *bytes;
+  }
+  return data + data / 4 + 1024 * uint64_t{expected.size()} + (64u << 10);
+}
 
 Status ValidateTensor(const WireTensor& t) {
   auto want = ExpectedBytes(t.name, t.dtype, t.shape);
@@ -190,6 +223,51 @@ TensorAssembler::TensorAssembler(int32_t expected_tensors,
                                  uint64_t max_tensor_bytes)
     : expected_(expected_tensors), max_tensor_bytes_(max_tensor_bytes) {}
 
+TensorAssembler::TensorAssembler(TensorSpecList expected,
+                                 uint64_t max_tensor_bytes)
+    : expected_(static_cast<int32_t>(expected.size())),
+      max_tensor_bytes_(max_tensor_bytes),
+      specs_(std::move(expected)),
+      has_specs_(true),
+      wire_cap_(StreamByteCap(specs_)) {}
+
+Status TensorAssembler::ChargeWireBytes(uint64_t wire_bytes) {
+  if (!has_specs_) return Status::Ok();
+  wire_bytes_ += wire_bytes;
+  if (wire_bytes_ > wire_cap_) {
+    return ResourceExhausted(fmt::format(
+        "the stream of {} tensors took {} bytes, over its cap of {} bytes "
+        "(their size plus framing slack)",
+        specs_.size(), wire_bytes_, wire_cap_));
+  }
+  return Status::Ok();
+}
+
+uint64_t TensorAssembler::wire_bytes_left() const {
+  if (!has_specs_) return std::numeric_limits<uint64_t>::max();
+  return wire_bytes_ >= wire_cap_ ? 0 : wire_cap_ - wire_bytes_;
+}
+
+Status TensorAssembler::CheckSpec(int32_t index, const WireTensor& got) const {
+  const TensorSpec& want = specs_[index];
+  if (got.name != want.name) {
+    return InvalidArgument(
+        fmt::format("tensor {} is named {} but '{}' was expected", index,
+                    PeerName(got.name), want.name));
+  }
+  if (got.dtype != want.dtype) {
+    return InvalidArgument(
+        fmt::format("tensor {} ('{}') has dtype {} but {} was expected", index,
+                    want.name, DTypeName(got.dtype), DTypeName(want.dtype)));
+  }
+  if (got.shape != want.shape) {
+    return InvalidArgument(fmt::format(
+        "tensor {} ('{}') has shape {} but {} was expected", index, want.name,
+        ShapeString(got.shape), ShapeString(want.shape)));
+  }
+  return Status::Ok();
+}
+
 bool TensorAssembler::complete() const {
   return static_cast<int32_t>(done_.size()) == expected_ && !in_progress_;
 }
@@ -216,6 +294,7 @@ Status TensorAssembler::Add(const proto::TensorChunk& c) {
     t.name = c.name();
     t.dtype = c.dtype();
     t.shape.assign(c.shape().begin(), c.shape().end());
+    if (has_specs_) FEDJETS_RETURN_IF_ERROR(CheckSpec(want_index, t));
     auto want = ExpectedBytes(t.name, t.dtype, t.shape);
     if (!want.ok()) return want.status();
     if (*want != c.total_bytes()) {
@@ -238,6 +317,11 @@ Status TensorAssembler::Add(const proto::TensorChunk& c) {
         "bytes received of {}",
         current_.name, c.offset(), c.total_bytes(), current_.bytes.size(),
         current_total_));
+  }
+  if (c.data().empty() && current_total_ > 0) {
+    return InvalidArgument(
+        fmt::format("a chunk of tensor '{}' carries no data",
+                    has_specs_ ? current_.name : PeerName(current_.name)));
   }
   if (current_.bytes.size() + c.data().size() > current_total_) {
     return InvalidArgument(

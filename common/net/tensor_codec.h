@@ -4,8 +4,10 @@
 //
 // Large tensors travel as ordered TensorChunk messages so no single frame
 // has to hold a whole model; TensorAssembler puts them back together,
-// checking order, sizes and limits as chunks arrive. Not thread-safe;
-// values are cheap to move.
+// checking order, sizes and limits as chunks arrive and, given the list of
+// tensors it expects (TensorSpecList), each tensor's name, dtype and shape
+// before any of its bytes are accepted. Not thread-safe; values are cheap
+// to move.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,28 @@ struct WireTensor {
 };
 
 using ParameterList = std::vector<WireTensor>;
+
+// What a peer must send for one tensor: a WireTensor without its bytes.
+struct TensorSpec {
+  std::string name;
+  proto::DType dtype = proto::DTYPE_FLOAT32;
+  std::vector<int64_t> shape;
+};
+
+// The tensors a receiver expects, in order: for a FedAvg update the global
+// model's parameters, for a FedJETs update the gate and the experts
+// granted to that client.
+using TensorSpecList = std::vector<TensorSpec>;
+
+// The names, dtypes and shapes of `list`.
+TensorSpecList SpecOf(const ParameterList& list);
+
+// The most wire bytes (frame headers and envelopes included) a peer may
+// use to stream the tensors of `expected`: their data bytes, a quarter more
+// for framing, 1 KiB per tensor (its first chunk's name and shape) and
+// 64 KiB. Chunks of 1 KiB or more (the default is 1 MiB) need well under
+// that; a stream of tiny chunks does not fit.
+uint64_t StreamByteCap(const TensorSpecList& expected);
 
 // Bytes per element, or 0 for an unknown dtype.
 size_t ElementSize(proto::DType dtype);
@@ -55,21 +79,43 @@ std::string ContentHash(const ParameterList& list);
 // Total raw bytes of the tensors.
 uint64_t TotalBytes(const ParameterList& list);
 
-// Reassembles `expected_tensors` tensors from chunks arriving in order.
+// Reassembles tensors from chunks arriving in order. Every chunk must
+// carry data unless its tensor is empty, so each one makes progress.
 class TensorAssembler {
  public:
-  // max_tensor_bytes bounds any single tensor's declared size so a peer
-  // cannot make us reserve unbounded memory.
+  // Any `expected_tensors` tensors. max_tensor_bytes bounds any single
+  // tensor's declared size so a peer cannot make us reserve unbounded
+  // memory.
   TensorAssembler(int32_t expected_tensors, uint64_t max_tensor_bytes);
+  // Exactly the tensors of `expected`, in order: a tensor's first chunk
+  // must match its name, dtype and shape, or it is refused (the error names
+  // the tensor and the field) before any of its bytes are accepted; and
+  // the stream's frames may take at most StreamByteCap(expected) wire bytes
+  // (see ChargeWireBytes).
+  TensorAssembler(TensorSpecList expected, uint64_t max_tensor_bytes);
 
   Status Add(const proto::TensorChunk& chunk);
+  // Counts a received frame of `wire_bytes` (header included) against the
+  // stream's byte cap; RESOURCE_EXHAUSTED once the frames pass it. A no-op
+  // without an expected list.
+  Status ChargeWireBytes(uint64_t wire_bytes);
+  // Wire bytes the stream's remaining frames may take: the reader refuses
+  // a longer frame from its header (UINT64_MAX without an expected list).
+  uint64_t wire_bytes_left() const;
   bool complete() const;
   // Valid once complete(); leaves the assembler empty.
   ParameterList Take();
 
  private:
+  // The first chunk of tensor `index` against the expected list.
+  Status CheckSpec(int32_t index, const WireTensor& got) const;
+
   int32_t expected_;
   uint64_t max_tensor_bytes_;
+  TensorSpecList specs_;  // empty: no expected list
+  bool has_specs_ = false;
+  uint64_t wire_cap_ = 0;
+  uint64_t wire_bytes_ = 0;
   ParameterList done_;
   bool in_progress_ = false;
   WireTensor current_;

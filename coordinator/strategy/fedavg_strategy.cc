@@ -51,12 +51,9 @@ class FedAvgStrategy : public Strategy {
     t->set_role(proto::RoundTask::ROLE_MODEL);
     FEDJETS_CO_RETURN_IF_ERROR(
         co_await SendWithHeader(c, task, global, deadline));
-    auto reply = co_await ReceiveUpdate(c, run_id, round, deadline);
+    auto reply = co_await ReceiveUpdate(c, run_id, round,
+                                        common::SpecOf(global), deadline);
     if (!reply.ok()) co_return reply.status();
-    if (Status st = common::CheckParameterList(global, reply->second);
-        !st.ok()) {
-      co_return st.Annotate("update rejected");
-    }
     ClientUpdate u;
     u.client = s.name;
     u.num_samples = reply->first.num_samples();

@@ -86,9 +86,9 @@ asio::awaitable<common::Result<ClientUpdate>> FedJetsStrategy::Exchange(
     if (!granted.ok()) co_return granted.status();
     experts = *granted;
   }
-  auto reply = co_await ReceiveUpdate(c, run_id, round, deadline);
+  auto reply =
+      co_await ReceiveUpdate(c, run_id, round, UpdateSpec(experts), deadline);
   if (!reply.ok()) co_return reply.status();
-  FEDJETS_CO_RETURN_IF_ERROR(CheckUpdate(reply->second, experts));
   ClientUpdate u;
   u.client = s.name;
   u.num_samples = reply->first.num_samples();
@@ -141,9 +141,8 @@ std::vector<common::ClassifierImpl*> FedJetsStrategy::ExpertPointers() {
 asio::awaitable<common::Result<std::vector<int>>> FedJetsStrategy::GrantExperts(
     common::Connection& c, const std::string& run_id, int round,
     Clock::time_point deadline) {
-  auto req = co_await c.Read(deadline);
+  auto req = co_await ReadClientMessage(c, run_id, round, deadline);
   if (!req.ok()) co_return req.status();
-  FEDJETS_CO_RETURN_IF_ERROR(common::CheckEnvelope(*req, run_id, round));
   if (!req->has_expert_request()) {
     co_return common::InvalidArgument("expected an ExpertRequest");
   }
@@ -168,12 +167,12 @@ asio::awaitable<common::Result<std::vector<int>>> FedJetsStrategy::GrantExperts(
   co_return ids;
 }
 
-Status FedJetsStrategy::CheckUpdate(const ParameterList& params,
-                                    const std::vector<int>& ids) {
-  ParameterList want = GateWire();
-  const ParameterList experts = ExpertsWire(ids);
+common::TensorSpecList FedJetsStrategy::UpdateSpec(
+    const std::vector<int>& ids) {
+  common::TensorSpecList want = common::SpecOf(GateWire());
+  const common::TensorSpecList experts = common::SpecOf(ExpertsWire(ids));
   want.insert(want.end(), experts.begin(), experts.end());
-  return common::CheckParameterList(want, params).Annotate("update rejected");
+  return want;
 }
 
 common::Result<std::unique_ptr<Strategy>> MakeFedJetsStrategy(

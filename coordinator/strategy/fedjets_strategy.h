@@ -69,9 +69,9 @@ class FedJetsStrategy : public Strategy {
   boost::asio::awaitable<common::Result<std::vector<int>>> GrantExperts(
       common::Connection& c, const std::string& run_id, int round,
       common::Clock::time_point deadline);
-  // An update must hold exactly the gate and the experts it was given.
-  common::Status CheckUpdate(const common::ParameterList& params,
-                             const std::vector<int>& ids);
+  // What an update must hold: exactly the gate and the experts `ids` it
+  // was given, in that order.
+  common::TensorSpecList UpdateSpec(const std::vector<int>& ids);
 
   // Unseen-client accuracy if every sample went to the expert whose anchor
   // holds its class (needs the labels: a diagnostic that separates routing

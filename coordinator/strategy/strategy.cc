@@ -33,23 +33,40 @@ asio::awaitable<Status> SendWithHeader(common::Connection& c,
                                             params, deadline);
 }
 
+asio::awaitable<common::Result<proto::Envelope>> ReadClientMessage(
+    common::Connection& c, const std::string& run_id, int round,
+    Clock::time_point deadline) {
+  for (;;) {
+    auto e = co_await c.Read(deadline, kMaxClientMessageBytes);
+    if (!e.ok()) co_return e.status();
+    FEDJETS_CO_RETURN_IF_ERROR(common::CheckEnvelope(*e, run_id, round));
+    if (!e->has_heartbeat()) co_return e;
+  }
+}
+
 asio::awaitable<common::Result<std::pair<proto::Update, common::ParameterList>>>
 ReceiveUpdate(common::Connection& c, const std::string& run_id, int round,
+              const common::TensorSpecList& expected,
               Clock::time_point deadline) {
-  auto reply = co_await c.Read(deadline);
+  auto reply = co_await ReadClientMessage(c, run_id, round, deadline);
   if (!reply.ok()) co_return reply.status();
-  FEDJETS_CO_RETURN_IF_ERROR(common::CheckEnvelope(*reply, run_id, round));
   if (!reply->has_update()) {
     co_return common::InvalidArgument(
         fmt::format("expected an Update message, got message kind {}",
                     static_cast<int>(reply->body_case())));
   }
   // num_samples and the values are checked by the round driver
-  // (ValidateUpdate), which answers a refused update with an Error.
+  // (ValidateUpdate), which answers a refused update with an Error; names,
+  // dtypes, shapes and bytes are checked here, chunk by chunk.
   proto::Update update = reply->update();
-  auto params = co_await common::ReceiveParameters(
-      c, run_id, round, update.num_tensors(), deadline);
-  if (!params.ok()) co_return params.status();
+  if (update.num_tensors() != static_cast<int64_t>(expected.size())) {
+    co_return common::InvalidArgument(fmt::format(
+        "update rejected: Update.num_tensors is {}; {} were expected",
+        update.num_tensors(), expected.size()));
+  }
+  auto params =
+      co_await common::ReceiveParameters(c, run_id, round, expected, deadline);
+  if (!params.ok()) co_return params.status().Annotate("update rejected");
   co_return std::pair{std::move(update), std::move(*params)};
 }
 

@@ -36,10 +36,26 @@ boost::asio::awaitable<common::Status> SendWithHeader(
     common::Connection& c, proto::Envelope header,
     const common::ParameterList& params, common::Clock::time_point deadline);
 
-// Reads an Update envelope and the parameters that follow it.
+// The largest frame a client may send in a round outside a tensor stream
+// (Update, ExpertRequest, Heartbeat, Error); a longer one is refused from
+// its header.
+inline constexpr uint32_t kMaxClientMessageBytes = 64u << 10;
+
+// Reads a client's next message of a round exchange, skipping Heartbeats
+// (a client sends them while it works on the task). The envelope is
+// checked for run and round; a frame over kMaxClientMessageBytes is
+// refused unread (RESOURCE_EXHAUSTED).
+boost::asio::awaitable<common::Result<proto::Envelope>> ReadClientMessage(
+    common::Connection& c, const std::string& run_id, int round,
+    common::Clock::time_point deadline);
+
+// Reads an Update envelope and the parameters that follow it, which must
+// be exactly `expected`: checked chunk by chunk as they arrive and capped
+// at StreamByteCap(expected) wire bytes (common::ReceiveParameters).
 boost::asio::awaitable<
     common::Result<std::pair<proto::Update, common::ParameterList>>>
 ReceiveUpdate(common::Connection& c, const std::string& run_id, int round,
+              const common::TensorSpecList& expected,
               common::Clock::time_point deadline);
 
 }  // namespace fedjets::coordinator

@@ -48,6 +48,21 @@ TEST_F(CoordinatorFlagsTest, FlagsLandInTheOptions) {
   EXPECT_EQ(o.allow_list, "sites.txt");
 }
 
+TEST_F(CoordinatorFlagsTest, ClientSilenceTimeoutIsSecondsAndZeroTurnsItOff) {
+  CoordinatorCommandLine defaults;
+  Parse(defaults, {});
+  EXPECT_EQ(defaults.options.client_silence_timeout, 60s);
+  CoordinatorCommandLine short_one;
+  Parse(short_one, {"--client-silence-timeout", "2.5"});
+  EXPECT_EQ(short_one.options.client_silence_timeout, 2500ms);
+  CoordinatorCommandLine off;
+  Parse(off, {"--client-silence-timeout", "0"});
+  EXPECT_EQ(off.options.client_silence_timeout, 0ms);
+  CoordinatorCommandLine negative;
+  EXPECT_THROW(Parse(negative, {"--client-silence-timeout", "-1"}),
+               CLI::ValidationError);
+}
+
 TEST_F(CoordinatorFlagsTest, ConfigFileReproducesTheCommandLine) {
   CoordinatorCommandLine first;
   Parse(first, {"--algorithm", "fedprox", "--prox-mu", "0.25", "--rounds", "9",

@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <random>
 
 #include "common/net/certs.h"
@@ -19,6 +20,14 @@ namespace fedjets::common {
 namespace {
 
 using namespace std::chrono_literals;
+
+// How ConnectionTest::ReadFromRawPeer reads: its deadline, frame timeout
+// and body budget.
+struct ReadWith {
+  Clock::duration deadline = 5s;
+  Clock::duration frame_timeout{};
+  uint64_t max_body_bytes = std::numeric_limits<uint64_t>::max();
+};
 
 class ConnectionTest : public ::testing::Test {
  protected:
@@ -71,11 +80,14 @@ class ConnectionTest : public ::testing::Test {
   // Reads one frame on an accepted plain-TCP connection while `peer` writes
   // raw bytes to the other end; returns the read's status.
   Status ReadFromRawPeer(ConnectionLimits limits,
-                         std::function<awaitable<void>(tcp::socket&)> peer) {
+                         std::function<awaitable<void>(tcp::socket&)> peer,
+                         ReadWith how = {}) {
     Status read_status;
     RunBoth(std::function<awaitable<void>()>([&]() -> awaitable<void> {
               auto conn = co_await Accept(nullptr, limits);
-              auto e = co_await conn->Read(Clock::now() + 5s);
+              conn->set_frame_timeout(how.frame_timeout);
+              auto e = co_await conn->Read(Clock::now() + how.deadline,
+                                           how.max_body_bytes);
               read_status = e.status();
             }),
             std::function<awaitable<void>()>([&]() -> awaitable<void> {
@@ -191,6 +203,67 @@ TEST_F(ConnectionTest, ReadPastDeadlineFailsWithDeadlineExceeded) {
           }));
   EXPECT_EQ(read_status.code(), StatusCode::kDeadlineExceeded);
   EXPECT_LT(waited, 1500ms);
+}
+
+TEST_F(ConnectionTest, FrameOverTheReadersBudgetIsRefusedFromItsHeader) {
+  Status read_status = ReadFromRawPeer(
+      ConnectionLimits{},
+      [&](tcp::socket& s) -> awaitable<void> {
+        // Within the 64 MiB frame limit, over the 100-byte budget; the body
+        // never comes, so only a reader that stops at the header answers
+        // before the peer hangs up.
+        FrameHeader h = EncodeFrameHeader(1000);
+        co_await asio::async_write(s, asio::buffer(h), asio::use_awaitable);
+        asio::steady_timer t(io_, 2s);
+        co_await t.async_wait(asio::use_awaitable);
+      },
+      {.max_body_bytes = 100});
+  EXPECT_EQ(read_status.code(), StatusCode::kResourceExhausted)
+      << read_status.ToString();
+  EXPECT_NE(read_status.message().find("frame of 1000 bytes from 127.0.0.1:"),
+            std::string::npos)
+      << read_status.ToString();
+  EXPECT_NE(read_status.message().find("refused unread: this message may "
+                                       "take at most 100 more bytes"),
+            std::string::npos)
+      << read_status.ToString();
+}
+
+TEST_F(ConnectionTest, FrameTimeoutCutsOffASilentPeerLongBeforeTheDeadline) {
+  Status read_status =
+      ReadFromRawPeer(ConnectionLimits{},
+                      [&](tcp::socket& s) -> awaitable<void> {
+                        // Connected but silent; then it leaves, which a reader
+                        // without the frame timeout would report instead.
+                        asio::steady_timer t(io_, 3s);
+                        co_await t.async_wait(asio::use_awaitable);
+                        s.close();
+                      },
+                      {.deadline = 10s, .frame_timeout = 200ms});
+  EXPECT_EQ(read_status.code(), StatusCode::kDeadlineExceeded)
+      << read_status.ToString();
+  EXPECT_NE(read_status.message().find("no progress for 0.2 s (frame timeout)"),
+            std::string::npos)
+      << read_status.ToString();
+}
+
+TEST_F(ConnectionTest, StalledFrameBodyIsADeadlineNotDataLoss) {
+  Status read_status = ReadFromRawPeer(
+      ConnectionLimits{},
+      [&](tcp::socket& s) -> awaitable<void> {
+        FrameHeader h = EncodeFrameHeader(100);
+        co_await asio::async_write(s, asio::buffer(h), asio::use_awaitable);
+        co_await asio::async_write(s, asio::buffer("0123456789", 10),
+                                   asio::use_awaitable);
+        asio::steady_timer t(io_, 3s);
+        co_await t.async_wait(asio::use_awaitable);
+      },
+      {.deadline = 10s, .frame_timeout = 200ms});
+  EXPECT_EQ(read_status.code(), StatusCode::kDeadlineExceeded)
+      << read_status.ToString();
+  EXPECT_NE(read_status.message().find("stalled at 10 of 100 body bytes"),
+            std::string::npos)
+      << read_status.ToString();
 }
 
 TEST_F(ConnectionTest, ClientCertificateFromAnotherCaIsRefused) {
