@@ -8,6 +8,8 @@
 
 #include <algorithm>
 
+#include "coordinator/strategy/update_aggregator.h"
+
 namespace fedjets::coordinator {
 
 namespace asio = boost::asio;
@@ -88,7 +90,10 @@ asio::awaitable<common::Result<ClientUpdate>> FedJetsStrategy::Exchange(
   }
   auto reply = co_await ReceiveUpdate(c, run_id, round, deadline);
   if (!reply.ok()) co_return reply.status();
-  FEDJETS_CO_RETURN_IF_ERROR(CheckUpdate(reply->second, experts));
+  // An update must hold exactly the gate and the experts it was given.
+  ParameterList start = RoundStart(experts);
+  FEDJETS_CO_RETURN_IF_ERROR(common::CheckParameterList(start, reply->second)
+                                 .Annotate("update rejected"));
   ClientUpdate u;
   u.client = s.name;
   u.num_samples = reply->first.num_samples();
@@ -96,6 +101,7 @@ asio::awaitable<common::Result<ClientUpdate>> FedJetsStrategy::Exchange(
   u.params = std::move(reply->second);
   u.role = role;
   u.experts = experts;
+  if (KeepsUpdateStart(o)) u.start = std::move(start);
   co_return u;
 }
 
@@ -168,12 +174,11 @@ asio::awaitable<common::Result<std::vector<int>>> FedJetsStrategy::GrantExperts(
   co_return ids;
 }
 
-Status FedJetsStrategy::CheckUpdate(const ParameterList& params,
-                                    const std::vector<int>& ids) {
-  ParameterList want = GateWire();
+ParameterList FedJetsStrategy::RoundStart(const std::vector<int>& ids) {
+  ParameterList out = GateWire();
   const ParameterList experts = ExpertsWire(ids);
-  want.insert(want.end(), experts.begin(), experts.end());
-  return common::CheckParameterList(want, params).Annotate("update rejected");
+  out.insert(out.end(), experts.begin(), experts.end());
+  return out;
 }
 
 common::Result<std::unique_ptr<Strategy>> MakeFedJetsStrategy(

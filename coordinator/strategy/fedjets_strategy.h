@@ -68,9 +68,9 @@ class FedJetsStrategy : public Strategy {
   boost::asio::awaitable<common::Result<std::vector<int>>> GrantExperts(
       common::Connection& c, const std::string& run_id, int round,
       common::Clock::time_point deadline);
-  // An update must hold exactly the gate and the experts it was given.
-  common::Status CheckUpdate(const common::ParameterList& params,
-                             const std::vector<int>& ids);
+  // The gate and experts `ids` as a round sends them: what an update must
+  // match, and what its delta is measured from.
+  common::ParameterList RoundStart(const std::vector<int>& ids);
 
   // Unseen-client accuracy if every sample went to the expert whose anchor
   // holds its class (needs the labels: a diagnostic that separates routing

@@ -8,7 +8,8 @@ namespace fedjets::common {
 namespace {
 
 WireTensor Values(const std::string& name, std::vector<float> v) {
-  WireTensor t{name, proto::DTYPE_FLOAT32, {static_cast<int64_t>(v.size())}, {}};
+  WireTensor t{
+      name, proto::DTYPE_FLOAT32, {static_cast<int64_t>(v.size())}, {}};
   t.bytes.assign(reinterpret_cast<const char*>(v.data()), v.size() * 4);
   return t;
 }
