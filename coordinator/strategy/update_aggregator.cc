@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "common/learn/update_bounds.h"
-#include "coordinator/strategy/strategy_context.h"
+#include "coordinator/strategy/strategy_context.h"  // RoundSeed
 
 namespace fedjets::coordinator {
 namespace {
@@ -13,6 +13,14 @@ namespace {
 common::AggregationRule RuleOf(const StrategyOptions& o) {
   auto rule = common::ParseAggregationRule(o.aggregation);
   return rule.ok() ? *rule : common::AggregationRule::kMean;
+}
+
+// InvalidArgument naming `flag` unless `value` is finite and >= 0.
+common::Status CheckNonNegative(double value, const char* flag,
+                                const char* zero_means) {
+  if (value >= 0 && std::isfinite(value)) return common::Status::Ok();
+  return common::InvalidArgument(
+      fmt::format("{} {} must be >= 0 (0 = {})", flag, value, zero_means));
 }
 
 }  // namespace
@@ -25,15 +33,10 @@ common::Status CheckAggregationOptions(const StrategyOptions& o) {
         "dropped at each end of every coordinate",
         o.trim_fraction));
   }
-  if (!(o.clip_norm >= 0) || !std::isfinite(o.clip_norm)) {
-    return common::InvalidArgument(fmt::format(
-        "--clip-norm {} must be >= 0 (0 = no clipping)", o.clip_norm));
-  }
-  if (!(o.dp_noise_multiplier >= 0) || !std::isfinite(o.dp_noise_multiplier)) {
-    return common::InvalidArgument(
-        fmt::format("--dp-noise-multiplier {} must be >= 0 (0 = no noise)",
-                    o.dp_noise_multiplier));
-  }
+  FEDJETS_RETURN_IF_ERROR(
+      CheckNonNegative(o.clip_norm, "--clip-norm", "no clipping"));
+  FEDJETS_RETURN_IF_ERROR(CheckNonNegative(
+      o.dp_noise_multiplier, "--dp-noise-multiplier", "no noise"));
   if (o.dp_noise_multiplier > 0 && o.clip_norm == 0) {
     return common::InvalidArgument(
         "--dp-noise-multiplier needs --clip-norm: the noise is scaled to the "
@@ -43,11 +46,8 @@ common::Status CheckAggregationOptions(const StrategyOptions& o) {
     return common::InvalidArgument(fmt::format(
         "--max-update-samples {} must be >= 1", o.max_update_samples));
   }
-  if (!(o.max_update_norm >= 0) || !std::isfinite(o.max_update_norm)) {
-    return common::InvalidArgument(
-        fmt::format("--max-update-norm {} must be >= 0 (0 = unbounded)",
-                    o.max_update_norm));
-  }
+  FEDJETS_RETURN_IF_ERROR(
+      CheckNonNegative(o.max_update_norm, "--max-update-norm", "unbounded"));
   return common::Status::Ok();
 }
 

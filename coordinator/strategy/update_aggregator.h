@@ -4,8 +4,9 @@
 // clipped first, then each model (FedAvg's model; FedJETs' gate and each
 // expert) is combined by the rule, then Gaussian noise is added to it.
 // With the defaults (mean, no clipping, no noise) this is exactly
-// common::WeightedAverage. Torch-free; one aggregator per round, used from
-// the worker thread.
+// common::WeightedAverage. The arithmetic is torch-free
+// (common/learn/aggregate.h, update_bounds.h); one aggregator per round,
+// used from the worker thread.
 #pragma once
 
 #include <cstdint>

@@ -22,7 +22,8 @@ using fedjets::common::ParameterList;
 void FillWithNan(ParameterList& params) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   for (auto& t : params) {
-    for (size_t i = 0; i + sizeof(float) <= t.bytes.size(); i += sizeof(float)) {
+    for (size_t i = 0; i + sizeof(float) <= t.bytes.size();
+         i += sizeof(float)) {
       std::memcpy(t.bytes.data() + i, &nan, sizeof(float));
     }
   }
@@ -34,8 +35,8 @@ void ScaleDelta(const ParameterList& start, ParameterList& params,
   for (size_t k = 0; k < params.size() && k < start.size(); ++k) {
     auto* p = reinterpret_cast<float*>(params[k].bytes.data());
     const auto* s = reinterpret_cast<const float*>(start[k].bytes.data());
-    const size_t n = std::min(params[k].bytes.size(), start[k].bytes.size()) /
-                     sizeof(float);
+    const size_t n =
+        std::min(params[k].bytes.size(), start[k].bytes.size()) / sizeof(float);
     for (size_t j = 0; j < n; ++j) {
       p[j] = static_cast<float>(s[j] + scale * (p[j] - s[j]));
     }

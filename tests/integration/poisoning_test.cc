@@ -57,8 +57,8 @@ class PoisoningTest : public testutil::TempDirTest {
     std::error_code ec;
     bin_ = fs::read_symlink("/proc/self/exe", ec).parent_path();
     ASSERT_FALSE(ec) << ec.message();
-    for (const char* b : {"fedjets-coordinator", "fedjets-client",
-                          "attacker_client"}) {
+    for (const char* b :
+         {"fedjets-coordinator", "fedjets-client", "attacker_client"}) {
       ASSERT_TRUE(fs::exists(bin_ / b)) << b << " not built in " << bin_;
     }
     ASSERT_TRUE(common::GenerateRunCertificates(dir_ / "certs", kHonest + 2,
@@ -68,14 +68,14 @@ class PoisoningTest : public testutil::TempDirTest {
 
   std::vector<std::string> Tls(const std::string& node) const {
     const fs::path c = dir_ / "certs";
-    return {"--ca",   (c / "ca.pem").string(),   "--cert",
-            (c / (node + ".pem")).string(), "--key",
-            (c / (node + ".key")).string()};
+    return {"--ca",   (c / "ca.pem").string(),
+            "--cert", (c / (node + ".pem")).string(),
+            "--key",  (c / (node + ".key")).string()};
   }
 
   // Data flags every client shares: shard `shard` of 6 IID shards.
   std::vector<std::string> Shard(int shard) const {
-    return {"--data",   kFashionMnist, "--num-shards",   "6",
+    return {"--data",   kFashionMnist,         "--num-shards",   "6",
             "--shards", std::to_string(shard), "--max-examples", "500"};
   }
 
@@ -86,15 +86,35 @@ class PoisoningTest : public testutil::TempDirTest {
     const fs::path run = dir_ / name;
     fs::create_directories(run);
     const fs::path port_file = run / "port";
-    std::vector<std::string> c = {
-        (bin_ / "fedjets-coordinator").string(),
-        "--host", "127.0.0.1", "--port", "0", "--port-file",
-        port_file.string(), "--run-dir", run.string(), "--rounds",
-        std::to_string(kRounds), "--min-clients",
-        std::to_string(kHonest + (attackers ? 2 : 0)), "--data",
-        kFashionMnist, "--eval-examples", "2000", "--lr", "0.05",
-        "--batch-size", "32", "--hidden", "64", "--threads", "1",
-        "--round-timeout", "240", "--wait-timeout", "240"};
+    std::vector<std::string> c = {(bin_ / "fedjets-coordinator").string(),
+                                  "--host",
+                                  "127.0.0.1",
+                                  "--port",
+                                  "0",
+                                  "--port-file",
+                                  port_file.string(),
+                                  "--run-dir",
+                                  run.string(),
+                                  "--rounds",
+                                  std::to_string(kRounds),
+                                  "--min-clients",
+                                  std::to_string(kHonest + (attackers ? 2 : 0)),
+                                  "--data",
+                                  kFashionMnist,
+                                  "--eval-examples",
+                                  "2000",
+                                  "--lr",
+                                  "0.05",
+                                  "--batch-size",
+                                  "32",
+                                  "--hidden",
+                                  "64",
+                                  "--threads",
+                                  "1",
+                                  "--round-timeout",
+                                  "240",
+                                  "--wait-timeout",
+                                  "240"};
     c.insert(c.end(), coordinator_flags.begin(), coordinator_flags.end());
     for (auto& a : Tls("coordinator")) c.push_back(a);
     std::vector<pid_t> pids;
@@ -142,7 +162,8 @@ class PoisoningTest : public testutil::TempDirTest {
 
     out.coordinator_exit = WaitUntil(coordinator, deadline);
     for (size_t i = 1; i < pids.size(); ++i) {
-      const int code = WaitUntil(pids[i], Clock::now() + std::chrono::seconds(60));
+      const int code =
+          WaitUntil(pids[i], Clock::now() + std::chrono::seconds(60));
       if (i <= static_cast<size_t>(kHonest)) {
         out.honest_exit_codes.push_back(code);
       }
@@ -155,8 +176,8 @@ class PoisoningTest : public testutil::TempDirTest {
       if (const auto* eval = std::get_if<coordinator::EvalEvent>(&*e)) {
         out.final_accuracy = eval->test_accuracy;
       } else if (const auto* r = std::get_if<coordinator::RoundEvent>(&*e)) {
-        for (const auto& [reason, n] : r->updates_rejected.value_or(
-                 std::map<std::string, int>{})) {
+        for (const auto& [reason, n] :
+             r->updates_rejected.value_or(std::map<std::string, int>{})) {
           out.rejected[reason] += n;
         }
       } else if (const auto* u = std::get_if<coordinator::UpdateEvent>(&*e)) {
@@ -207,10 +228,9 @@ class PoisoningTest : public testutil::TempDirTest {
 
 TEST_F(PoisoningTest, ChecksAndTrimmedMeanHoldAccuracyWhereUncheckedMeanFails) {
   const RunOutcome clean = Federate("clean", {}, /*attackers=*/false);
-  RunOutcome defended =
-      Federate("defended", {"--aggregation", "trimmed-mean", "--trim-fraction",
-                            "0.2"},
-               /*attackers=*/true);
+  RunOutcome defended = Federate(
+      "defended", {"--aggregation", "trimmed-mean", "--trim-fraction", "0.2"},
+      /*attackers=*/true);
   RunOutcome checks_only = Federate("checks-only", {}, /*attackers=*/true);
   const RunOutcome undefended =
       Federate("undefended", {"--no-update-checks"}, /*attackers=*/true);
@@ -225,8 +245,7 @@ TEST_F(PoisoningTest, ChecksAndTrimmedMeanHoldAccuracyWhereUncheckedMeanFails) {
   ASSERT_GT(clean.final_accuracy, 0.4) << "the clean run did not learn";
   // Defended: the NaN update is refused in round 1, the scaled one is
   // accepted every round and trimmed away coordinate by coordinate.
-  EXPECT_EQ(defended.rejected,
-            (std::map<std::string, int>{{"non_finite", 1}}));
+  EXPECT_EQ(defended.rejected, (std::map<std::string, int>{{"non_finite", 1}}));
   EXPECT_EQ(defended.updates_by_client["client-5"], kRounds)
       << "the scaled attacker should pass the checks: the trimmed mean is "
          "what stops it";

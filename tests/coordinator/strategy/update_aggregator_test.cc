@@ -14,8 +14,8 @@ namespace fedjets::coordinator {
 namespace {
 
 common::WireTensor Values(std::vector<float> v) {
-  common::WireTensor t{"w", proto::DTYPE_FLOAT32,
-                       {static_cast<int64_t>(v.size())}, {}};
+  common::WireTensor t{
+      "w", proto::DTYPE_FLOAT32, {static_cast<int64_t>(v.size())}, {}};
   t.bytes.assign(reinterpret_cast<const char*>(v.data()), v.size() * 4);
   return t;
 }
@@ -85,7 +85,8 @@ TEST(UpdateAggregatorTest, ClippingBoundsEachDeltaBeforeTheMean) {
   ASSERT_TRUE(aggregator.ClipUpdates(updates).ok());
   EXPECT_NEAR(*common::DeltaL2Norm(updates[0].params, updates[0].start), 1.0,
               1e-6);
-  const std::vector<float> mean = ValuesOf(*aggregator.Combine(Weighted(updates)));
+  const std::vector<float> mean =
+      ValuesOf(*aggregator.Combine(Weighted(updates)));
   EXPECT_FLOAT_EQ(mean[0], 1.3f);
   EXPECT_FLOAT_EQ(mean[1], 1.65f);
 }
