@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,16 @@ struct ClientOptions {
   // Just-in-time mode (FedJETs): never train; get the gate and the top-K
   // experts for the local data once, predict, report and leave.
   bool serve = false;
+
+  // For tests that play a poisoning client (tests/integration/
+  // attacker_client.cc); fedjets-client leaves both unset. The sample count
+  // the Hello declares instead of the local data's size (0: the size), and
+  // a rewrite of each Update and its parameters just before they are sent,
+  // given the parameters the round task carried (FedAvg: the global model).
+  int64_t declared_samples = 0;
+  std::function<void(const common::ParameterList& start, proto::Update& update,
+                     common::ParameterList& params)>
+      rewrite_update;
 };
 
 // One client's identity and data. The data must stay alive and unchanged

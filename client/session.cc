@@ -103,7 +103,8 @@ class ClientSession {
     auto* h = hello.mutable_hello();
     h->set_protocol_version(common::kProtocolVersion);
     h->set_client_name(local_.name);
-    h->set_num_samples(local_.data->size());
+    h->set_num_samples(opt_.declared_samples > 0 ? opt_.declared_samples
+                                                 : local_.data->size());
     h->set_serve(opt_.serve);
     if (local_.anchor_expert >= 0) h->set_anchor_expert(local_.anchor_expert);
     for (const auto& [hash, params] : cache_) h->add_cached_models(hash);
@@ -247,7 +248,7 @@ class ClientSession {
         ids.empty() ? std::string()
                     : fmt::format(" (experts {})", fmt::join(ids, ",")),
         stats.mean_loss, stats.seconds);
-    const common::ParameterList& out = trained->update;
+    common::ParameterList& out = trained->update;
     proto::Envelope reply = common::MakeEnvelope(run_id_, round);
     auto* u = reply.mutable_update();
     u->set_num_tensors(static_cast<int32_t>(out.size()));
@@ -255,6 +256,7 @@ class ClientSession {
     u->set_train_loss(stats.mean_loss);
     u->set_train_seconds(stats.seconds);
     for (int q : ids) u->add_experts(q);
+    if (opt_.rewrite_update) opt_.rewrite_update(*params, *u, out);
     FEDJETS_CO_RETURN_IF_ERROR(co_await conn_->Write(reply, deadline));
     co_return co_await common::SendParameters(*conn_, run_id_, round, out,
                                               deadline);

@@ -152,6 +152,11 @@ Status Coordinator::Impl::Prepare() {
   if (opt_.insecure) {
     spdlog::warn("--insecure: traffic is neither encrypted nor authenticated");
   }
+  if (!opt_.strategy.update_checks) {
+    spdlog::warn(
+        "--no-update-checks: updates are aggregated unchecked, NaN and "
+        "inflated sample counts included (for experiments only)");
+  }
   return Status::Ok();
 }
 

@@ -58,6 +58,28 @@ void ForEachStrategyFlag(Options& s, Visitor& v) {
   v.Value("--hidden", s.model_hidden, "width of the penultimate layer");
   v.Value("--eval-examples", s.eval_examples,
           "evaluate on the first N test examples (0 = all)");
+  v.Choice("--aggregation", s.aggregation,
+           "how updates are combined, per expert and for the gate in "
+           "fedjets: mean (weighted by samples), median or trimmed-mean "
+           "(coordinate-wise, unweighted)",
+           {"mean", "median", "trimmed-mean"});
+  v.Value("--trim-fraction", s.trim_fraction,
+          "trimmed-mean: share of updates dropped at each end of every "
+          "coordinate, in [0, 0.5); too few updates to drop one: median");
+  v.Value("--clip-norm", s.clip_norm,
+          "clip each client's update delta to this L2 norm before "
+          "aggregating (0 = off)");
+  v.Value("--dp-noise-multiplier", s.dp_noise_multiplier,
+          "central DP: add Gaussian noise of std multiplier * clip-norm / "
+          "updates to each aggregate (0 = off; needs --clip-norm)");
+  v.Value("--max-update-samples", s.max_update_samples,
+          "refuse an update claiming more samples than this");
+  v.Value("--max-update-norm", s.max_update_norm,
+          "refuse an update whose delta has a larger L2 norm (0 = no bound)");
+  v.ClearingFlag("--no-update-checks", s.update_checks,
+                 "for experiments only: aggregate updates unchecked (no "
+                 "sample, finiteness or norm checks), to show what the "
+                 "checks prevent");
 }
 
 // Registers each strategy option as a CLI11 flag writing its field.

@@ -97,8 +97,14 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
                                        rejected->code, why.message());
     co_return;
   }
-  if (auto rejected = ValidateUpdate(u->num_samples, s->info.num_samples,
-                                     u->train_loss, u->params)) {
+  const StrategyOptions& so = opt_.strategy;
+  std::optional<UpdateRejection> rejected;
+  if (so.update_checks) {  // off only with --no-update-checks (experiments)
+    rejected = ValidateUpdate(u->num_samples, s->info.num_samples,
+                              u->train_loss, u->params, u->start,
+                              {so.max_update_samples, so.max_update_norm});
+  }
+  if (rejected) {
     spdlog::warn("update of client '{}' rejected in round {}: {}", s->info.name,
                  round, rejected->status.ToString());
     ++m.updates_rejected[rejected->reason];

@@ -6,11 +6,16 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/learn/update_bounds.h"
+#include "coordinator/strategy/strategy_options.h"
+
 namespace fedjets::coordinator {
 namespace {
 
 constexpr char kNameRule[] = "1 to 64 bytes of [A-Za-z0-9._-]";
 static_assert(kMaxClientNameBytes == 64, "update kNameRule");
+static_assert(StrategyOptions{}.max_update_samples == kMaxClientSamples,
+              "--max-update-samples defaults to the Hello's cap");
 
 bool IsNameByte(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
@@ -114,7 +119,8 @@ common::Status CheckFinite(const common::ParameterList& params) {
 
 std::optional<UpdateRejection> ValidateUpdate(
     int64_t num_samples, int64_t declared_samples, double train_loss,
-    const common::ParameterList& params) {
+    const common::ParameterList& params, const common::ParameterList& start,
+    const UpdateLimits& limits) {
   if (num_samples < 1 || num_samples > declared_samples) {
     return UpdateRejection{
         "num_samples",
@@ -122,6 +128,14 @@ std::optional<UpdateRejection> ValidateUpdate(
             "Update.num_samples is {}; must be in [1, {}], the {} samples "
             "the client declared in its Hello",
             num_samples, declared_samples, declared_samples))};
+  }
+  if (num_samples > limits.max_samples) {
+    return UpdateRejection{
+        "num_samples",
+        common::InvalidArgument(fmt::format(
+            "Update.num_samples is {}; this coordinator accepts at most {} "
+            "(--max-update-samples)",
+            num_samples, limits.max_samples))};
   }
   if (!std::isfinite(train_loss)) {
     return UpdateRejection{
@@ -131,6 +145,18 @@ std::optional<UpdateRejection> ValidateUpdate(
   }
   if (common::Status st = CheckFinite(params); !st.ok()) {
     return UpdateRejection{"non_finite", st.Annotate("Update")};
+  }
+  if (limits.max_delta_norm > 0) {
+    auto norm = common::DeltaL2Norm(params, start);
+    if (!norm.ok()) return UpdateRejection{"l2_norm", norm.status()};
+    if (*norm > limits.max_delta_norm) {
+      return UpdateRejection{
+          "l2_norm", common::InvalidArgument(fmt::format(
+                         "the update moves the model by an L2 norm of {:.6g}; "
+                         "this coordinator accepts at most {} "
+                         "(--max-update-norm)",
+                         *norm, limits.max_delta_norm))};
+    }
   }
   return std::nullopt;
 }

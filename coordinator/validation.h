@@ -38,19 +38,32 @@ common::Status CheckFinite(const common::ParameterList& params);
 
 // Why an update was refused: `reason` is the key it is counted under in the
 // round event's updates_rejected ("num_samples", "non_finite_loss",
-// "non_finite"); `status`
-// is what the log and the client are told.
+// "non_finite", "l2_norm"); `status` is what the log and the client are
+// told.
 struct UpdateRejection {
   std::string reason;
   common::Status status;
 };
 
+// The operator's bounds on an Update (--max-update-samples,
+// --max-update-norm).
+struct UpdateLimits {
+  int64_t max_samples = kMaxClientSamples;
+  // Largest L2 norm of the update's delta (its parameters minus those the
+  // client was sent); 0 = unbounded.
+  double max_delta_norm = 0;
+};
+
 // Checks an Update's num_samples in [1, declared_samples] (what the client
-// declared in its Hello), then that its train_loss and every value of
-// `params` are finite. Empty when the update may be averaged.
+// declared in its Hello) and at most limits.max_samples, then that its
+// train_loss and every value of `params` are finite, then, with
+// limits.max_delta_norm, that ||params - start|| is within it (`start`: what
+// the client was sent, in the order of `params`). Empty when the update may
+// be averaged.
 std::optional<UpdateRejection> ValidateUpdate(
     int64_t num_samples, int64_t declared_samples, double train_loss,
-    const common::ParameterList& params);
+    const common::ParameterList& params,
+    const common::ParameterList& start = {}, const UpdateLimits& limits = {});
 
 // `text` in double quotes for a log line or an error message, at most
 // `max_bytes` of it (then "..."), with every byte outside printable ASCII,

@@ -5,7 +5,9 @@
 // library. Stateless helpers; the caller owns the engine.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <numbers>
 #include <random>
 #include <utility>
 #include <vector>
@@ -73,6 +75,15 @@ void PairedShuffle(std::vector<T>& v, std::mt19937_64& rng) {
     std::swap(v[i], v[both % (range + 1)]);
     ++i;
   }
+}
+
+// Standard normal draw (Box-Muller, one of the pair, two engine draws),
+// because std::normal_distribution is implementation-defined.
+inline double StandardNormal(std::mt19937_64& rng) {
+  constexpr double kUnit = 1.0 / 9007199254740992.0;                 // 2^-53
+  const double u1 = static_cast<double>((rng() >> 11) + 1) * kUnit;  // (0, 1]
+  const double u2 = static_cast<double>(rng() >> 11) * kUnit;        // [0, 1)
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
 }
 
 }  // namespace fedjets::common

@@ -2,9 +2,98 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace fedjets::common {
+namespace {
+
+// Every input matches the first one's names and shapes, and every tensor is
+// float32 with as many bytes as its shape says.
+Status CheckInputs(const std::vector<WeightedParameters>& inputs) {
+  if (inputs.empty()) return InvalidArgument("nothing to average");
+  const ParameterList& first = *inputs.front().params;
+  for (size_t k = 1; k < inputs.size(); ++k) {
+    if (Status st = CheckParameterList(first, *inputs[k].params); !st.ok()) {
+      return st.Annotate(fmt::format("update {} does not match update 0", k));
+    }
+  }
+  for (size_t i = 0; i < first.size(); ++i) {
+    if (first[i].dtype != proto::DTYPE_FLOAT32) {
+      return InvalidArgument(
+          fmt::format("parameter '{}' is {}, only float32 "
+                      "is averaged",
+                      first[i].name, DTypeName(first[i].dtype)));
+    }
+    for (const auto& in : inputs) {
+      FEDJETS_RETURN_IF_ERROR(ValidateTensor((*in.params)[i]));
+    }
+  }
+  return Status::Ok();
+}
+
+const float* Floats(const WireTensor& t) {
+  return reinterpret_cast<const float*>(t.bytes.data());
+}
+
+// A strict weak order on floats that puts NaN above every number, so that
+// sorting a buffer holding NaN stays well defined.
+bool NumberLess(float a, float b) {
+  return a < b || (std::isnan(b) && !std::isnan(a));
+}
+
+// Median of buf[0..n), n >= 1; reorders buf.
+float MedianOf(float* buf, size_t n) {
+  const size_t mid = n / 2;
+  std::nth_element(buf, buf + mid, buf + n, NumberLess);
+  if (n % 2 == 1) return buf[mid];
+  // After nth_element, buf[0..mid) holds the lower half.
+  const float lower = *std::max_element(buf, buf + mid, NumberLess);
+  return static_cast<float>(
+      (static_cast<double>(lower) + static_cast<double>(buf[mid])) / 2);
+}
+
+// Mean of buf[0..n) without its `trim` lowest and `trim` highest values,
+// n > 2 * trim; reorders buf.
+float TrimmedMeanOf(float* buf, size_t n, size_t trim) {
+  if (trim > 0) {
+    std::nth_element(buf, buf + trim, buf + n, NumberLess);
+    std::nth_element(buf + trim, buf + (n - trim), buf + n, NumberLess);
+  }
+  double sum = 0;
+  for (size_t j = trim; j < n - trim; ++j) sum += buf[j];
+  return static_cast<float>(sum / static_cast<double>(n - 2 * trim));
+}
+
+// Applies `combine(buf, n)` to every coordinate: buf holds that value of
+// each input, in input order.
+template <typename Combine>
+Result<ParameterList> CoordinateWise(
+    const std::vector<WeightedParameters>& inputs, Combine combine) {
+  FEDJETS_RETURN_IF_ERROR(CheckInputs(inputs));
+  const ParameterList& first = *inputs.front().params;
+  const size_t n = inputs.size();
+  std::vector<const float*> src(n);
+  std::vector<float> buf(n);
+  ParameterList out;
+  out.reserve(first.size());
+  for (size_t i = 0; i < first.size(); ++i) {
+    for (size_t k = 0; k < n; ++k) src[k] = Floats((*inputs[k].params)[i]);
+    const size_t count = static_cast<size_t>(first[i].NumElements());
+    WireTensor t{first[i].name, first[i].dtype, first[i].shape, {}};
+    t.bytes.resize(count * sizeof(float));
+    auto* dst = reinterpret_cast<float*>(t.bytes.data());
+    for (size_t j = 0; j < count; ++j) {
+      for (size_t k = 0; k < n; ++k) buf[k] = src[k][j];
+      dst[j] = combine(buf.data(), n);
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+}  // namespace
 
 Result<ParameterList> WeightedAverage(
     const std::vector<WeightedParameters>& inputs) {
@@ -17,30 +106,16 @@ Result<ParameterList> WeightedAverage(
     total += in.weight;
   }
   if (total <= 0) return InvalidArgument("weights sum to zero");
+  FEDJETS_RETURN_IF_ERROR(CheckInputs(inputs));
   const ParameterList& first = *inputs.front().params;
-  for (size_t k = 1; k < inputs.size(); ++k) {
-    if (Status st = CheckParameterList(first, *inputs[k].params); !st.ok()) {
-      return st.Annotate(fmt::format("update {} does not match update 0", k));
-    }
-  }
   ParameterList out;
   out.reserve(first.size());
   for (size_t i = 0; i < first.size(); ++i) {
-    if (first[i].dtype != proto::DTYPE_FLOAT32) {
-      return InvalidArgument(
-          fmt::format("parameter '{}' is {}, only float32 "
-                      "is averaged",
-                      first[i].name, DTypeName(first[i].dtype)));
-    }
-    for (const auto& in : inputs) {
-      FEDJETS_RETURN_IF_ERROR(ValidateTensor((*in.params)[i]));
-    }
     const size_t n = static_cast<size_t>(first[i].NumElements());
     std::vector<double> acc(n, 0.0);
     for (const auto& in : inputs) {
       const double w = in.weight / total;
-      const auto* src =
-          reinterpret_cast<const float*>((*in.params)[i].bytes.data());
+      const float* src = Floats((*in.params)[i]);
       for (size_t j = 0; j < n; ++j) acc[j] += w * static_cast<double>(src[j]);
     }
     WireTensor t{first[i].name, first[i].dtype, first[i].shape, {}};
@@ -50,6 +125,47 @@ Result<ParameterList> WeightedAverage(
     out.push_back(std::move(t));
   }
   return out;
+}
+
+Result<ParameterList> CoordinateMedian(
+    const std::vector<WeightedParameters>& inputs) {
+  return CoordinateWise(inputs, MedianOf);
+}
+
+Result<ParameterList> CoordinateTrimmedMean(
+    const std::vector<WeightedParameters>& inputs, double trim_fraction) {
+  if (!(trim_fraction >= 0 && trim_fraction < 0.5)) {
+    return InvalidArgument(
+        fmt::format("trim fraction {} must be in [0, 0.5)", trim_fraction));
+  }
+  const size_t n = inputs.size();
+  // The epsilon keeps e.g. 0.29 * 100 = 28.999999999999996 from losing one.
+  const auto trim = static_cast<size_t>(std::floor(trim_fraction * n + 1e-9));
+  if (trim_fraction > 0 && trim == 0) return CoordinateMedian(inputs);
+  return CoordinateWise(inputs, [trim](float* buf, size_t count) {
+    return TrimmedMeanOf(buf, count, trim);
+  });
+}
+
+Result<AggregationRule> ParseAggregationRule(std::string_view name) {
+  if (name == "mean") return AggregationRule::kMean;
+  if (name == "median") return AggregationRule::kMedian;
+  if (name == "trimmed-mean") return AggregationRule::kTrimmedMean;
+  return InvalidArgument(fmt::format(
+      "--aggregation '{}': use mean, median or trimmed-mean", name));
+}
+
+Result<ParameterList> Aggregate(const std::vector<WeightedParameters>& inputs,
+                                const AggregationOptions& options) {
+  switch (options.rule) {
+    case AggregationRule::kMedian:
+      return CoordinateMedian(inputs);
+    case AggregationRule::kTrimmedMean:
+      return CoordinateTrimmedMean(inputs, options.trim_fraction);
+    case AggregationRule::kMean:
+      break;
+  }
+  return WeightedAverage(inputs);
 }
 
 }  // namespace fedjets::common

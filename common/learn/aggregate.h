@@ -1,6 +1,12 @@
-// Federated averaging of parameter lists, without LibTorch.
+// Combining the clients' parameter lists into one, without LibTorch: the
+// sample-weighted mean (FedAvg) and two robust rules that bound what a
+// minority of bad updates can do, the coordinate-wise median and the
+// coordinate-wise trimmed mean (Yin et al. 2018, "Byzantine-robust
+// distributed learning"). Pure functions; thread-compatible.
 #pragma once
 
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/base/status.h"
@@ -18,5 +24,40 @@ struct WeightedParameters {
 // non-negative with a positive sum. Accumulates in double.
 Result<ParameterList> WeightedAverage(
     const std::vector<WeightedParameters>& inputs);
+
+// Coordinate-wise median of float32 parameter lists with identical names
+// and shapes: each output value is the median of that value over the
+// inputs (with an even count, the mean of the two middle ones). Weights
+// are ignored, so an inflated sample count buys no influence. NaN sorts
+// above every number, so a minority of NaN never reaches the result.
+Result<ParameterList> CoordinateMedian(
+    const std::vector<WeightedParameters>& inputs);
+
+// Coordinate-wise trimmed mean: for each value, the n inputs are sorted,
+// the k = floor(trim_fraction * n) lowest and k highest are dropped and the
+// rest averaged, unweighted. trim_fraction must be in [0, 0.5). When
+// trim_fraction > 0 but there are too few inputs for k to reach 1 (n <
+// 1 / trim_fraction), this is the coordinate-wise median instead, so that
+// a single outlier is never averaged in; with trim_fraction 0 it is the
+// unweighted mean. NaN sorts above every number, as in CoordinateMedian.
+Result<ParameterList> CoordinateTrimmedMean(
+    const std::vector<WeightedParameters>& inputs, double trim_fraction);
+
+// How a coordinator combines the updates of one model (FedAvg's model,
+// or the gate or one expert in FedJETs).
+enum class AggregationRule { kMean, kMedian, kTrimmedMean };
+
+struct AggregationOptions {
+  AggregationRule rule = AggregationRule::kMean;
+  double trim_fraction = 0.2;  // kTrimmedMean only
+};
+
+// "mean", "median" or "trimmed-mean" (the --aggregation flag); the error
+// lists the choices.
+Result<AggregationRule> ParseAggregationRule(std::string_view name);
+
+// WeightedAverage, CoordinateMedian or CoordinateTrimmedMean.
+Result<ParameterList> Aggregate(const std::vector<WeightedParameters>& inputs,
+                                const AggregationOptions& options);
 
 }  // namespace fedjets::common

@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 
 #include "common/base/atomic_file.h"
-#include "common/learn/aggregate.h"
 #include "coordinator/strategy/strategy_context.h"
+#include "coordinator/strategy/update_aggregator.h"
 
 namespace fedjets::coordinator {
 namespace {
@@ -38,7 +38,7 @@ class FedAvgStrategy : public Strategy {
       common::Connection& c, const std::string& run_id, int round,
       const SessionInfo& s, Role, Clock::time_point deadline) override {
     const auto& o = ctx_.options;
-    const common::ParameterList global = common::ToWire(*model_);
+    common::ParameterList global = common::ToWire(*model_);
     proto::Envelope task = common::MakeEnvelope(run_id, round);
     auto* t = task.mutable_round_task();
     t->set_num_tensors(static_cast<int32_t>(global.size()));
@@ -59,6 +59,7 @@ class FedAvgStrategy : public Strategy {
     u.num_samples = reply->first.num_samples();
     u.train_loss = reply->first.train_loss();
     u.params = std::move(reply->second);
+    if (KeepsUpdateStart(o)) u.start = std::move(global);
     co_return u;
   }
 
@@ -68,13 +69,15 @@ class FedAvgStrategy : public Strategy {
         "just-in-time serving needs --algorithm fedjets");
   }
 
-  Status Aggregate(int, std::vector<ClientUpdate>& updates,
+  Status Aggregate(int round, std::vector<ClientUpdate>& updates,
                    RoundEvent&) override {
+    UpdateAggregator aggregator(ctx_.options, round);
+    FEDJETS_RETURN_IF_ERROR(aggregator.ClipUpdates(updates));
     std::vector<common::WeightedParameters> in;
     for (auto& u : updates) {
       in.push_back({&u.params, static_cast<double>(u.num_samples)});
     }
-    auto avg = common::WeightedAverage(in);
+    auto avg = aggregator.Combine(in);
     if (!avg.ok()) return avg.status().Annotate("aggregation");
     return common::FromWire(*model_, *avg);
   }

@@ -6,16 +6,20 @@
 #include <numeric>
 
 #include "common/base/atomic_file.h"
-#include "common/learn/aggregate.h"
 #include "coordinator/strategy/fedjets_strategy.h"
+#include "coordinator/strategy/update_aggregator.h"
 
 namespace fedjets::coordinator {
 
 using common::ParameterList;
 using common::Status;
-Status FedJetsStrategy::Aggregate(int, std::vector<ClientUpdate>& updates,
+Status FedJetsStrategy::Aggregate(int round, std::vector<ClientUpdate>& updates,
                                   RoundEvent& round_event) {
   const int m = ctx_.options.num_experts;
+  // Each client's whole update (gate and experts) is clipped as one delta;
+  // then the gate and each expert are combined on their own.
+  UpdateAggregator aggregator(ctx_.options, round);
+  FEDJETS_RETURN_IF_ERROR(aggregator.ClipUpdates(updates));
   std::vector<ParameterList> gates;
   std::vector<common::WeightedParameters> gate_in;
   gates.reserve(updates.size());
@@ -25,7 +29,7 @@ Status FedJetsStrategy::Aggregate(int, std::vector<ClientUpdate>& updates,
     gate_in.push_back({&gates.back(), static_cast<double>(u.num_samples)});
   }
   if (!gate_in.empty()) {  // nobody trained it: unchanged
-    auto gate = common::WeightedAverage(gate_in);
+    auto gate = aggregator.Combine(gate_in);
     if (!gate.ok()) return gate.status().Annotate("gate aggregation");
     FEDJETS_RETURN_IF_ERROR(common::FromWire(*gate_, *gate));
   }
@@ -44,7 +48,7 @@ Status FedJetsStrategy::Aggregate(int, std::vector<ClientUpdate>& updates,
     }
     load[q] = static_cast<int>(in.size());
     if (in.empty()) continue;  // nobody trained it: unchanged
-    auto avg = common::WeightedAverage(in);
+    auto avg = aggregator.Combine(in);
     if (!avg.ok()) return avg.status().Annotate(fmt::format("expert {}", q));
     FEDJETS_RETURN_IF_ERROR(common::FromWire(*experts_[q], *avg));
   }

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 
+#include "coordinator/strategy/update_aggregator.h"
+
 namespace fedjets::coordinator {
 
 namespace asio = boost::asio;
@@ -96,6 +98,7 @@ asio::awaitable<common::Result<ClientUpdate>> FedJetsStrategy::Exchange(
   u.params = std::move(reply->second);
   u.role = role;
   u.experts = experts;
+  if (KeepsUpdateStart(o)) u.start = RoundStart(experts);
   co_return u;
 }
 
@@ -167,12 +170,16 @@ asio::awaitable<common::Result<std::vector<int>>> FedJetsStrategy::GrantExperts(
   co_return ids;
 }
 
+ParameterList FedJetsStrategy::RoundStart(const std::vector<int>& ids) {
+  ParameterList out = GateWire();
+  const ParameterList experts = ExpertsWire(ids);
+  out.insert(out.end(), experts.begin(), experts.end());
+  return out;
+}
+
 common::TensorSpecList FedJetsStrategy::UpdateSpec(
     const std::vector<int>& ids) {
-  common::TensorSpecList want = common::SpecOf(GateWire());
-  const common::TensorSpecList experts = common::SpecOf(ExpertsWire(ids));
-  want.insert(want.end(), experts.begin(), experts.end());
-  return want;
+  return common::SpecOf(RoundStart(ids));
 }
 
 common::Result<std::unique_ptr<Strategy>> MakeFedJetsStrategy(

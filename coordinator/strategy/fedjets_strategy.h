@@ -69,6 +69,9 @@ class FedJetsStrategy : public Strategy {
   boost::asio::awaitable<common::Result<std::vector<int>>> GrantExperts(
       common::Connection& c, const std::string& run_id, int round,
       common::Clock::time_point deadline);
+  // The gate and experts `ids` as a round sends them: what an update must
+  // match, and what its delta is measured from.
+  common::ParameterList RoundStart(const std::vector<int>& ids);
   // What an update must hold: exactly the gate and the experts `ids` it
   // was given, in that order.
   common::TensorSpecList UpdateSpec(const std::vector<int>& ids);

@@ -3,6 +3,7 @@
 
 #include "coordinator/common_expert.h"
 #include "coordinator/strategy/strategy_context.h"
+#include "coordinator/strategy/update_aggregator.h"
 #include "coordinator/training_recipes.h"
 
 namespace fedjets::coordinator {
@@ -78,6 +79,7 @@ common::Result<std::unique_ptr<Strategy>> MakeStrategy(
     return common::InvalidArgument(fmt::format(
         "--algorithm '{}': use fedavg, fedprox or fedjets", o.algorithm));
   }
+  FEDJETS_RETURN_IF_ERROR(CheckAggregationOptions(o));
   StrategyContext ctx;
   ctx.options = o;
   ctx.spec = {o.model_family, data.train.example_shape, data.train.num_classes,

@@ -42,6 +42,10 @@ struct ClientUpdate {
   common::ParameterList params;
   Role role = Role::kModel;
   std::vector<int> experts;  // fedjets: experts the client trained
+  // What the client was sent to train from, in the order of `params`, so
+  // that params - start is its update delta. Kept only when the options
+  // need the delta (KeepsUpdateStart); empty otherwise.
+  common::ParameterList start;
 };
 
 class Strategy {

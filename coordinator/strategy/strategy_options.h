@@ -44,6 +44,26 @@ struct StrategyOptions {
   // After the last round, also score the reference methods (common expert
   // alone, local fine-tuning, and for fedavg/fedprox the fine-tune oracle).
   bool baselines = false;
+  // How updates are folded together (docs/OPERATIONS.md, "Robust
+  // aggregation"): "mean" (sample-weighted, FedAvg), or the unweighted
+  // coordinate-wise "median" or "trimmed-mean", per expert and for the gate
+  // in FedJETs.
+  std::string aggregation = "mean";
+  double trim_fraction = 0.2;  // trimmed-mean: share dropped at each end
+  // L2 norm each client's update delta (sent minus received parameters) is
+  // clipped to before aggregation; 0 = no clipping.
+  double clip_norm = 0;
+  // Central differential privacy: Gaussian noise of standard deviation
+  // dp_noise_multiplier * clip_norm / (updates aggregated) added to each
+  // aggregate; 0 = none. Needs clip_norm.
+  double dp_noise_multiplier = 0;
+  // Update validation (coordinator/validation.h): the most samples an
+  // Update may claim (kMaxClientSamples), the largest L2 norm of its delta
+  // (0 = unbounded), and whether updates are checked at all (false only for
+  // experiments that show what the checks prevent).
+  int64_t max_update_samples = 1'000'000'000;
+  double max_update_norm = 0;
+  bool update_checks = true;
 
   friend bool operator==(const StrategyOptions&,
                          const StrategyOptions&) = default;

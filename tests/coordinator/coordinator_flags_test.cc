@@ -140,6 +140,13 @@ StrategyOptions NonDefaultStrategyOptions() {
   want.eval_examples = 1000;
   want.finetune_epochs = 2;
   want.baselines = true;
+  want.aggregation = "trimmed-mean";
+  want.trim_fraction = 0.3;
+  want.clip_norm = 2.5;
+  want.dp_noise_multiplier = 0.75;
+  want.max_update_samples = 60000;
+  want.max_update_norm = 40;
+  want.update_checks = false;
   return want;
 }
 
@@ -176,23 +183,26 @@ TEST(StrategyFlagsTest, StrategyArgsWritesEveryStrategyFlag) {
   }
   // A new strategy flag belongs in NonDefaultStrategyOptions and in the
   // round trip above too.
-  EXPECT_EQ(flags, 22);
+  EXPECT_EQ(flags, 29);
 }
 
 // An empty cache folder and unset flags are left out; every value is
 // written.
 TEST(StrategyFlagsTest, DefaultOptionsWriteOnlyValues) {
   const std::vector<std::string> args = StrategyArgs(StrategyOptions{});
-  for (const char* unset :
-       {"--common-expert-cache", "--no-anchors", "--baselines"}) {
+  for (const char* unset : {"--common-expert-cache", "--no-anchors",
+                            "--baselines", "--no-update-checks"}) {
     EXPECT_EQ(std::find(args.begin(), args.end(), unset), args.end()) << unset;
   }
-  EXPECT_EQ(args.size(), 2u * 19);
+  EXPECT_EQ(args.size(), 2u * 25);
 }
 
-TEST_F(CoordinatorFlagsTest, RejectsUnknownAlgorithmAndMalformedDataOption) {
+TEST_F(CoordinatorFlagsTest,
+       RejectsUnknownAlgorithmOrRuleAndMalformedDataOption) {
   CoordinatorCommandLine cl;
   EXPECT_THROW(Parse(cl, {"--algorithm", "fedsgd"}), CLI::ValidationError);
+  CoordinatorCommandLine cl1;
+  EXPECT_THROW(Parse(cl1, {"--aggregation", "krum"}), CLI::ValidationError);
   CoordinatorCommandLine cl2;
   EXPECT_THROW(Parse(cl2, {"--data-option", "no-equals-sign"}),
                CLI::ValidationError);
@@ -209,6 +219,14 @@ TEST(CoordinatorOptionsTest, PrepareNamesTheBadSetting) {
       {[](auto& o) { o.limits.chunk_bytes = o.limits.max_frame_bytes; },
        "--chunk-bytes"},
       {[](auto& o) { o.strategy.algorithm = "fedsgd"; }, "--algorithm"},
+      {[](auto& o) { o.strategy.aggregation = "krum"; }, "--aggregation"},
+      {[](auto& o) { o.strategy.trim_fraction = 0.5; }, "--trim-fraction"},
+      {[](auto& o) { o.strategy.clip_norm = -1; }, "--clip-norm"},
+      {[](auto& o) { o.strategy.dp_noise_multiplier = 1; },
+       "--dp-noise-multiplier needs --clip-norm"},
+      {[](auto& o) { o.strategy.max_update_samples = 0; },
+       "--max-update-samples"},
+      {[](auto& o) { o.strategy.max_update_norm = -2; }, "--max-update-norm"},
       {[](auto& o) { o.data.path = "/nonexistent/fedjets"; },
        "/nonexistent/fedjets"},
   };

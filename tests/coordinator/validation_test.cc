@@ -183,6 +183,50 @@ TEST(ValidationTest, UpdateWithNanOrInfiniteLossIsRejected) {
   }
 }
 
+TEST(ValidationTest, UpdateOverTheSampleCapIsRejectedEvenIfDeclared) {
+  UpdateLimits limits;
+  limits.max_samples = 60'000;
+  EXPECT_FALSE(ValidateUpdate(60'000, 1'000'000, 0.5, {}, {}, limits));
+  auto r = ValidateUpdate(60'001, 1'000'000, 0.5, {}, {}, limits);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->reason, "num_samples");
+  ExpectInvalid(r->status, {"60001", "at most 60000", "--max-update-samples"});
+}
+
+TEST(ValidationTest, DefaultSampleCapIsTheHelloCap) {
+  EXPECT_EQ(UpdateLimits{}.max_samples, kMaxClientSamples);
+  EXPECT_FALSE(ValidateUpdate(kMaxClientSamples, kMaxClientSamples, 0.5, {}));
+}
+
+TEST(ValidationTest, UpdateMovingTheModelTooFarIsRejectedAsL2Norm) {
+  const common::ParameterList start = {Floats("w", {1.f, 1.f})};
+  UpdateLimits limits;
+  limits.max_delta_norm = 5.0;
+  // delta (3, 4): norm 5, kept; (3, 4.1): over.
+  EXPECT_FALSE(
+      ValidateUpdate(500, 500, 0.5, {Floats("w", {4.f, 5.f})}, start, limits));
+  auto r =
+      ValidateUpdate(500, 500, 0.5, {Floats("w", {4.f, 5.1f})}, start, limits);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->reason, "l2_norm");
+  ExpectInvalid(r->status,
+                {"L2 norm of 5.0", "at most 5", "--max-update-norm"});
+}
+
+TEST(ValidationTest, NormBoundOffLetsAnyFiniteDeltaThrough) {
+  const common::ParameterList start = {Floats("w", {0.f})};
+  EXPECT_FALSE(ValidateUpdate(500, 500, 0.5, {Floats("w", {1e30f})}, start));
+}
+
+TEST(ValidationTest, NormBoundWithoutAMatchingStartIsRejectedNotCrashed) {
+  UpdateLimits limits;
+  limits.max_delta_norm = 1.0;
+  auto r = ValidateUpdate(500, 500, 0.5, {Floats("w", {1.f})}, {}, limits);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->reason, "l2_norm");
+  ExpectInvalid(r->status, {"what the client was sent"});
+}
+
 TEST(ValidationTest, QuoteForLogEscapesControlBytesAndCutsLongText) {
   EXPECT_EQ(QuoteForLog("client-0"), R"("client-0")");
   EXPECT_EQ(QuoteForLog("a\nb\"c\\\x01\xff"), R"("a\nb\"c\\\x01\xff")");

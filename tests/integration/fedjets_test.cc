@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/learn/moe.h"
+#include "common/learn/update_bounds.h"
 #include "tests/integration/loopback_federation.h"
 
 namespace fedjets {
@@ -200,6 +201,39 @@ TEST_F(FedJetsTest, AnchorsGetOnlyTheirExpertAndServingTakesNoStep) {
   }
   EXPECT_EQ(anchors, 3 * 5) << "5 anchors in each of 3 rounds (share 0.5)";
   EXPECT_EQ(normals, 3 * 5);
+}
+
+// --clip-norm bounds each client's whole delta (gate and experts), so one
+// round of the mean moves the gate and each expert by at most the norm.
+// The robust rules, noise and the norm bound run through the same path.
+TEST_F(FedJetsTest, ClippingBoundsEachModelsStepAndRobustRulesRun) {
+  constexpr double kClip = 0.01;
+  auto o = Options("fedjets", 1);
+  o.strategy.clip_norm = kClip;
+  auto clipped = RunFederation(o);
+  int moved = 0;
+  std::vector<std::string> prefixes = {common::kGateWirePrefix};
+  for (int q = 0; q < kExperts; ++q) {
+    prefixes.push_back(common::ExpertWirePrefix(q));
+  }
+  for (const auto& prefix : prefixes) {
+    auto step =
+        common::DeltaL2Norm(common::TakePrefix(prefix, clipped.final_params),
+                            common::TakePrefix(prefix, clipped.initial_params));
+    ASSERT_TRUE(step.ok()) << step.status().ToString();
+    EXPECT_LE(*step, kClip * (1 + 1e-4)) << prefix;
+    moved += *step > 0;
+  }
+  EXPECT_GT(moved, 0) << "nothing trained";
+
+  o.strategy.aggregation = "trimmed-mean";
+  o.strategy.dp_noise_multiplier = 0.5;
+  o.strategy.max_update_norm = 1e6;
+  auto robust = RunFederation(o);
+  ASSERT_EQ(robust.rounds.size(), 1u);
+  EXPECT_EQ(robust.rounds[0].clients_reported, 10);
+  EXPECT_TRUE(robust.rounds[0].updates_rejected.empty());
+  EXPECT_NE(robust.final_params[0].bytes, clipped.final_params[0].bytes);
 }
 
 }  // namespace

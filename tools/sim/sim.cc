@@ -18,6 +18,7 @@
 #include "common/data/shards.h"
 #include "common/net/certs.h"
 #include "coordinator/coordinator_flags.h"
+#include "coordinator/strategy/update_aggregator.h"
 #include "tools/sim/partition_summary.h"
 
 namespace fedjets::coordinator {
@@ -129,6 +130,7 @@ Status SummarizePartition(const SimOptions& o, const fs::path& run) {
 
 Status RunSimulation(SimOptions o) {
   if (o.clients < 1) return common::InvalidArgument("--clients must be >= 1");
+  FEDJETS_RETURN_IF_ERROR(CheckAggregationOptions(o.strategy));
   if (o.processes <= 0 || o.processes > o.clients) o.processes = o.clients;
   auto& strategy = o.strategy;
   if (strategy.num_experts < 0) {
