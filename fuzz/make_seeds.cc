@@ -35,11 +35,14 @@ std::string Bytes(const std::vector<T>& values) {
 }
 
 common::ParameterList SmallModel(float first_weight) {
-  common::WireTensor w{"fc.weight", proto::DTYPE_FLOAT32, {2, 3},
+  common::WireTensor w{"fc.weight",
+                       proto::DTYPE_FLOAT32,
+                       {2, 3},
                        Bytes<float>({first_weight, 0.5f, -1, 2, 0, 3})};
-  common::WireTensor b{"fc.bias", proto::DTYPE_FLOAT64, {2},
-                       Bytes<double>({0.25, -0.75})};
-  common::WireTensor steps{"steps", proto::DTYPE_INT64, {}, Bytes<int64_t>({7})};
+  common::WireTensor b{
+      "fc.bias", proto::DTYPE_FLOAT64, {2}, Bytes<double>({0.25, -0.75})};
+  common::WireTensor steps{
+      "steps", proto::DTYPE_INT64, {}, Bytes<int64_t>({7})};
   common::WireTensor empty{"empty", proto::DTYPE_UINT8, {0}, ""};
   return {w, b, steps, empty};
 }
@@ -64,8 +67,8 @@ std::string Session(const common::ParameterList& params, int64_t samples,
   update.mutable_update()->add_experts(2);
   std::string out = Frame(hello) + Frame(update);
   for (size_t i = 0; i < params.size(); ++i) {
-    for (proto::TensorChunk& c : common::ChunkTensor(static_cast<int32_t>(i),
-                                                     params[i], chunk_bytes)) {
+    for (proto::TensorChunk& c :
+         common::ChunkTensor(static_cast<int32_t>(i), params[i], chunk_bytes)) {
       proto::Envelope e = common::MakeEnvelope(kRunId, 1);
       *e.mutable_tensor_chunk() = std::move(c);
       out += Frame(e);
@@ -92,8 +95,8 @@ std::string ChunkStream(const common::ParameterList& params, size_t chunk_bytes,
   std::string out = {static_cast<char>(params.size()),
                      static_cast<char>(limit_byte)};
   for (size_t i = 0; i < params.size(); ++i) {
-    for (const proto::TensorChunk& c : common::ChunkTensor(
-             static_cast<int32_t>(i), params[i], chunk_bytes)) {
+    for (const proto::TensorChunk& c :
+         common::ChunkTensor(static_cast<int32_t>(i), params[i], chunk_bytes)) {
       out += Frame(c);
     }
   }
@@ -162,8 +165,10 @@ bool WriteAll(const fs::path& root) {
     ok &= Write(root / target, "session-inflated", inflated);
     ok &= Write(root / target, "other-messages", OtherMessages());
   }
-  ok &= Write(root / "tensor", "model-chunks-8", ChunkStream(SmallModel(1), 8, 12));
-  ok &= Write(root / "tensor", "model-whole", ChunkStream(SmallModel(2), 1024, 19));
+  ok &= Write(root / "tensor", "model-chunks-8",
+              ChunkStream(SmallModel(1), 8, 12));
+  ok &= Write(root / "tensor", "model-whole",
+              ChunkStream(SmallModel(2), 1024, 19));
   ok &= Write(root / "tensor", "nothing-expected", std::string(2, '\0'));
 
   ok &= Write(root / "csv", "numeric-labels",
@@ -175,8 +180,8 @@ bool WriteAll(const fs::path& root) {
               "f1,f2,f3,species\n0.1,0.2,0.3,setosa\n0.4,0.5,0.6,virginica\n"
               "0.7,0.8,0.9,setosa\n1.0,1.1,1.2,virginica\n");
 
-  const std::string images = Idx({3, 2, 2}, {0, 255, 7, 9, 1, 2, 3, 4, 5, 6,
-                                             7, 8});
+  const std::string images =
+      Idx({3, 2, 2}, {0, 255, 7, 9, 1, 2, 3, 4, 5, 6, 7, 8});
   const std::string labels = Idx({3}, {0, 2, 1});
   ok &= Write(root / "idx", "plain", IdxPair(false, images, labels));
   ok &= Write(root / "idx", "gzip", IdxPair(true, Gzip(images), Gzip(labels)));
