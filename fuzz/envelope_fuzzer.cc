@@ -60,6 +60,11 @@ void CheckSession(FrameCursor& frames) {
 }  // namespace
 }  // namespace fedjets::fuzz
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  fedjets::fuzz::SilenceProtobufLogs();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fedjets::fuzz::FrameCursor frames(data, size, fedjets::fuzz::kMaxFrameBytes);
   fedjets::fuzz::CheckSession(frames);

@@ -14,6 +14,7 @@
 #include <exception>
 
 #include "common/net/connection.h"
+#include "fuzz/fuzz_input.h"
 
 namespace fedjets::fuzz {
 namespace {
@@ -45,6 +46,11 @@ asio::awaitable<void> ReadAll(Connection& conn) {
 
 }  // namespace
 }  // namespace fedjets::fuzz
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  fedjets::fuzz::SilenceProtobufLogs();
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace fedjets;

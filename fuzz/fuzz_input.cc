@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "common/net/frame.h"
+#include "google/protobuf/stubs/logging.h"
 
 namespace fedjets::fuzz {
 namespace {
@@ -54,6 +55,8 @@ std::optional<std::string_view> FrameCursor::Next() {
   pos_ += length;
   return body;
 }
+
+void SilenceProtobufLogs() { google::protobuf::SetLogHandler(nullptr); }
 
 std::string WriteScratchFile(const std::string& name, std::string_view bytes) {
   static ScratchDir dir;

@@ -37,4 +37,9 @@ class FrameCursor {
 // the file cannot be written: that is a broken fuzzing host, not a finding.
 std::string WriteScratchFile(const std::string& name, std::string_view bytes);
 
+// Drops Protobuf's log lines (e.g. "invalid UTF-8" for each such string
+// field parsed): a fuzzer provokes millions of them, and the parse result
+// is what the targets check.
+void SilenceProtobufLogs();
+
 }  // namespace fedjets::fuzz

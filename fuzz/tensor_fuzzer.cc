@@ -42,6 +42,11 @@ common::ParameterList RoundTrip(const common::ParameterList& list,
 }  // namespace
 }  // namespace fedjets::fuzz
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  fedjets::fuzz::SilenceProtobufLogs();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace fedjets;
   if (size < 2) return 0;
