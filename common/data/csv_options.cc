@@ -40,7 +40,11 @@ Result<CsvOptions> CsvOptionsFromSource(
     const DatasetSource& source, const std::vector<std::string>& allowed) {
   CsvOptions o;
   o.seed = source.seed;
-  for (const auto& [key, value] : source.options) {
+  // Named references, not a structured binding: clang 14 (the sanitizer
+  // build) cannot capture a structured binding in the lambda below.
+  for (const auto& option : source.options) {
+    const std::string& key = option.first;
+    const std::string& value = option.second;
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       return InvalidArgument(
           fmt::format("dataset '{}': unknown --data-option '{}'; accepted: {}",
