@@ -43,6 +43,10 @@ struct ClientOptions {
   std::chrono::milliseconds handshake_timeout{10'000};
   // How long to wait for the next task before giving up on the coordinator.
   std::chrono::milliseconds idle_timeout{1'800'000};
+  // After the connection of a joined client breaks (network, a coordinator
+  // restart, a missed deadline), join again under the same name, retrying
+  // the connect with exponential back-off and jitter for connect_timeout.
+  bool reconnect = true;
   // Just-in-time mode (FedJETs): never train; get the gate and the top-K
   // experts for the local data once, predict, report and leave.
   bool serve = false;
@@ -70,6 +74,7 @@ struct ClientResult {
   std::string name;
   common::Status status;
   int rounds_trained = 0;
+  int reconnects = 0;  // times it joined again after losing the coordinator
   // Just-in-time mode: accuracy on the local labels, the experts picked,
   // and the gate + expert parameters as held after predicting.
   double jit_accuracy = -1.0;

@@ -62,6 +62,10 @@ int main(int argc, char** argv) {
       app, "--num-experts", d.num_experts,
       "FedJETs layout: shards 0..N-1 are the anchors of experts "
       "0..N-1 (must match the coordinator)");
+  app.add_flag_callback(
+      "--no-reconnect", [&o] { o.reconnect = false; },
+      "exit when the connection to the coordinator breaks instead of "
+      "joining again (with back-off, for --connect-timeout)");
   app.add_flag("--serve", o.serve,
                "just in time (FedJETs): get the gate and the top-K experts "
                "for the local data, predict with no training, print the "

@@ -8,6 +8,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <random>
 #include <utility>
 
 #include "client/fedjets_state.h"
@@ -36,7 +37,21 @@ class ClientSession {
 
   awaitable<ClientResult> Run() {
     result_.name = local_.name;
-    result_.status = co_await Session();
+    for (;;) {
+      joined_ = false;
+      result_.status = co_await Session();
+      // Only a joined session whose connection broke comes back: a refusal,
+      // a protocol error or a goodbye ends the client.
+      if (!opt_.reconnect || opt_.serve || !joined_ ||
+          !IsConnectionLoss(result_.status)) {
+        break;
+      }
+      spdlog::warn("[{}] lost the coordinator in round {} ({}); joining again",
+                   local_.name, round_, result_.status.ToString());
+      if (conn_) conn_->Close();
+      conn_.reset();
+      ++result_.reconnects;
+    }
     if (conn_ && joined_ && !result_.status.ok()) {
       // Tell the coordinator why we leave, so its log names the cause.
       co_await common::SendErrorAndClose(
@@ -86,8 +101,12 @@ class ClientSession {
                 opt_.connect_timeout)
                 .count()));
       }
-      // Back off: the coordinator may not be listening yet.
-      asio::steady_timer timer(ex, delay);
+      // Back off: the coordinator may not be listening yet (or restarting).
+      // Jitter spreads the clients of a restarted coordinator apart.
+      std::uniform_real_distribution<double> jitter(0.5, 1.5);
+      asio::steady_timer timer(
+          ex, std::chrono::duration_cast<std::chrono::milliseconds>(
+                  delay * jitter(jitter_rng_)));
       co_await timer.async_wait(kTuple);
       delay = std::min(delay * 2, std::chrono::milliseconds(2000));
     }
@@ -275,8 +294,16 @@ class ClientSession {
     co_return TrainedRound{*stats, {}, common::ToWire(*model_)};
   }
 
+  // A broken or timed-out connection, as opposed to a refusal or an error.
+  static bool IsConnectionLoss(const Status& st) {
+    return st.code() == common::StatusCode::kUnavailable ||
+           st.code() == common::StatusCode::kDeadlineExceeded ||
+           st.code() == common::StatusCode::kDataLoss;
+  }
+
   const ClientOptions& opt_;
   const LocalClient& local_;
+  std::mt19937 jitter_rng_{std::random_device{}()};
   std::shared_ptr<ssl::context> tls_;
   asio::thread_pool& trainer_;
   ModelCache& cache_;

@@ -4,9 +4,9 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <limits>
-#include <cstdio>
 #include <sstream>
 
 #include "common/base/atomic_file.h"
@@ -128,15 +128,14 @@ fs::path CheckpointDir(const fs::path& run_dir) {
   return run_dir / "checkpoints";
 }
 
-Status WriteCheckpoint(const fs::path& run_dir, const Checkpoint& c,
-                       int keep) {
+Status WriteCheckpoint(const fs::path& run_dir, const Checkpoint& c, int keep) {
   const fs::path dir = CheckpointDir(run_dir);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) {
-    return common::Unavailable(fmt::format(
-        "cannot create checkpoint directory {}: {}", dir.string(),
-        ec.message()));
+    return common::Unavailable(
+        fmt::format("cannot create checkpoint directory {}: {}", dir.string(),
+                    ec.message()));
   }
   FEDJETS_RETURN_IF_ERROR(
       common::WriteFileAtomically(dir / FileName(c.round), EncodeCheckpoint(c))
@@ -162,7 +161,8 @@ common::Result<Checkpoint> LoadNewestCheckpoint(
           fmt::format("it holds round {}, not {}", c->round, round));
     }
     if (c.ok()) return c;
-    skipped.push_back(fmt::format("{}: {}", path.string(), c.status().message()));
+    skipped.push_back(
+        fmt::format("{}: {}", path.string(), c.status().message()));
   }
   return common::NotFound(
       fmt::format("no usable checkpoint in {}", dir.string()));

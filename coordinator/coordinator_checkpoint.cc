@@ -20,7 +20,8 @@ std::string Coordinator::Impl::ConfigFingerprint() const {
   };
   add("--dataset", opt_.data.name);
   add("--data", opt_.data.path);
-  for (const auto& [k, v] : opt_.data.options) add("--data-option", k + "=" + v);
+  for (const auto& [k, v] : opt_.data.options)
+    add("--data-option", k + "=" + v);
   add("--partition", opt_.partition);
   add("--num-clients", std::to_string(opt_.num_clients));
   add("--clients-per-round", std::to_string(opt_.clients_per_round));

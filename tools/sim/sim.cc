@@ -366,7 +366,10 @@ Status RunSimulation(SimOptions o) {
     return common::Unavailable(fmt::format(
         "interrupted; continue with: fedjets-sim --resume {}", run.string()));
   }
-  // Clients leave on the coordinator's goodbye; give them a moment.
+  // Clients leave on the coordinator's goodbye; give them a moment. A
+  // coordinator that failed sent none: its clients would only try to join
+  // again, so they are stopped at once.
+  if (children.front().exit_code != 0) KillAll(children, SIGTERM);
   if (!ReapUntil(children, nullptr,
                  std::chrono::steady_clock::now() + std::chrono::seconds(30))) {
     KillAll(children, SIGKILL);
