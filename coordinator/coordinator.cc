@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 #include <random>
+#include <thread>
 
 #include "common/data/federation_split.h"
 #include "coordinator/coordinator_impl.h"
@@ -125,10 +126,24 @@ Status Coordinator::Impl::Prepare() {
         fmt::format("--host '{}' is not an IP address", opt_.host));
   }
   tcp::endpoint endpoint(address, opt_.port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  // A coordinator restarted on its port (--resume) may find it held for a
+  // moment by the connections of the one before: retry for up to 10 s.
+  for (int attempt = 0;; ++attempt) {
+    ec.clear();
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec != asio::error::address_in_use || opt_.port == 0 || attempt == 20) {
+      break;
+    }
+    if (attempt == 0) {
+      spdlog::warn("port {} is in use; retrying for up to 10 s", opt_.port);
+    }
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
   if (ec) {
     return common::Unavailable(fmt::format("cannot listen on {}:{}: {}",
                                            opt_.host, opt_.port, ec.message()));
