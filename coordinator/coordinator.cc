@@ -219,6 +219,10 @@ Status Coordinator::Impl::Run() {
               signo);
           stop_requested_ = true;
           Shutdown();
+          if (finished_) {  // lingering after the last round: nothing to do
+            signals.cancel();
+            return;
+          }
           signals.async_wait([](boost::system::error_code ec, int signo) {
             if (ec) return;
             spdlog::error("second signal {}: exiting now", signo);

@@ -18,10 +18,10 @@ tls() { echo --ca "$work/certs/ca.pem" --cert "$work/certs/$1.pem" --key "$work/
 free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-coordinator() {  # coordinator RUN_DIR PORT [extra flags...]
+coordinator() {  # coordinator RUN_DIR PORT [extra flags...]; run it with &: it execs
   local run=$1 port=$2
   shift 2
-  "$bin/fedjets-coordinator" --host 127.0.0.1 --port "$port" --run-dir "$run" \
+  exec "$bin/fedjets-coordinator" --host 127.0.0.1 --port "$port" --run-dir "$run" \
     --rounds 8 --min-clients 4 --clients-per-round 2 --algorithm fedavg \
     --model cnn --lr 0.05 --eval-examples 300 --threads 1 \
     --seed 3 --log-level warn $(tls coordinator) "$@"

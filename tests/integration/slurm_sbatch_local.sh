@@ -36,6 +36,13 @@ SHIM
 chmod +x "$work/shim/srun" "$work/shim/scontrol"
 
 "$bin/fedjets-certs" run --dir "$work/pki" --clients 2 --host fedjets-coordinator >/dev/null
+# Client node I hosts clients 2I and 2I+1: its certificate grants both names
+# (docs/PROTOCOL.md, "Identity").
+for i in 0 1; do
+  "$bin/fedjets-certs" node --ca-dir "$work/pki" --out "$work/pki" --name "client-$i" \
+    --role client --client-name "client-$((2 * i))" --client-name "client-$((2 * i + 1))" \
+    --force >/dev/null
+done
 PATH="$work/shim:$PATH" SLURM_JOB_ID=local SLURM_JOB_NODELIST=localhost,localhost,localhost \
   FEDJETS_BIN="$bin" FEDJETS_PKI="$work/pki" FEDJETS_RUN_DIR="$work/run" \
   FEDJETS_ROUNDS=2 FEDJETS_CLIENTS_PER_NODE=2 \
