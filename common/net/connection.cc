@@ -125,8 +125,14 @@ asio::awaitable<Status> Connection::Handshake(
         "TLS handshake with {} timed out: {}", peer_, TimeoutCause()));
   }
   if (ec) {
-    co_return PermissionDenied(
-        fmt::format("TLS handshake with {} failed: {}", peer_, ec.message()));
+    // A connection that broke (reset, closed) is not a refusal: the peer
+    // may be restarting, and a client may try again.
+    const std::string what =
+        fmt::format("TLS handshake with {} failed: {}", peer_, ec.message());
+    if (ec.category() != asio::error::get_ssl_category()) {
+      co_return Unavailable(what);
+    }
+    co_return PermissionDenied(what);
   }
   co_return Status::Ok();
 }
