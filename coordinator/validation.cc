@@ -14,8 +14,6 @@ namespace {
 
 constexpr char kNameRule[] = "1 to 64 bytes of [A-Za-z0-9._-]";
 static_assert(kMaxClientNameBytes == 64, "update kNameRule");
-static_assert(StrategyOptions{}.max_update_samples == kMaxClientSamples,
-              "--max-update-samples defaults to the Hello's cap");
 
 bool IsNameByte(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
