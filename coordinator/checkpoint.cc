@@ -5,11 +5,10 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "common/base/atomic_file.h"
+#include "common/base/read_file.h"
 #include "proto/checkpoint.pb.h"
 
 namespace fedjets::coordinator {
@@ -50,15 +49,6 @@ std::vector<int> CheckpointRounds(const fs::path& dir) {
   }
   std::sort(rounds.rbegin(), rounds.rend());
   return rounds;
-}
-
-common::Result<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return common::Unavailable("cannot open it");
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (in.bad()) return common::Unavailable("cannot read it");
-  return out.str();
 }
 
 }  // namespace
@@ -153,9 +143,12 @@ common::Result<Checkpoint> LoadNewestCheckpoint(
   const fs::path dir = CheckpointDir(run_dir);
   for (int round : CheckpointRounds(dir)) {
     const fs::path path = dir / FileName(round);
-    common::Result<std::string> bytes = ReadFile(path);
-    common::Result<Checkpoint> c = bytes.status();
-    if (bytes.ok()) c = DecodeCheckpoint(*bytes);
+    common::Result<std::string> bytes = common::ReadFileToString(path);
+    if (!bytes.ok()) {  // its message names the file
+      skipped.push_back(bytes.status().message());
+      continue;
+    }
+    common::Result<Checkpoint> c = DecodeCheckpoint(*bytes);
     if (c.ok() && c->round != round) {
       c = InvalidArgument(
           fmt::format("it holds round {}, not {}", c->round, round));

@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 
+#include "common/base/log_quote.h"
 #include "common/net/cert_identity.h"
 #include "common/net/connection.h"
 #include "coordinator/coordinator_impl.h"
@@ -132,7 +133,7 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket,
     // The name is not validated yet: quoted, so it cannot forge a line.
     Status why = common::FailedPrecondition(fmt::format(
         "client {} speaks protocol version {}; this coordinator speaks {}",
-        QuoteForLog(h.client_name()), h.protocol_version(),
+        common::QuoteForLog(h.client_name()), h.protocol_version(),
         common::kProtocolVersion));
     Reject(*conn, why);
     co_await common::SendErrorAndClose(*conn, summary_.run_id, 0,

@@ -3,11 +3,11 @@
 #include <fmt/format.h>
 
 #include <charconv>
-#include <fstream>
-#include <sstream>
 #include <utility>
 #include <vector>
 
+#include "common/base/log_quote.h"
+#include "common/base/read_file.h"
 #include "coordinator/validation.h"
 
 namespace fedjets::coordinator {
@@ -46,7 +46,7 @@ common::Status CheckNameMatchesCertificate(std::string_view name,
   return common::PermissionDenied(fmt::format(
       "Hello names client '{}', but the certificate it connected with (CN "
       "{}) grants {}: a client may only use a name its certificate grants",
-      name, QuoteForLog(cert.common_name),
+      name, common::QuoteForLog(cert.common_name),
       cert.client_names.empty()
           ? std::string("only its CN")
           : fmt::format("its CN and {} other client names",
@@ -78,7 +78,7 @@ common::Result<AllowList> AllowList::Parse(std::string_view text,
     if (!CheckClientName(name).ok()) {
       return fail(fmt::format(
           "{} is not a client name (1 to 64 bytes of [A-Za-z0-9._-])",
-          QuoteForLog(name)));
+          common::QuoteForLog(name)));
     }
     Entry entry{-1, line_no};
     if (fields.size() == 2) {
@@ -89,7 +89,7 @@ common::Result<AllowList> AllowList::Parse(std::string_view text,
         return fail(fmt::format(
             "anchor {} of client '{}' is not an expert index (an integer "
             ">= 0)",
-            QuoteForLog(a), name));
+            common::QuoteForLog(a), name));
       }
     }
     auto [it, inserted] = list.entries_.emplace(std::string(name), entry);
@@ -106,17 +106,9 @@ common::Result<AllowList> AllowList::Parse(std::string_view text,
 }
 
 common::Result<AllowList> AllowList::Load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return common::NotFound(
-        fmt::format("cannot open allow-list '{}' (--allow-list)", path));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    return common::DataLoss(fmt::format("cannot read allow-list '{}'", path));
-  }
-  return Parse(text.str(), path);
+  common::Result<std::string> text = common::ReadFileToString(path);
+  if (!text.ok()) return text.status().Annotate("allow-list (--allow-list)");
+  return Parse(*text, path);
 }
 
 common::Status AllowList::CheckAnchors(int num_experts) const {

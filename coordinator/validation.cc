@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/base/log_quote.h"
 #include "common/learn/update_bounds.h"
 #include "coordinator/strategy/strategy_options.h"
 
@@ -57,13 +58,13 @@ common::Status CheckClientName(std::string_view name) {
   if (name.size() > kMaxClientNameBytes) {
     return common::InvalidArgument(
         fmt::format("Hello.client_name {} is {} bytes long; use {}",
-                    QuoteForLog(name), name.size(), kNameRule));
+                    common::QuoteForLog(name), name.size(), kNameRule));
   }
   for (size_t i = 0; i < name.size(); ++i) {
     if (!IsNameByte(name[i])) {
       return common::InvalidArgument(fmt::format(
           "Hello.client_name {} has byte 0x{:02x} at offset {}; use {}",
-          QuoteForLog(name), static_cast<unsigned char>(name[i]), i,
+          common::QuoteForLog(name), static_cast<unsigned char>(name[i]), i,
           kNameRule));
     }
   }
@@ -157,27 +158,6 @@ std::optional<UpdateRejection> ValidateUpdate(
     }
   }
   return std::nullopt;
-}
-
-std::string QuoteForLog(std::string_view text, size_t max_bytes) {
-  std::string out = "\"";
-  const size_t shown = std::min(text.size(), max_bytes);
-  for (size_t i = 0; i < shown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c < 0x20 || c >= 0x7f) {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-  if (shown < text.size()) out += "...";
-  return out;
 }
 
 }  // namespace fedjets::coordinator

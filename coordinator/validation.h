@@ -65,10 +65,4 @@ std::optional<UpdateRejection> ValidateUpdate(
     const common::ParameterList& params,
     const common::ParameterList& start = {}, const UpdateLimits& limits = {});
 
-// `text` in double quotes for a log line or an error message, at most
-// `max_bytes` of it (then "..."), with every byte outside printable ASCII,
-// and the quote and backslash, escaped (\n, \xNN).
-std::string QuoteForLog(std::string_view text,
-                        size_t max_bytes = kMaxClientNameBytes);
-
 }  // namespace fedjets::coordinator

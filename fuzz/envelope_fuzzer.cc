@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/base/log_quote.h"
 #include "common/net/connection.h"
 #include "common/net/tensor_codec.h"
 #include "coordinator/validation.h"
@@ -32,8 +33,8 @@ void CheckSession(FrameCursor& frames) {
   proto::Envelope e;
   if (!Decode(frames.Next(), &e) || !e.has_hello()) return;
   const proto::Hello hello = e.hello();
-  (void)coordinator::QuoteForLog(hello.client_name());
-  (void)coordinator::QuoteForLog(hello.client_name(), 3);
+  (void)common::QuoteForLog(hello.client_name());
+  (void)common::QuoteForLog(hello.client_name(), 3);
   const bool fedavg_ok = coordinator::ValidateHello(hello, 0).ok();
   const bool fedjets_ok =
       coordinator::ValidateHello(hello, kFedJetsExperts).ok();

@@ -2,20 +2,15 @@
 
 #include <fmt/format.h>
 
-#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <system_error>
 #include <utility>
+
+#include "common/base/read_file.h"
 
 namespace fedjets::common {
 namespace {
-
-namespace fs = std::filesystem;
 
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 
@@ -27,26 +22,9 @@ CsvReader::CsvReader(std::string text, std::string path)
 }
 
 Result<CsvReader> CsvReader::Open(const std::string& path) {
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (st.type() == fs::file_type::not_found) {
-    return NotFound(path + ": no such file");
-  }
-  if (ec) return InvalidArgument(path + ": " + ec.message());
-  if (!fs::is_regular_file(st)) {
-    return InvalidArgument(path + ": not a regular file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    const std::string why = std::strerror(err);
-    return err == EACCES ? PermissionDenied(path + ": cannot open: " + why)
-                         : InvalidArgument(path + ": cannot open: " + why);
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return DataLoss(path + ": read error");
-  return CsvReader(std::move(text).str(), path);
+  Result<std::string> text = ReadFileToString(path);
+  if (!text.ok()) return text.status();
+  return CsvReader(std::move(text).value(), path);
 }
 
 CsvReader CsvReader::FromString(std::string text, std::string path) {

@@ -6,6 +6,8 @@
 #include <bit>
 #include <limits>
 
+#include "common/base/log_quote.h"
+
 namespace fedjets::common {
 
 static_assert(std::endian::native == std::endian::little,
@@ -65,38 +67,23 @@ Result<uint64_t> ExpectedBytes(const std::string& name, proto::DType dtype,
   const size_t elem = ElementSize(dtype);
   if (elem == 0) {
     return InvalidArgument(
-        fmt::format("tensor '{}' has {}", name, DTypeName(dtype)));
+        fmt::format("tensor {} has {}", QuoteForLog(name), DTypeName(dtype)));
   }
   uint64_t n = elem;
   for (int64_t d : shape) {
     if (d < 0) {
-      return InvalidArgument(fmt::format("tensor '{}' has negative dim in {}",
-                                         name, ShapeString(shape)));
+      return InvalidArgument(fmt::format("tensor {} has negative dim in {}",
+                                         QuoteForLog(name),
+                                         ShapeString(shape)));
     }
     if (d != 0 && n > std::numeric_limits<uint64_t>::max() / d) {
-      return InvalidArgument(fmt::format("tensor '{}' shape {} overflows", name,
+      return InvalidArgument(fmt::format("tensor {} shape {} overflows",
+                                         QuoteForLog(name),
                                          ShapeString(shape)));
     }
     n *= static_cast<uint64_t>(d);
   }
   return n;
-}
-
-// A name a peer sent, for an error message: quoted, cut to 64 bytes, with
-// bytes outside printable ASCII escaped so it cannot forge a log line.
-std::string PeerName(const std::string& name) {
-  constexpr size_t kMaxShown = 64;
-  std::string out = "'";
-  for (size_t i = 0; i < name.size() && i < kMaxShown; ++i) {
-    const unsigned char ch = static_cast<unsigned char>(name[i]);
-    if (ch < 0x20 || ch >= 0x7f || ch == '\\' || ch == '\'') {
-      out += fmt::format("\\x{:02x}", ch);
-    } else {
-      out += static_cast<char>(ch);
-    }
-  }
-  out += name.size() > kMaxShown ? "'..." : "'";
-  return out;
 }
 
 }  // namespace
@@ -121,9 +108,10 @@ Status ValidateTensor(const WireTensor& t) {
   auto want = ExpectedBytes(t.name, t.dtype, t.shape);
   if (!want.ok()) return want.status();
   if (*want != t.bytes.size()) {
-    return InvalidArgument(fmt::format(
-        "tensor '{}' ({} {}) should hold {} bytes but holds {}", t.name,
-        DTypeName(t.dtype), ShapeString(t.shape), *want, t.bytes.size()));
+    return InvalidArgument(
+        fmt::format("tensor {} ({} {}) should hold {} bytes but holds {}",
+                    QuoteForLog(t.name), DTypeName(t.dtype),
+                    ShapeString(t.shape), *want, t.bytes.size()));
   }
   return Status::Ok();
 }
@@ -156,8 +144,8 @@ Status CheckParameterList(const ParameterList& expected,
     const WireTensor& g = got[i];
     if (e.name != g.name) {
       return InvalidArgument(
-          fmt::format("parameter {} is named '{}' but '{}' was expected", i,
-                      g.name, e.name));
+          fmt::format("parameter {} is named {} but '{}' was expected", i,
+                      QuoteForLog(g.name), e.name));
     }
     if (e.dtype != g.dtype) {
       return InvalidArgument(
@@ -176,7 +164,8 @@ Status CheckParameterList(const ParameterList& expected,
         "got {} parameters but {} were expected{}", got.size(), expected.size(),
         got.size() < expected.size()
             ? fmt::format(" (first missing: '{}')", expected[got.size()].name)
-            : fmt::format(" (first extra: '{}')", got[expected.size()].name)));
+            : fmt::format(" (first extra: {})",
+                          QuoteForLog(got[expected.size()].name))));
   }
   return Status::Ok();
 }
@@ -253,7 +242,7 @@ Status TensorAssembler::CheckSpec(int32_t index, const WireTensor& got) const {
   if (got.name != want.name) {
     return InvalidArgument(
         fmt::format("tensor {} is named {} but '{}' was expected", index,
-                    PeerName(got.name), want.name));
+                    QuoteForLog(got.name), want.name));
   }
   if (got.dtype != want.dtype) {
     return InvalidArgument(
@@ -298,14 +287,15 @@ Status TensorAssembler::Add(const proto::TensorChunk& c) {
     auto want = ExpectedBytes(t.name, t.dtype, t.shape);
     if (!want.ok()) return want.status();
     if (*want != c.total_bytes()) {
-      return InvalidArgument(fmt::format(
-          "tensor '{}' ({} {}) declares {} bytes but needs {}", t.name,
-          DTypeName(t.dtype), ShapeString(t.shape), c.total_bytes(), *want));
+      return InvalidArgument(
+          fmt::format("tensor {} ({} {}) declares {} bytes but needs {}",
+                      QuoteForLog(t.name), DTypeName(t.dtype),
+                      ShapeString(t.shape), c.total_bytes(), *want));
     }
     if (c.total_bytes() > max_tensor_bytes_) {
       return InvalidArgument(
-          fmt::format("tensor '{}' of {} bytes exceeds the limit of {} bytes",
-                      t.name, c.total_bytes(), max_tensor_bytes_));
+          fmt::format("tensor {} of {} bytes exceeds the limit of {} bytes",
+                      QuoteForLog(t.name), c.total_bytes(), max_tensor_bytes_));
     }
     current_ = std::move(t);
     current_total_ = c.total_bytes();
@@ -313,20 +303,19 @@ Status TensorAssembler::Add(const proto::TensorChunk& c) {
   } else if (c.offset() != current_.bytes.size() ||
              c.total_bytes() != current_total_) {
     return InvalidArgument(fmt::format(
-        "tensor '{}' chunk at offset {} (total {}) does not continue the {} "
+        "tensor {} chunk at offset {} (total {}) does not continue the {} "
         "bytes received of {}",
-        current_.name, c.offset(), c.total_bytes(), current_.bytes.size(),
-        current_total_));
+        QuoteForLog(current_.name), c.offset(), c.total_bytes(),
+        current_.bytes.size(), current_total_));
   }
   if (c.data().empty() && current_total_ > 0) {
-    return InvalidArgument(
-        fmt::format("a chunk of tensor '{}' carries no data",
-                    has_specs_ ? current_.name : PeerName(current_.name)));
+    return InvalidArgument(fmt::format("a chunk of tensor {} carries no data",
+                                       QuoteForLog(current_.name)));
   }
   if (current_.bytes.size() + c.data().size() > current_total_) {
     return InvalidArgument(
-        fmt::format("tensor '{}' chunks exceed its declared {} bytes",
-                    current_.name, current_total_));
+        fmt::format("tensor {} chunks exceed its declared {} bytes",
+                    QuoteForLog(current_.name), current_total_));
   }
   // Memory grows with bytes actually received, never with what is declared.
   current_.bytes.append(c.data());

@@ -21,10 +21,6 @@ proto::ModelConfig ModelConfigFor(const common::ModelSpec& spec) {
   return m;
 }
 
-uint64_t RoundSeed(uint64_t run_seed, int round) {
-  return run_seed * 1000003 + static_cast<uint64_t>(round);
-}
-
 asio::awaitable<Status> SendWithHeader(common::Connection& c,
                                        proto::Envelope header,
                                        const common::ParameterList& params,

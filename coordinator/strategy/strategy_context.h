@@ -4,6 +4,7 @@
 #include "common/learn/model.h"
 #include "common/learn/training.h"
 #include "coordinator/evaluation.h"
+#include "coordinator/strategy/round_seed.h"
 #include "coordinator/strategy/strategy.h"
 
 namespace fedjets::coordinator {
@@ -21,10 +22,6 @@ struct StrategyContext {
 };
 
 proto::ModelConfig ModelConfigFor(const common::ModelSpec& spec);
-
-// The seed a client's local training in `round` is shuffled with (sent in
-// the RoundTask), derived from the run's --seed.
-uint64_t RoundSeed(uint64_t run_seed, int round);
 
 common::Result<std::unique_ptr<Strategy>> MakeFedAvgStrategy(
     StrategyContext context);

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "common/learn/update_bounds.h"
-#include "coordinator/strategy/strategy_context.h"  // RoundSeed
+#include "coordinator/strategy/round_seed.h"
 
 namespace fedjets::coordinator {
 namespace {

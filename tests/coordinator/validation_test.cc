@@ -229,12 +229,6 @@ TEST(ValidationTest, NormBoundWithoutAMatchingStartIsRejectedNotCrashed) {
   ExpectInvalid(r->status, {"what the client was sent"});
 }
 
-TEST(ValidationTest, QuoteForLogEscapesControlBytesAndCutsLongText) {
-  EXPECT_EQ(QuoteForLog("client-0"), R"("client-0")");
-  EXPECT_EQ(QuoteForLog("a\nb\"c\\\x01\xff"), R"("a\nb\"c\\\x01\xff")");
-  EXPECT_EQ(QuoteForLog("abcdef", 3), R"("abc"...)");
-}
-
 // --max-update-samples defaults to the cap a Hello may declare (checked
 // here: clang-14 cannot evaluate a StrategyOptions in a static_assert).
 TEST(UpdateLimitsTest, SampleCapDefaultsToTheHelloCap) {

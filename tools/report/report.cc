@@ -13,6 +13,8 @@
 #include <sstream>
 #include <variant>
 
+#include "common/base/read_file.h"
+
 namespace fedjets::coordinator {
 namespace {
 
@@ -161,15 +163,12 @@ Result<RunMetrics> LoadRun(const RunSpec& spec,
                            std::vector<std::string>* warnings) {
   const fs::path dir(spec.dir);
   const std::string file = (dir / "metrics.jsonl").string();
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    return common::NotFound(fmt::format(
-        "{}: cannot open; is {} a run directory (fedjets-sim --run-dir)?", file,
-        spec.dir));
+  Result<std::string> read = common::ReadFileToString(file);
+  if (!read.ok()) {
+    return read.status().Annotate(fmt::format(
+        "is {} a run directory (fedjets-sim --run-dir)?", spec.dir));
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  const std::string text = std::move(read).value();
 
   RunMetrics run;
   run.spec = spec;

@@ -2,11 +2,10 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "common/base/read_file.h"
 #include "tools/report/report.h"
 
 namespace {
@@ -77,10 +76,12 @@ int main(int argc, char** argv) {
       return 1;
     }
     o.runs = std::move(runs).value();
-    std::ifstream in(manifest);
-    std::stringstream text;
-    text << in.rdbuf();
-    o.manifest_text = text.str();
+    auto text = fedjets::common::ReadFileToString(manifest);
+    if (!text.ok()) {
+      fmt::print(stderr, "error: {}\n", text.status().ToString());
+      return 1;
+    }
+    o.manifest_text = std::move(text).value();
     while (!o.manifest_text.empty() && o.manifest_text.back() == '\n')
       o.manifest_text.pop_back();
   }

@@ -90,7 +90,7 @@ TEST(TensorCodecTest, CheckParameterListNamesFirstShapeMismatch) {
 TEST(TensorCodecTest, CheckParameterListNamesWrongNameAndMissing) {
   ParameterList want = {FloatTensor("w", {2}), FloatTensor("b", {2})};
   ParameterList renamed = {FloatTensor("x", {2}), FloatTensor("b", {2})};
-  EXPECT_NE(CheckParameterList(want, renamed).message().find("named 'x'"),
+  EXPECT_NE(CheckParameterList(want, renamed).message().find("named \"x\""),
             std::string::npos);
   ParameterList shorter = {FloatTensor("w", {2})};
   EXPECT_NE(

@@ -76,7 +76,7 @@ TEST_F(TensorSpecTest, WrongNameIsRefusedOnTheFirstChunk) {
   Status st = assembler_.Add(chunks[0]);
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(st.message(),
-            "tensor 0 is named 'fc1.weight\\x0a[info] forged' but "
+            "tensor 0 is named \"fc1.weight\\n[info] forged\" but "
             "'fc1.weight' was expected");
 }
 
@@ -149,7 +149,7 @@ TEST_F(TensorSpecTest, AChunkWithoutDataIsRefused) {
   stall.clear_data();
   Status st = assembler_.Add(stall);
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(st.message(), "a chunk of tensor 'fc1.weight' carries no data");
+  EXPECT_EQ(st.message(), "a chunk of tensor \"fc1.weight\" carries no data");
 }
 
 TEST_F(TensorSpecTest, MoreDataThanTheShapeHoldsIsRefused) {
