@@ -137,7 +137,11 @@ awaitable<Status> Coordinator::Impl::Drive() {
         if (stopping_) {
           // Keep the draws of the failed attempts: a resumed run samples
           // afresh.
-          if (attempt > 1) (void)co_await SaveCheckpoint(completed, rng);
+          if (attempt == 1) break;
+          if (Status saved = co_await SaveCheckpoint(completed, rng);
+              !saved.ok()) {
+            spdlog::warn("round {}: {}", round, saved.ToString());
+          }
           break;
         }
         failure = st.message();
