@@ -66,12 +66,10 @@ Status Coordinator::Impl::Prepare() {
   if (opt_.min_clients < 1) {
     return common::InvalidArgument("--min-clients must be >= 1");
   }
-  if (opt_.min_updates < 1) {
-    return common::InvalidArgument("--min-updates must be >= 1");
-  }
   if (opt_.clients_per_round < 0) {
     return common::InvalidArgument("--clients-per-round must be >= 0");
   }
+  FEDJETS_RETURN_IF_ERROR(ValidateQuorum(opt_.quorum, opt_.clients_per_round));
   if (opt_.eval_every < 1) {
     return common::InvalidArgument("--eval-every must be >= 1");
   }

@@ -21,6 +21,7 @@
 #include "common/data/dataset_source.h"
 #include "common/net/connection.h"
 #include "common/net/tls.h"
+#include "coordinator/quorum.h"
 #include "coordinator/strategy/strategy.h"
 
 namespace fedjets::coordinator {
@@ -35,9 +36,11 @@ struct CoordinatorOptions {
   int rounds = 5;
   int min_clients = 2;        // wait for this many before round 1
   int clients_per_round = 0;  // 0 = every connected client
-  double anchor_share =
-      0.5;              // FedJETs: share of a round's clients that are anchors
-  int min_updates = 1;  // quorum: fewer updates and the round is void
+  double anchor_share = 0.5;  // FedJETs: share of a round's clients that
+                              // are anchors
+  // Updates a round needs; below it the round is retried with a fresh
+  // sample, and after max_failed_rounds attempts in a row the run stops.
+  QuorumOptions quorum;
 
   StrategyOptions strategy;    // algorithm, models, local recipe
   common::DatasetSource data;  // its test split is evaluated
@@ -56,6 +59,10 @@ struct CoordinatorOptions {
   // File of the client names (and anchors) admitted; empty = every holder
   // of a certificate from the run's CA (docs/OPERATIONS.md, "Allow-list").
   std::string allow_list;
+  // A round closes when every sampled client reported or at this
+  // deadline (from its start); a client still training then may finish,
+  // and its update is refused as stale (docs/OPERATIONS.md, "Deadlines and
+  // quorum").
   std::chrono::milliseconds round_timeout{300'000};
   // A sampled client that sends (or reads) nothing for this long in its
   // round exchange is dropped; clients send a Heartbeat every quarter of
@@ -84,6 +91,9 @@ struct RoundMetrics {
   int round = 0;
   int clients_sampled = 0;
   int clients_reported = 0;
+  int attempts = 1;         // 1 + the attempts retried below quorum
+  int clients_dropped = 0;  // exchanges that failed (lost, errors, deadline)
+  int clients_late = 0;     // still training when the round closed
   double train_loss = 0.0;
   double test_accuracy = -1.0;  // -1 when not evaluated this round
   double unseen_accuracy = -1.0;
@@ -92,7 +102,8 @@ struct RoundMetrics {
   double seconds = 0.0;
   // Updates refused, by reason: by ValidateUpdate
   // (coordinator/validation.h), or on the wire ("invalid_update",
-  // "too_large", "silent"; RejectionReason in coordinator_rounds.cc).
+  // "too_large", "silent"; RejectionReason in coordinator_exchange.cc),
+  // and "stale": updates that came after their round had closed.
   std::map<std::string, int> updates_rejected;
 };
 
@@ -123,7 +134,14 @@ struct RunSummary {
   // Stopped (Stop(), SIGINT, SIGTERM) before the last round: the run
   // directory's newest checkpoint is where --resume continues.
   bool interrupted = false;
+  // Stopped after --max-failed-rounds attempts in a row below quorum;
+  // Run() then fails, and the newest checkpoint is where --resume goes on.
+  bool below_quorum = false;
 };
+
+// fedjets-coordinator's exit status when the run stopped below quorum
+// (RunSummary::below_quorum); fedjets-sim recognises it.
+inline constexpr int kExitBelowQuorum = 3;
 
 class Coordinator {
  public:

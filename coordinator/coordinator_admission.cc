@@ -254,17 +254,30 @@ Coordinator::Impl::LiveSessions() {
   return sessions_;
 }
 
+std::vector<std::shared_ptr<Coordinator::Impl::Session>>
+Coordinator::Impl::FreeSessions() {
+  auto live = LiveSessions();
+  std::erase_if(live, [](const auto& s) { return s->busy; });
+  return live;
+}
+
 awaitable<Status> Coordinator::Impl::WaitForClients(int needed) {
   const auto deadline = Clock::now() + opt_.wait_clients_timeout;
-  while (static_cast<int>(LiveSessions().size()) < needed) {
+  int free = 0;
+  while ((free = static_cast<int>(FreeSessions().size())) < needed) {
     if (stopping_) co_return common::Unavailable("coordinator stopped");
     if (Clock::now() >= deadline) {
-      co_return common::DeadlineExceeded(
-          fmt::format("only {} of the {} clients needed joined within {} s",
-                      sessions_.size(), needed,
-                      std::chrono::duration_cast<std::chrono::seconds>(
-                          opt_.wait_clients_timeout)
-                          .count()));
+      const int busy = static_cast<int>(sessions_.size()) - free;
+      co_return common::DeadlineExceeded(fmt::format(
+          "only {} of the {} clients needed joined within {} s "
+          "(--wait-timeout){}",
+          free, needed,
+          std::chrono::duration_cast<std::chrono::seconds>(
+              opt_.wait_clients_timeout)
+              .count(),
+          busy > 0
+              ? fmt::format(" besides {} still busy with a late update", busy)
+              : ""));
     }
     clients_changed_.expires_at(deadline);
     co_await clients_changed_.async_wait(kTuple);

@@ -183,9 +183,18 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
                        "clients that must join before round 1 starts");
   AddOptionWithDefault(app, "--clients-per-round", o.clients_per_round,
                        "clients sampled per round (0 = all connected)");
-  AddOptionWithDefault(
-      app, "--min-updates", o.min_updates,
-      "quorum: a round with fewer updates keeps the old model");
+  AddOptionWithDefault(app, "--min-updates", o.quorum.min_updates,
+                       "quorum as a count: a round needs at least this many "
+                       "updates, or it is retried with a fresh sample");
+  AddOptionWithDefault(app, "--min-update-fraction",
+                       o.quorum.min_update_fraction,
+                       "quorum as a share of the clients sampled, in [0, 1]; "
+                       "a round needs max(--min-updates, ceil(F x sampled)) "
+                       "updates (0 = the count alone)");
+  AddOptionWithDefault(app, "--max-failed-rounds", o.quorum.max_failed_rounds,
+                       "attempts in a row below quorum after which the run "
+                       "stops with a checkpoint (exit status 3; --resume "
+                       "goes on)");
   AddStrategyFlags(app, o.strategy);
   AddOptionWithDefault(app, "--anchor-share", o.anchor_share,
                        "share of each round's clients drawn from the anchors");
@@ -215,8 +224,9 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
   common::AddSecondsFlag(app, "--handshake-timeout", o.handshake_timeout,
                          "deadline for a client's TLS handshake and hello");
   common::AddSecondsFlag(app, "--round-timeout", o.round_timeout,
-                         "deadline for a client's round; stragglers are "
-                         "dropped");
+                         "deadline of a round: it closes then with the "
+                         "updates in (if a quorum); later ones are refused "
+                         "as stale");
   app.add_option_function<double>(
          "--client-silence-timeout",
          [&o](double s) {

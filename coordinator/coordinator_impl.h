@@ -3,7 +3,8 @@
 //   coordinator.cc           set-up (Prepare) and the run's course (Run);
 //   coordinator_admission.cc accepting clients: TLS, Hello, Welcome,
 //                            just-in-time serving, waiting for a quorum;
-//   coordinator_rounds.cc    the round driver and each client's exchange;
+//   coordinator_rounds.cc    the round driver: attempts, quorum, retries;
+//   coordinator_exchange.cc  one sampled client's exchange, stale updates;
 //   coordinator_shutdown.cc  stopping, goodbyes and the run's end event;
 //   coordinator_checkpoint.cc checkpoints after each round, --resume.
 //
@@ -19,6 +20,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -105,10 +107,26 @@ class Coordinator::Impl {
     NameClaims::Claim name_claim;  // its client name, while it lives
     SessionInfo info;
     bool alive = true;
+    // In a round exchange, maybe one whose round closed without it (its
+    // update is read and refused as stale): not sampled, and no one else
+    // reads or writes conn meanwhile.
+    bool busy = false;
   };
   struct Sampled {
     std::shared_ptr<Session> session;
     Role role;
+  };
+  // One attempt at a round, shared by the driver and the attempt's
+  // exchanges, which may outlive it (a late client's).
+  struct Attempt {
+    explicit Attempt(boost::asio::io_context& io) : changed(io) {}
+    Clock::time_point deadline;
+    int pending = 0;      // exchanges not over
+    int sending = 0;      // exchanges still in Strategy::SendTask
+    bool closed = false;  // the round went on without the pending ones
+    RoundMetrics m;
+    std::vector<ClientUpdate> updates;  // accepted, in arrival order
+    boost::asio::steady_timer changed;  // cancelled when a count drops
   };
 
   // Admission (coordinator_admission.cc).
@@ -118,15 +136,33 @@ class Coordinator::Impl {
   bool UnderConnectionCaps();
   awaitable<void> Admit(tcp::socket socket, Slot connection_slot,
                         Slot handshake_slot);
+  // Waits until `needed` sessions are free (alive and not busy).
   awaitable<Status> WaitForClients(int needed);
   void Reject(Connection& conn, const Status& why);
   std::vector<std::shared_ptr<Session>> LiveSessions();
+  std::vector<std::shared_ptr<Session>> FreeSessions();
 
   // Rounds (coordinator_rounds.cc).
   awaitable<Status> Drive();
-  awaitable<void> ExchangeWith(std::shared_ptr<Session> s, Role role, int round,
-                               RoundMetrics& m);
+  // Samples the free clients and runs their exchanges until all reported
+  // (or failed) or the round deadline; returns once no exchange touches
+  // the strategy any more.
+  awaitable<std::shared_ptr<Attempt>> RunAttempt(int round,
+                                                 std::mt19937_64& rng);
+  // Records a failed attempt (metrics event and log line).
+  void RecordFailedAttempt(int round, int attempt, const Attempt* a, int quorum,
+                           const std::string& reason, Clock::time_point start);
   std::vector<Sampled> Sample(std::mt19937_64& rng);
+  // The updates refused as stale since the last round event, added to the
+  // next one's updates_rejected.
+  void TakeStaleCount(std::map<std::string, int>& rejected);
+
+  // One sampled client's exchange (coordinator_exchange.cc).
+  awaitable<void> ExchangeWith(std::shared_ptr<Session> s, Role role, int round,
+                               std::shared_ptr<Attempt> a);
+  // After its round closed: refuses the update as stale, or drops the
+  // client whose exchange failed.
+  void FinishLate(Session& s, int round, const common::Result<ClientUpdate>& u);
 
   // Checkpoints (coordinator_checkpoint.cc).
   // The settings a run may not change when it resumes, as "flag\nvalue"
@@ -189,8 +225,8 @@ class Coordinator::Impl {
   Status result_;
   uint64_t client_bytes_total_ = 0;
   int64_t client_exchanges_ = 0;
-  std::vector<ClientUpdate> pending_updates_;  // this round's, as they come
-  std::optional<Checkpoint> resume_;           // --resume: where from
+  int stale_updates_ = 0;             // see TakeStaleCount
+  std::optional<Checkpoint> resume_;  // --resume: where from
 };
 
 }  // namespace fedjets::coordinator

@@ -65,6 +65,14 @@ int main(int argc, char** argv) {
     }
   }
   auto st = c.Run();
+  if (!st.ok() && c.summary().below_quorum) {
+    spdlog::error(
+        "run {} stopped below quorum: {}; a checkpoint is kept: "
+        "fedjets-coordinator --resume {} continues once enough clients report",
+        c.run_id(), st.message(),
+        o.run_dir.empty() ? "(no --run-dir: nothing was saved)" : o.run_dir);
+    return coordinator::kExitBelowQuorum;
+  }
   if (!st.ok()) {
     spdlog::error("run {} failed: {}", c.run_id(), st.ToString());
     return 1;

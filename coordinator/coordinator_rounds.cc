@@ -1,135 +1,108 @@
 // The round driver: each round samples clients, runs their exchanges
-// concurrently, aggregates and evaluates on the worker thread, and
-// records the round's events.
+// concurrently until all reported or the deadline, and with a quorum of
+// updates aggregates and evaluates on the worker thread and records the
+// round; below quorum the round is tried again with a fresh sample, up to
+// --max-failed-rounds attempts (docs/OPERATIONS.md, "Deadlines and
+// quorum").
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <optional>
 #include <string>
 
 #include "coordinator/client_sampling.h"
 #include "coordinator/coordinator_impl.h"
-#include "coordinator/validation.h"
 
 namespace fedjets::coordinator {
-namespace {
-
-// A failed exchange the client is to blame for, as counted in the round's
-// updates_rejected, and the Error code it is told; empty for a lost
-// connection, a client's own error or the round deadline.
-struct WireRejection {
-  std::string reason;
-  proto::Error::Code code;
-};
-
-std::optional<WireRejection> RejectionReason(const Status& st,
-                                             Clock::time_point round_deadline) {
-  switch (st.code()) {
-    case common::StatusCode::kInvalidArgument:
-      return WireRejection{"invalid_update",
-                           proto::Error::CODE_INVALID_ARGUMENT};
-    case common::StatusCode::kResourceExhausted:
-      return WireRejection{"too_large", proto::Error::CODE_INVALID_ARGUMENT};
-    case common::StatusCode::kDeadlineExceeded:
-      // Before the round deadline, only the silence timeout can have fired.
-      if (Clock::now() < round_deadline) {
-        return WireRejection{"silent", proto::Error::CODE_DEADLINE_EXCEEDED};
-      }
-      return std::nullopt;
-    default:
-      return std::nullopt;
-  }
-}
-
-}  // namespace
 
 std::vector<Coordinator::Impl::Sampled> Coordinator::Impl::Sample(
     std::mt19937_64& rng) {
-  auto live = LiveSessions();
+  auto free = FreeSessions();
   std::vector<Candidate> candidates;
-  for (const auto& s : live) {
+  for (const auto& s : free) {
     candidates.push_back(
         {s->info.name, strategy_->UsesAnchors() && s->info.anchor_expert >= 0});
   }
   RoundDraw draw =
       DrawRound(candidates, opt_.clients_per_round, opt_.anchor_share, rng);
   std::vector<Sampled> out;
-  for (size_t i : draw.anchors) out.push_back({live[i], Role::kAnchor});
-  for (size_t i : draw.normal) out.push_back({live[i], Role::kNormal});
+  for (size_t i : draw.anchors) out.push_back({free[i], Role::kAnchor});
+  for (size_t i : draw.normal) out.push_back({free[i], Role::kNormal});
   return out;
 }
 
-// One sampled client's round. A member coroutine, not a lambda: a
-// coroutine lambda's captures die with the lambda object.
-awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
-                                                Role role, int round,
-                                                RoundMetrics& m) {
-  const uint64_t sent = s->conn->bytes_sent();
-  const uint64_t recv = s->conn->bytes_received();
-  const auto deadline = Clock::now() + opt_.round_timeout;
-  s->conn->set_frame_timeout(opt_.client_silence_timeout);
-  auto u = co_await strategy_->Exchange(*s->conn, summary_.run_id, round,
-                                        s->info, role, deadline);
-  s->conn->set_frame_timeout(Clock::duration::zero());
-  const uint64_t ds = s->conn->bytes_sent() - sent;
-  const uint64_t dr = s->conn->bytes_received() - recv;
-  m.bytes_sent += ds;
-  m.bytes_received += dr;
-  if (!u.ok()) {
-    s->alive = false;
-    auto rejected = RejectionReason(u.status(), deadline);
-    if (!rejected) {
-      spdlog::warn("client '{}' dropped in round {}: {}", s->info.name, round,
-                   u.status().ToString());
-      s->conn->Close();
-      co_return;
-    }
-    Status why = u.status();
-    if (rejected->reason == "silent") {
-      why = why.Annotate("silent past --client-silence-timeout");
-    }
-    spdlog::warn("update of client '{}' rejected in round {} ({}): {}",
-                 s->info.name, round, rejected->reason, why.ToString());
-    ++m.updates_rejected[rejected->reason];
-    co_await common::SendErrorAndClose(*s->conn, summary_.run_id, round,
-                                       rejected->code, why.message());
-    co_return;
+awaitable<std::shared_ptr<Coordinator::Impl::Attempt>>
+Coordinator::Impl::RunAttempt(int round, std::mt19937_64& rng) {
+  auto a = std::make_shared<Attempt>(io_);
+  a->deadline = Clock::now() + opt_.round_timeout;
+  a->m.round = round;
+  std::vector<Sampled> sampled = Sample(rng);
+  a->m.clients_sampled = static_cast<int>(sampled.size());
+  a->pending = a->sending = a->m.clients_sampled;
+  for (auto& [s, role] : sampled) {
+    s->busy = true;
+    boost::asio::co_spawn(io_, ExchangeWith(s, role, round, a),
+                          [this, a, round](std::exception_ptr e) {
+                            LogException("client exchange", e);
+                            --a->pending;
+                            if (!a->closed) {
+                              log_.Progress(round,
+                                            static_cast<int>(a->updates.size()),
+                                            a->m.clients_sampled);
+                            }
+                            a->changed.cancel();
+                          });
   }
-  const StrategyOptions& so = opt_.strategy;
-  std::optional<UpdateRejection> rejected;
-  if (so.update_checks) {  // off only with --no-update-checks (experiments)
-    rejected = ValidateUpdate(u->num_samples, s->info.num_samples,
-                              u->train_loss, u->params, u->start,
-                              {so.max_update_samples, so.max_update_norm});
+  log_.Progress(round, 0, a->m.clients_sampled);
+  while (a->pending > 0 && Clock::now() < a->deadline) {
+    a->changed.expires_at(a->deadline);
+    co_await a->changed.async_wait(kTuple);
   }
-  if (rejected) {
-    spdlog::warn("update of client '{}' rejected in round {}: {}", s->info.name,
-                 round, rejected->status.ToString());
-    ++m.updates_rejected[rejected->reason];
-    s->alive = false;
-    co_await common::SendErrorAndClose(*s->conn, summary_.run_id, round,
-                                       proto::Error::CODE_INVALID_ARGUMENT,
-                                       rejected->status.message());
-    co_return;
+  a->closed = true;
+  // An exchange still sending its task fails at this same deadline; the
+  // strategy is aggregated only once none of them reads it.
+  while (a->sending > 0) {
+    a->changed.expires_at(Clock::time_point::max());
+    co_await a->changed.async_wait(kTuple);
   }
-  client_bytes_total_ += ds + dr;
-  ++client_exchanges_;
-  summary_.exchanges.push_back({round, s->info.name, role, u->experts, ds, dr});
-  UpdateEvent event;
-  event.round = round;
-  event.client = s->info.name;
-  event.samples = u->num_samples;
-  event.train_loss = u->train_loss;
-  event.bytes_sent = ds;
-  event.bytes_received = dr;
-  if (role != Role::kModel && !u->experts.empty()) {
-    event.role = role == Role::kAnchor ? "anchor" : "normal";
-    event.experts = u->experts;
+  a->m.clients_late = a->pending;
+  if (a->m.clients_late > 0) {
+    spdlog::warn(
+        "round {} closed at its deadline (--round-timeout) without {} of "
+        "its {} clients; their updates will be refused as stale",
+        round, a->m.clients_late, a->m.clients_sampled);
   }
-  Record(event);
-  pending_updates_.push_back(std::move(*u));
+  NoteConnectedClients();  // without the clients dropped this round
+  co_return a;
+}
+
+void Coordinator::Impl::TakeStaleCount(std::map<std::string, int>& rejected) {
+  if (stale_updates_ > 0) rejected["stale"] += stale_updates_;
+  stale_updates_ = 0;
+}
+
+void Coordinator::Impl::RecordFailedAttempt(int round, int attempt,
+                                            const Attempt* a, int quorum,
+                                            const std::string& reason,
+                                            Clock::time_point start) {
+  RoundFailedEvent e;
+  e.round = round;
+  e.attempt = attempt;
+  e.quorum = quorum;
+  e.reason = reason;
+  e.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::map<std::string, int> rejected;
+  if (a != nullptr) {
+    e.clients_sampled = a->m.clients_sampled;
+    e.clients_reported = static_cast<int>(a->updates.size());
+    if (a->m.clients_dropped > 0) e.clients_dropped = a->m.clients_dropped;
+    if (a->m.clients_late > 0) e.clients_late = a->m.clients_late;
+    rejected = a->m.updates_rejected;
+  }
+  TakeStaleCount(rejected);
+  if (!rejected.empty()) e.updates_rejected = rejected;
+  Record(e);
 }
 
 awaitable<Status> Coordinator::Impl::Drive() {
@@ -154,53 +127,71 @@ awaitable<Status> Coordinator::Impl::Drive() {
   }
   for (int round = completed + 1; round <= opt_.rounds && !stopping_; ++round) {
     const auto start_time = Clock::now();
-    if (Status st = co_await WaitForClients(opt_.min_updates); !st.ok()) {
-      if (stopping_) break;
-      co_return st;
+    std::shared_ptr<Attempt> a;
+    int attempt = 1;
+    for (;; ++attempt) {
+      std::string failure;
+      int quorum = opt_.quorum.min_updates;
+      a.reset();
+      if (Status st = co_await WaitForClients(quorum); !st.ok()) {
+        if (stopping_) {
+          // Keep the draws of the failed attempts: a resumed run samples
+          // afresh.
+          if (attempt == 1) break;
+          if (Status saved = co_await SaveCheckpoint(completed, rng);
+              !saved.ok()) {
+            spdlog::warn("round {}: {}", round, saved.ToString());
+          }
+          break;
+        }
+        failure = st.message();
+      } else {
+        a = co_await RunAttempt(round, rng);
+        quorum = EffectiveQuorum(opt_.quorum, a->m.clients_sampled);
+        const int reported = static_cast<int>(a->updates.size());
+        if (reported >= quorum) break;
+        failure = fmt::format("{} of {} sampled clients reported; quorum is {}",
+                              reported, a->m.clients_sampled, quorum);
+      }
+      RecordFailedAttempt(round, attempt, a.get(), quorum, failure, start_time);
+      a.reset();
+      if (stopping_ || attempt >= opt_.quorum.max_failed_rounds) {
+        // Keep the draws made: a resumed run samples afresh.
+        if (Status st = co_await SaveCheckpoint(completed, rng); !st.ok()) {
+          spdlog::warn("round {}: {}", round, st.ToString());
+        }
+        if (stopping_) break;
+        summary_.below_quorum = true;
+        co_return common::FailedPrecondition(fmt::format(
+            "round {} failed {} attempts in a row (--max-failed-rounds): {}",
+            round, attempt, failure));
+      }
+      spdlog::warn(
+          "round {} attempt {} failed: {}; retrying with a fresh sample "
+          "(attempt {} of at most {})",
+          round, attempt, failure, attempt + 1, opt_.quorum.max_failed_rounds);
     }
-    std::vector<Sampled> sampled = Sample(rng);
-    RoundMetrics m;
-    m.round = round;
-    m.clients_sampled = static_cast<int>(sampled.size());
-    std::vector<ClientUpdate> updates;
-    size_t pending = sampled.size();
-    boost::asio::steady_timer all_done(io_, Clock::time_point::max());
-    for (auto& [s, role] : sampled) {
-      boost::asio::co_spawn(
-          io_, ExchangeWith(s, role, round, m), [&, s](std::exception_ptr e) {
-            LogException("client exchange", e);
-            log_.Progress(round, static_cast<int>(pending_updates_.size()),
-                          m.clients_sampled);
-            if (--pending == 0) all_done.cancel();
-          });
-    }
-    log_.Progress(round, 0, m.clients_sampled);
-    while (pending > 0) co_await all_done.async_wait(kTuple);
-    NoteConnectedClients();  // without the clients dropped this round
-    updates = std::move(pending_updates_);
-    pending_updates_.clear();
+    if (!a) break;  // stopped while below quorum
+    RoundMetrics& m = a->m;
+    m.attempts = attempt;
+    std::vector<ClientUpdate> updates = std::move(a->updates);
     // Updates arrive in network order; aggregate in a fixed one so that a
     // seed reproduces a run bit for bit.
     std::sort(updates.begin(), updates.end(),
-              [](const auto& a, const auto& b) { return a.client < b.client; });
+              [](const auto& x, const auto& y) { return x.client < y.client; });
 
     m.clients_reported = static_cast<int>(updates.size());
     RoundEvent round_event;
     round_event.round = round;
-    if (m.clients_reported >= opt_.min_updates && m.clients_reported > 0) {
-      double loss = 0, samples = 0;
-      for (auto& u : updates) {
-        loss += u.train_loss * static_cast<double>(u.num_samples);
-        samples += static_cast<double>(u.num_samples);
-      }
-      m.train_loss = loss / samples;
-      Status st = co_await OnWorkers(
-          [&] { return strategy_->Aggregate(round, updates, round_event); });
-      FEDJETS_CO_RETURN_IF_ERROR(st);
-    } else {
-      spdlog::warn("round {} void: {} updates, quorum is {}", round,
-                   m.clients_reported, opt_.min_updates);
+    double loss = 0, samples = 0;
+    for (auto& u : updates) {
+      loss += u.train_loss * static_cast<double>(u.num_samples);
+      samples += static_cast<double>(u.num_samples);
     }
+    m.train_loss = loss / samples;
+    Status st = co_await OnWorkers(
+        [&] { return strategy_->Aggregate(round, updates, round_event); });
+    FEDJETS_CO_RETURN_IF_ERROR(st);
     if (round % opt_.eval_every == 0 || round == opt_.rounds) {
       EvalEvent eval =
           co_await OnWorkers([&] { return strategy_->Evaluate(round); });
@@ -213,6 +204,7 @@ awaitable<Status> Coordinator::Impl::Drive() {
     }
     m.seconds =
         std::chrono::duration<double>(Clock::now() - start_time).count();
+    TakeStaleCount(m.updates_rejected);
     summary_.rounds.push_back(m);
     round_event.clients_sampled = m.clients_sampled;
     round_event.clients_reported = m.clients_reported;
@@ -220,6 +212,9 @@ awaitable<Status> Coordinator::Impl::Drive() {
     round_event.bytes_sent = m.bytes_sent;
     round_event.bytes_received = m.bytes_received;
     round_event.seconds = m.seconds;
+    if (m.attempts > 1) round_event.attempts = m.attempts;
+    if (m.clients_dropped > 0) round_event.clients_dropped = m.clients_dropped;
+    if (m.clients_late > 0) round_event.clients_late = m.clients_late;
     if (!m.updates_rejected.empty()) {
       round_event.updates_rejected = m.updates_rejected;
     }

@@ -33,6 +33,11 @@ awaitable<void> Coordinator::Impl::SayGoodbye() {
   const std::vector<std::shared_ptr<Session>> snapshot = sessions_;
   for (const auto& s : snapshot) {
     if (!s->alive) continue;
+    if (s->busy) {  // a late exchange reads conn: no Goodbye, just close
+      s->alive = false;
+      s->conn->Close();
+      continue;
+    }
     proto::Envelope bye = common::MakeEnvelope(summary_.run_id, 0);
     bye.mutable_goodbye()->set_reason(
         !result_.ok()          ? result_.ToString()

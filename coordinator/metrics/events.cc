@@ -211,6 +211,9 @@ void to_json(json& j, const RoundEvent& e) {
   if (e.test_accuracy) j["test_accuracy"] = *e.test_accuracy;
   if (e.expert_load) j["expert_load"] = *e.expert_load;
   if (e.updates_rejected) j["updates_rejected"] = *e.updates_rejected;
+  if (e.attempts) j["attempts"] = *e.attempts;
+  if (e.clients_dropped) j["clients_dropped"] = *e.clients_dropped;
+  if (e.clients_late) j["clients_late"] = *e.clients_late;
 }
 
 void from_json(const json& j, RoundEvent& e) {
@@ -225,6 +228,36 @@ void from_json(const json& j, RoundEvent& e) {
   f.Optional("test_accuracy", e.test_accuracy);
   f.Optional("expert_load", e.expert_load);
   f.Optional("updates_rejected", e.updates_rejected);
+  f.Optional("attempts", e.attempts);
+  f.Optional("clients_dropped", e.clients_dropped);
+  f.Optional("clients_late", e.clients_late);
+}
+
+void to_json(json& j, const RoundFailedEvent& e) {
+  j = {{"round", e.round},
+       {"attempt", e.attempt},
+       {"clients_sampled", e.clients_sampled},
+       {"clients_reported", e.clients_reported},
+       {"quorum", e.quorum},
+       {"reason", e.reason},
+       {"seconds", e.seconds}};
+  if (e.updates_rejected) j["updates_rejected"] = *e.updates_rejected;
+  if (e.clients_dropped) j["clients_dropped"] = *e.clients_dropped;
+  if (e.clients_late) j["clients_late"] = *e.clients_late;
+}
+
+void from_json(const json& j, RoundFailedEvent& e) {
+  Fields f(j, "");
+  f.Required("round", e.round);
+  f.Required("attempt", e.attempt);
+  f.Required("clients_sampled", e.clients_sampled);
+  f.Required("clients_reported", e.clients_reported);
+  f.Required("quorum", e.quorum);
+  f.Required("reason", e.reason);
+  f.Required("seconds", e.seconds);
+  f.Optional("updates_rejected", e.updates_rejected);
+  f.Optional("clients_dropped", e.clients_dropped);
+  f.Optional("clients_late", e.clients_late);
 }
 
 void to_json(json& j, const SplitAccuracy& a) {
@@ -361,6 +394,7 @@ common::Result<Event> ParseEvent(std::string_view line) {
     if (name == StartEvent::kName) return Parse<StartEvent>(j);
     if (name == UpdateEvent::kName) return Parse<UpdateEvent>(j);
     if (name == RoundEvent::kName) return Parse<RoundEvent>(j);
+    if (name == RoundFailedEvent::kName) return Parse<RoundFailedEvent>(j);
     if (name == EvalEvent::kName) return Parse<EvalEvent>(j);
     if (name == BaselinesEvent::kName) return Parse<BaselinesEvent>(j);
     if (name == RoutingEvent::kName) return Parse<RoutingEvent>(j);

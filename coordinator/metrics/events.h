@@ -68,9 +68,32 @@ struct RoundEvent {
   // fedjets: per expert, the number of clients that trained it.
   std::optional<std::vector<int>> expert_load;
   // Updates the coordinator refused, by reason ("num_samples",
-  // "non_finite"); absent when none was.
+  // "non_finite", "stale"); absent when none was.
   std::optional<std::map<std::string, int>> updates_rejected;
+  // When the round took more than one attempt (see RoundFailedEvent).
+  std::optional<int> attempts;
+  // Sampled clients whose exchange failed (connection lost, the client's
+  // error, the deadline before it had its task), and those still training
+  // when the round closed at its deadline; absent when 0.
+  std::optional<int> clients_dropped, clients_late;
   bool operator==(const RoundEvent&) const = default;
+};
+
+// An attempt at a round that ended below quorum (or could not start for
+// want of clients); the round is tried again with a fresh sample, or the
+// run stops after --max-failed-rounds of them in a row.
+struct RoundFailedEvent {
+  static constexpr std::string_view kName = "round_failed";
+  int round = 0;
+  int attempt = 0;  // 1 for the round's first
+  int clients_sampled = 0;
+  int clients_reported = 0;
+  int quorum = 0;  // updates it needed
+  std::string reason;
+  double seconds = 0.0;  // since the round's first attempt began
+  std::optional<std::map<std::string, int>> updates_rejected;
+  std::optional<int> clients_dropped, clients_late;
+  bool operator==(const RoundFailedEvent&) const = default;
 };
 
 // Mean accuracy over the seen and over the unseen evaluation clients
@@ -149,8 +172,9 @@ struct OtherEvent {
   bool operator==(const OtherEvent&) const = default;
 };
 
-using Event = std::variant<StartEvent, UpdateEvent, RoundEvent, EvalEvent,
-                           BaselinesEvent, RoutingEvent, EndEvent, OtherEvent>;
+using Event =
+    std::variant<StartEvent, UpdateEvent, RoundEvent, RoundFailedEvent,
+                 EvalEvent, BaselinesEvent, RoutingEvent, EndEvent, OtherEvent>;
 
 // The line for `event`, without the trailing newline.
 std::string EventLine(const Event& event);
@@ -166,6 +190,7 @@ common::Result<Event> ParseEvent(std::string_view line);
 void to_json(nlohmann::json& j, const StartEvent& e);
 void to_json(nlohmann::json& j, const UpdateEvent& e);
 void to_json(nlohmann::json& j, const RoundEvent& e);
+void to_json(nlohmann::json& j, const RoundFailedEvent& e);
 void to_json(nlohmann::json& j, const SplitAccuracy& a);
 void to_json(nlohmann::json& j, const ClientAccuracy& c);
 void to_json(nlohmann::json& j, const EvalEvent& e);
@@ -176,6 +201,7 @@ void to_json(nlohmann::json& j, const EndEvent& e);
 void from_json(const nlohmann::json& j, StartEvent& e);
 void from_json(const nlohmann::json& j, UpdateEvent& e);
 void from_json(const nlohmann::json& j, RoundEvent& e);
+void from_json(const nlohmann::json& j, RoundFailedEvent& e);
 void from_json(const nlohmann::json& j, SplitAccuracy& a);
 void from_json(const nlohmann::json& j, ClientAccuracy& c);
 void from_json(const nlohmann::json& j, EvalEvent& e);

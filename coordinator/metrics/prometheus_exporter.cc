@@ -44,9 +44,13 @@ struct PrometheusMetrics::Metrics {
       : run_info(GaugeFamily(r, "fedjets_run_info",
                              "1, labelled with the run id and algorithm")),
         rounds(CounterFamily(r, "fedjets_rounds_total",
-                             "rounds completed (aggregated, or void for "
-                             "want of a quorum)")
+                             "rounds completed (aggregated with a quorum)")
                    .Add({})),
+        round_attempts_failed(
+            CounterFamily(r, "fedjets_round_attempts_failed_total",
+                          "round attempts that ended below quorum and were "
+                          "retried (or stopped the run)")
+                .Add({})),
         round_seconds(prometheus::BuildHistogram()
                           .Name("fedjets_round_duration_seconds")
                           .Help("wall time of each round: waiting for "
@@ -110,6 +114,7 @@ struct PrometheusMetrics::Metrics {
 
   Family<Gauge>& run_info;
   Counter& rounds;
+  Counter& round_attempts_failed;
   Histogram& round_seconds;
   Gauge& clients_connected;
   Gauge& clients_sampled;
@@ -142,6 +147,7 @@ void PrometheusMetrics::OnEvent(const Event& event) {
         if constexpr (std::is_same_v<E, StartEvent>) OnStart(e);
         if constexpr (std::is_same_v<E, UpdateEvent>) OnUpdate(e);
         if constexpr (std::is_same_v<E, RoundEvent>) OnRound(e);
+        if constexpr (std::is_same_v<E, RoundFailedEvent>) OnRoundFailed(e);
         if constexpr (std::is_same_v<E, EvalEvent>) OnEval(e);
       },
       event);
@@ -191,6 +197,15 @@ void PrometheusMetrics::OnRound(const RoundEvent& e) {
     for (size_t i = 0; i < e.expert_load->size(); ++i) {
       m_->expert_load.Add({{"expert", ExpertLabel(i)}})
           .Set((*e.expert_load)[i]);
+    }
+  }
+}
+
+void PrometheusMetrics::OnRoundFailed(const RoundFailedEvent& e) {
+  m_->round_attempts_failed.Increment();
+  if (e.updates_rejected) {
+    for (const auto& [reason, count] : *e.updates_rejected) {
+      m_->updates_rejected.Add({{"reason", reason}}).Increment(count);
     }
   }
 }

@@ -49,6 +49,7 @@ class PrometheusMetrics final : public EventSink,
   void OnStart(const StartEvent& e);
   void OnUpdate(const UpdateEvent& e);
   void OnRound(const RoundEvent& e);
+  void OnRoundFailed(const RoundFailedEvent& e);
   void OnEval(const EvalEvent& e);
   // Makes the per-expert series of experts [0, count) exist, at 0.
   void AddExperts(int count);

@@ -34,9 +34,9 @@ class FedAvgStrategy : public Strategy {
     co_return Status::Ok();
   }
 
-  asio::awaitable<common::Result<ClientUpdate>> Exchange(
+  asio::awaitable<common::Result<SentTask>> SendTask(
       common::Connection& c, const std::string& run_id, int round,
-      const SessionInfo& s, Role, Clock::time_point deadline) override {
+      const SessionInfo&, Role, Clock::time_point deadline) override {
     const auto& o = ctx_.options;
     common::ParameterList global = common::ToWire(*model_);
     proto::Envelope task = common::MakeEnvelope(run_id, round);
@@ -51,16 +51,10 @@ class FedAvgStrategy : public Strategy {
     t->set_role(proto::RoundTask::ROLE_MODEL);
     FEDJETS_CO_RETURN_IF_ERROR(
         co_await SendWithHeader(c, task, global, deadline));
-    auto reply = co_await ReceiveUpdate(c, run_id, round,
-                                        common::SpecOf(global), deadline);
-    if (!reply.ok()) co_return reply.status();
-    ClientUpdate u;
-    u.client = s.name;
-    u.num_samples = reply->first.num_samples();
-    u.train_loss = reply->first.train_loss();
-    u.params = std::move(reply->second);
-    if (KeepsUpdateStart(o)) u.start = std::move(global);
-    co_return u;
+    SentTask sent;
+    sent.expected = common::SpecOf(global);
+    if (KeepsUpdateStart(o)) sent.start = std::move(global);
+    co_return sent;
   }
 
   asio::awaitable<Status> Serve(common::Connection&, const std::string&,

@@ -56,7 +56,7 @@ asio::awaitable<Status> FedJetsStrategy::AfterWelcome(
                                             deadline);
 }
 
-asio::awaitable<common::Result<ClientUpdate>> FedJetsStrategy::Exchange(
+asio::awaitable<common::Result<SentTask>> FedJetsStrategy::SendTask(
     common::Connection& c, const std::string& run_id, int round,
     const SessionInfo& s, Role role, Clock::time_point deadline) {
   const auto& o = ctx_.options;
@@ -88,18 +88,12 @@ asio::awaitable<common::Result<ClientUpdate>> FedJetsStrategy::Exchange(
     if (!granted.ok()) co_return granted.status();
     experts = *granted;
   }
-  auto reply =
-      co_await ReceiveUpdate(c, run_id, round, UpdateSpec(experts), deadline);
-  if (!reply.ok()) co_return reply.status();
-  ClientUpdate u;
-  u.client = s.name;
-  u.num_samples = reply->first.num_samples();
-  u.train_loss = reply->first.train_loss();
-  u.params = std::move(reply->second);
-  u.role = role;
-  u.experts = experts;
-  if (KeepsUpdateStart(o)) u.start = RoundStart(experts);
-  co_return u;
+  SentTask sent;
+  sent.role = role;
+  sent.expected = UpdateSpec(experts);
+  if (KeepsUpdateStart(o)) sent.start = RoundStart(experts);
+  sent.experts = std::move(experts);
+  co_return sent;
 }
 
 asio::awaitable<Status> FedJetsStrategy::Serve(common::Connection& c,

@@ -33,7 +33,7 @@ class FedJetsStrategy : public Strategy {
   boost::asio::awaitable<common::Status> AfterWelcome(
       common::Connection& c, const std::string& run_id, const SessionInfo& s,
       common::Clock::time_point deadline) override;
-  boost::asio::awaitable<common::Result<ClientUpdate>> Exchange(
+  boost::asio::awaitable<common::Result<SentTask>> SendTask(
       common::Connection& c, const std::string& run_id, int round,
       const SessionInfo& s, Role role,
       common::Clock::time_point deadline) override;

@@ -67,6 +67,23 @@ ReceiveUpdate(common::Connection& c, const std::string& run_id, int round,
   co_return std::pair{std::move(update), std::move(*params)};
 }
 
+asio::awaitable<common::Result<ClientUpdate>> ReceiveClientUpdate(
+    common::Connection& c, const std::string& run_id, int round,
+    const SessionInfo& s, SentTask task, Clock::time_point deadline) {
+  auto reply =
+      co_await ReceiveUpdate(c, run_id, round, task.expected, deadline);
+  if (!reply.ok()) co_return reply.status();
+  ClientUpdate u;
+  u.client = s.name;
+  u.num_samples = reply->first.num_samples();
+  u.train_loss = reply->first.train_loss();
+  u.params = std::move(reply->second);
+  u.role = task.role;
+  u.experts = std::move(task.experts);
+  u.start = std::move(task.start);
+  co_return u;
+}
+
 common::Result<std::unique_ptr<Strategy>> MakeStrategy(
     const StrategyOptions& o, const common::TrainTest& data,
     const common::FederationSplit* split) {

@@ -5,9 +5,9 @@
 // (coordinator/strategy/fedavg_strategy.cc,
 // coordinator/strategy/fedjets_strategy.h).
 //
-// Threads: Exchange/AfterWelcome/Serve run on the coordinator's network
+// Threads: SendTask/AfterWelcome/Serve run on the coordinator's network
 // thread; Aggregate/Evaluate/Baselines on its worker thread, never at the
-// same time as an Exchange (the round driver awaits each phase).
+// same time as a SendTask (the round driver awaits each phase).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -48,6 +48,21 @@ struct ClientUpdate {
   common::ParameterList start;
 };
 
+// What a client was sent for its round, and what its Update must hold.
+struct SentTask {
+  Role role = Role::kModel;
+  std::vector<int> experts;         // fedjets: the experts it trains
+  common::TensorSpecList expected;  // the Update's tensors, in order
+  common::ParameterList start;      // as ClientUpdate::start
+};
+
+// The second part of one client's round: reads its Update and tensors
+// (common::ReceiveParameters checks them against task.expected as they
+// arrive). Touches no strategy state.
+boost::asio::awaitable<common::Result<ClientUpdate>> ReceiveClientUpdate(
+    common::Connection& c, const std::string& run_id, int round,
+    const SessionInfo& s, SentTask task, common::Clock::time_point deadline);
+
 class Strategy {
  public:
   virtual ~Strategy() = default;
@@ -63,8 +78,11 @@ class Strategy {
   virtual boost::asio::awaitable<common::Status> AfterWelcome(
       common::Connection& c, const std::string& run_id, const SessionInfo& s,
       common::Clock::time_point deadline) = 0;
-  // One client's round: task out, update back.
-  virtual boost::asio::awaitable<common::Result<ClientUpdate>> Exchange(
+  // The first part of one client's round: the task and everything the
+  // client is sent (FedJETs normal clients: the expert grant too). What is
+  // returned lets ReceiveClientUpdate read the update without the
+  // strategy, so that reading it may go on while the round is aggregated.
+  virtual boost::asio::awaitable<common::Result<SentTask>> SendTask(
       common::Connection& c, const std::string& run_id, int round,
       const SessionInfo& s, Role role, common::Clock::time_point deadline) = 0;
   // Serves a just-in-time client (FedJETs); others refuse.

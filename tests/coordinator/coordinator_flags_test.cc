@@ -48,6 +48,20 @@ TEST_F(CoordinatorFlagsTest, FlagsLandInTheOptions) {
   EXPECT_EQ(o.allow_list, "sites.txt");
 }
 
+TEST_F(CoordinatorFlagsTest, QuorumFlagsLandInTheOptionsAndDefaultToACount) {
+  CoordinatorCommandLine defaults;
+  Parse(defaults, {});
+  EXPECT_EQ(defaults.options.quorum.min_updates, 1);
+  EXPECT_EQ(defaults.options.quorum.min_update_fraction, 0.0);
+  EXPECT_EQ(defaults.options.quorum.max_failed_rounds, 5);
+  CoordinatorCommandLine cl;
+  Parse(cl, {"--min-updates", "2", "--min-update-fraction", "0.75",
+             "--max-failed-rounds", "3"});
+  EXPECT_EQ(cl.options.quorum.min_updates, 2);
+  EXPECT_EQ(cl.options.quorum.min_update_fraction, 0.75);
+  EXPECT_EQ(cl.options.quorum.max_failed_rounds, 3);
+}
+
 TEST_F(CoordinatorFlagsTest, ClientSilenceTimeoutIsSecondsAndZeroTurnsItOff) {
   CoordinatorCommandLine defaults;
   Parse(defaults, {});

@@ -53,6 +53,10 @@ void Apply(const RoundEvent& e, RunMetrics* run, Pending*) {
   }
 }
 
+void Apply(const RoundFailedEvent& e, RunMetrics* run, Pending*) {
+  SeeRound(e.round, run);
+}
+
 void Apply(const EvalEvent& e, RunMetrics* run, Pending* p) {
   SeeRound(e.round, run);
   p->eval = e.accuracy;

@@ -386,6 +386,13 @@ Status RunSimulation(SimOptions o) {
     }
   }
   fmt::print("fedjets-sim: metrics in {}\n", (run / "metrics.jsonl").string());
+  if (children.front().exit_code == kExitBelowQuorum) {
+    return common::FailedPrecondition(fmt::format(
+        "the coordinator stopped: too many attempts in a row below quorum "
+        "(--max-failed-rounds; its error above says which round); continue "
+        "with: fedjets-sim --resume {}",
+        run.string()));
+  }
   if (children.front().exit_code != 0) {
     return common::Internal(fmt::format("the coordinator exited with code {}",
                                         children.front().exit_code));

@@ -76,6 +76,37 @@ TEST(EventsTest, RoundEventSurvivesALine) {
   EXPECT_EQ(RoundTrip(r), r);
 }
 
+TEST(EventsTest, RoundEventCarriesAttemptsDropsAndLateClientsOnlyWhenAny) {
+  RoundEvent r;
+  r.round = 4;
+  const std::string plain = EventLine(r);
+  for (const char* key : {"attempts", "clients_dropped", "clients_late"}) {
+    EXPECT_EQ(plain.find(key), std::string::npos) << plain;
+  }
+  r.attempts = 2;
+  r.clients_dropped = 1;
+  r.clients_late = 3;
+  EXPECT_EQ(RoundTrip(r), r);
+}
+
+TEST(EventsTest, RoundFailedEventSurvivesALine) {
+  RoundFailedEvent f;
+  f.round = 3;
+  f.attempt = 2;
+  f.clients_sampled = 4;
+  f.clients_reported = 1;
+  f.quorum = 3;
+  f.reason = "1 of 4 sampled clients reported; quorum is 3";
+  f.seconds = 2.5;
+  EXPECT_EQ(RoundTrip(f), f);
+  f.updates_rejected = std::map<std::string, int>{{"stale", 1}};
+  f.clients_dropped = 2;
+  f.clients_late = 1;
+  EXPECT_EQ(RoundTrip(f), f);
+  ExpectRejected(R"({"event":"round_failed","round":1,"attempt":1})",
+                 {"round_failed", "clients_sampled"});
+}
+
 TEST(EventsTest, RejectedUpdatesAreCountedByReasonAndAbsentWhenNone) {
   RoundEvent r;
   r.round = 1;

@@ -111,6 +111,21 @@ TEST_F(PrometheusMetricsTest, RoundsUpdatesAndRejectionsAccumulate) {
   EXPECT_EQ(Value(R"(fedjets_round_duration_seconds_bucket{le="60"})"), 2.0);
 }
 
+TEST_F(PrometheusMetricsTest, FailedAttemptsAreCountedApartFromRounds) {
+  EXPECT_EQ(Value("fedjets_round_attempts_failed_total"), 0.0);
+  RoundFailedEvent f;
+  f.round = 3;
+  f.attempt = 1;
+  f.updates_rejected = std::map<std::string, int>{{"stale", 1}};
+  metrics_.OnEvent(f);
+  f.attempt = 2;
+  f.updates_rejected.reset();
+  metrics_.OnEvent(f);
+  EXPECT_EQ(Value("fedjets_round_attempts_failed_total"), 2.0);
+  EXPECT_EQ(Value("fedjets_rounds_total"), 0.0);
+  EXPECT_EQ(Value(R"(fedjets_updates_rejected_total{reason="stale"})"), 1.0);
+}
+
 TEST_F(PrometheusMetricsTest, EvaluationSetsTheAccuracies) {
   EvalEvent e;
   e.round = 4;
