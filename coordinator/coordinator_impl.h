@@ -147,7 +147,9 @@ class Coordinator::Impl {
   // Saves the final models and records the end event.
   Status SaveRun();
 
-  void Record(const Event& event) { log_.Record(event); }
+  // Records `event`; a round's event is stamped with the process's
+  // resident set size, so the memory of a long run can be followed.
+  void Record(Event event);
   // Starts the Prometheus endpoint when opt_.metrics_port asks for one.
   Status StartMetrics();
   // Tells the Prometheus endpoint, if any, how many sessions are alive.

@@ -211,6 +211,7 @@ void to_json(json& j, const RoundEvent& e) {
   if (e.test_accuracy) j["test_accuracy"] = *e.test_accuracy;
   if (e.expert_load) j["expert_load"] = *e.expert_load;
   if (e.updates_rejected) j["updates_rejected"] = *e.updates_rejected;
+  if (e.rss_bytes) j["rss_bytes"] = *e.rss_bytes;
 }
 
 void from_json(const json& j, RoundEvent& e) {
@@ -225,6 +226,7 @@ void from_json(const json& j, RoundEvent& e) {
   f.Optional("test_accuracy", e.test_accuracy);
   f.Optional("expert_load", e.expert_load);
   f.Optional("updates_rejected", e.updates_rejected);
+  f.Optional("rss_bytes", e.rss_bytes);
 }
 
 void to_json(json& j, const SplitAccuracy& a) {

@@ -70,6 +70,10 @@ struct RoundEvent {
   // Updates the coordinator refused, by reason ("num_samples",
   // "non_finite"); absent when none was.
   std::optional<std::map<std::string, int>> updates_rejected;
+  // The coordinator's resident set size when the round was recorded
+  // (bytes; absent where /proc cannot tell), so memory growth over a long
+  // run shows.
+  std::optional<uint64_t> rss_bytes;
   bool operator==(const RoundEvent&) const = default;
 };
 
