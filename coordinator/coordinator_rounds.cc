@@ -66,6 +66,8 @@ std::vector<Coordinator::Impl::Sampled> Coordinator::Impl::Sample(
 awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
                                                 Role role, int round,
                                                 RoundMetrics& m) {
+  // Found gone while it waited: its keeper has logged why.
+  if (!co_await StopHeartbeats(*s)) co_return;
   const uint64_t sent = s->conn->bytes_sent();
   const uint64_t recv = s->conn->bytes_received();
   const auto deadline = Clock::now() + opt_.round_timeout;
@@ -130,6 +132,7 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
   }
   Record(event);
   pending_updates_.push_back(std::move(*u));
+  StartHeartbeats(s);  // it waits for its next round
 }
 
 awaitable<Status> Coordinator::Impl::Drive() {

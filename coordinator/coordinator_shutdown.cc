@@ -31,6 +31,12 @@ awaitable<void> Coordinator::Impl::SayGoodbye() {
   // (admission adds no session once finished_ is set, but LiveSessions
   // erases), which would invalidate an iterator into it.
   const std::vector<std::shared_ptr<Session>> snapshot = sessions_;
+  // Take every connection back from its heartbeats first, all at once.
+  for (const auto& s : snapshot) {
+    s->keeper_stop = true;
+    s->keeper_wake.cancel();
+  }
+  for (const auto& s : snapshot) (void)co_await StopHeartbeats(*s);
   for (const auto& s : snapshot) {
     if (!s->alive) continue;
     proto::Envelope bye = common::MakeEnvelope(summary_.run_id, 0);
