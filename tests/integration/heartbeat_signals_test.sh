@@ -69,13 +69,14 @@ start_coordinator() {  # ROUNDS [extra flags...]
   wait_for "$work/port" '^[0-9]+$' 120
 }
 declare -A client_pid
-# start_client P LOG [extra flags...]: client-P on shard P, output to LOG.log
+# start_client P LOG [extra flags...]: client-P on shard P (EXAMPLES
+# examples, default 200), output to LOG.log
 start_client() {
   local p=$1 log=$2
   shift 2
   "$bin/fedjets-client" --host 127.0.0.1 --port "$(cat "$work/port")" \
     --server-name localhost --partition iid --num-shards 3 --shards "$p" \
-    --max-examples 200 --threads 1 $(tls "client-$p") "$@" \
+    --max-examples "${EXAMPLES:-200}" --threads 1 $(tls "client-$p") "$@" \
     >"$work/$log.log" 2>&1 &
   client_pid[$p]=$!
   pids+=("$!")
@@ -142,8 +143,9 @@ coordinator_frozen)
   echo "PASS: both clients found the frozen coordinator; one exited, one joined again"
   ;;
 client_signals)
-  # Rounds long enough to signal a client while it trains.
-  start_coordinator 3 --local-epochs 3000
+  # 100 local epochs: a round takes long enough to signal a client while
+  # it trains (if the signal comes after, it is a goodbye between rounds).
+  start_coordinator 20 --local-epochs 100
   start_client 0 client-0
   start_client 1 client-1 --log-level debug
   wait_for "$work/coordinator.log" "client 'client-0' joined"
@@ -171,9 +173,10 @@ client_signals)
     fail "client-1 did not say goodbye after its round"
   grep -q '"client":"client-1","event":"update","round":1,' "$work/run/metrics.jsonl" ||
     fail "the coordinator did not count client-1's round-1 update"
-  # Training again (round 2 or 3): a second signal exits at once.
-  start_client 1 client-1-again --log-level debug
-  wait_for "$work/client-1-again.log" "round [23]: task received, training" 120
+  # Training again, on its whole shard (20000 examples x 100 epochs: far
+  # longer than the test): a second signal exits at once.
+  EXAMPLES=0 start_client 1 client-1-again --log-level debug
+  wait_for "$work/client-1-again.log" "round [0-9]+: task received, training" 120
   kill -TERM "${client_pid[1]}"
   wait_for "$work/client-1-again.log" "signal 15 received: leaving the run"
   kill -TERM "${client_pid[1]}"
