@@ -50,6 +50,12 @@ struct ClientOptions {
   // Just-in-time mode (FedJETs): never train; get the gate and the top-K
   // experts for the local data once, predict, report and leave.
   bool serve = false;
+  // SIGINT/SIGTERM make every client leave: one waiting for a round says
+  // Goodbye at once, one in a round first finishes it (trains and sends
+  // its update), one not joined stops trying; each then ends OK. A second
+  // signal exits the process at once (status 128 + signal). For
+  // fedjets-client; tests leave it off.
+  bool handle_signals = false;
 
   // For tests that play a poisoning client (tests/integration/
   // attacker_client.cc); fedjets-client leaves both unset. The sample count
@@ -75,6 +81,7 @@ struct ClientResult {
   common::Status status;
   int rounds_trained = 0;
   int reconnects = 0;  // times it joined again after losing the coordinator
+  bool left = false;   // left on a signal (handle_signals) before the end
   // Just-in-time mode: accuracy on the local labels, the experts picked,
   // and the gate + expert parameters as held after predicting.
   double jit_accuracy = -1.0;

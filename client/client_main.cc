@@ -22,7 +22,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "fedjets-client: joins a federation and trains on local data that "
       "never leaves this host. One process can host several clients "
-      "(--shards 0,1,2), each with its own connection."};
+      "(--shards 0,1,2), each with its own connection. SIGINT/SIGTERM: "
+      "each client finishes the round it is in, says goodbye and the "
+      "process exits 0; a second signal exits at once."};
   app.set_config("--config", "", "read flags from an INI/TOML file");
   common::AddOptionWithDefault(app, "--host", o.host,
                                "coordinator host name or IP");
@@ -80,6 +82,7 @@ int main(int argc, char** argv) {
   o.connect_timeout = connect;
   o.handshake_timeout = handshake;
   o.idle_timeout = idle;
+  o.handle_signals = true;
   if (o.insecure) {
     spdlog::warn("--insecure: traffic is neither encrypted nor authenticated");
   }
@@ -94,6 +97,8 @@ int main(int argc, char** argv) {
     if (!r.status.ok()) {
       ++failures;
       spdlog::error("[{}] {}", r.name, r.status.ToString());
+    } else if (r.left) {
+      spdlog::info("[{}] left after {} rounds", r.name, r.rounds_trained);
     } else if (o.serve) {
       fmt::print("{}: experts [{}], zero-shot accuracy {:.2f}%\n", r.name,
                  fmt::join(r.jit_experts, ", "), 100 * r.jit_accuracy);

@@ -49,10 +49,17 @@ awaitable<Status> FedJetsState::SetUp(const proto::Welcome& w,
   common_ = *common;
   FEDJETS_CO_RETURN_IF_ERROR(common::FromWire(
       *common_, common::TakePrefix(common::kCommonWirePrefix, cache[hash])));
-  z_ = co_await OnTrainer(
-      trainer_, [this] { return common::EmbedAll(*common_, local_.data->x); });
   gate_ = common::Gate(spec_.hidden, moe_.gate_hidden(), moe_.num_experts());
   co_return Status::Ok();
+}
+
+awaitable<void> FedJetsState::EmbedOnce(int64_t round) {
+  if (z_.defined()) co_return;
+  // Round 0 is a just-in-time serve, outside any round's silence deadline.
+  const auto heartbeat = round == 0 ? Clock::duration::zero() : heartbeat_;
+  z_ = co_await OnTrainerWithHeartbeats(
+      trainer_, conn_, run_id_, round, heartbeat,
+      [this] { return common::EmbedAll(*common_, local_.data->x); });
 }
 
 Status FedJetsState::LoadExperts(const ParameterList& params,
@@ -121,6 +128,7 @@ awaitable<Status> FedJetsState::Serve(Clock::time_point deadline,
   if (!gate.ok()) co_return gate.status();
   FEDJETS_CO_RETURN_IF_ERROR(common::FromWire(
       *gate_, common::TakePrefix(common::kGateWirePrefix, *gate)));
+  co_await EmbedOnce(0);
   auto ids = co_await RequestExperts(0, deadline);
   if (!ids.ok()) co_return ids.status();
   // Zero-shot: predict with no gradient step.
@@ -148,6 +156,7 @@ awaitable<Status> FedJetsState::Serve(Clock::time_point deadline,
 awaitable<common::Result<TrainedRound>> FedJetsState::TrainRound(
     const proto::RoundTask& task, int64_t round, const ParameterList& params,
     const common::TrainOptions& o, Clock::time_point deadline) {
+  co_await EmbedOnce(round);
   FEDJETS_CO_RETURN_IF_ERROR(common::FromWire(
       *gate_, common::TakePrefix(common::kGateWirePrefix, params)));
   std::vector<int> ids;

@@ -42,8 +42,10 @@ class FedJetsState {
                asio::thread_pool& trainer);
 
   // Gets the common expert announced in `welcome` (from `cache`, or from
-  // the wire, checked against its hash and then cached), embeds the local
-  // data once and builds an empty gate.
+  // the wire, checked against its hash and then cached) and builds an
+  // empty gate. The local data is embedded at the first round task (or
+  // serve), where heartbeats cover the time it takes; between rounds the
+  // client must stay free to answer the coordinator's heartbeats.
   awaitable<common::Status> SetUp(const proto::Welcome& welcome,
                                   ModelCache& cache,
                                   common::Clock::time_point deadline);
@@ -67,6 +69,9 @@ class FedJetsState {
   // Builds the experts `ids` from their wire parameters in `params`.
   common::Status LoadExperts(const common::ParameterList& params,
                              const std::vector<int>& ids);
+  // Embeds the local data with the common expert into z_, once, on the
+  // training thread, sending the heartbeats of `round` meanwhile.
+  awaitable<void> EmbedOnce(int64_t round);
   // The gate and experts `ids` as wire parameters.
   common::ParameterList MoeWire(const std::vector<int>& ids);
   // Picks the top-K experts from the local data, asks for them and loads

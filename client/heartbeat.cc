@@ -22,6 +22,19 @@ common::Result<common::Clock::duration> HeartbeatInterval(
       std::chrono::duration<double>(bounded));
 }
 
+common::Result<common::Clock::duration> SilenceBound(
+    const proto::Welcome& welcome) {
+  const double s = welcome.silence_seconds();
+  if (!std::isfinite(s) || s < 0) {
+    return common::InvalidArgument(fmt::format(
+        "Welcome.silence_seconds is {}; must be finite and >= 0", s));
+  }
+  if (s == 0) return common::Clock::duration::zero();
+  const double bounded = std::clamp(s, 1.0, 86400.0);
+  return std::chrono::duration_cast<common::Clock::duration>(
+      std::chrono::duration<double>(bounded));
+}
+
 awaitable<common::Status> SendHeartbeat(common::Connection& conn,
                                         const std::string& run_id,
                                         int64_t round,

@@ -3,7 +3,10 @@
 // other virtual clients), it tells the coordinator it is still there, so
 // the coordinator's silence deadline (--client-silence-timeout) drops only
 // clients that have really gone quiet. The coordinator sets the interval
-// in Welcome.heartbeat_seconds; docs/PROTOCOL.md, "Limits".
+// in Welcome.heartbeat_seconds; docs/PROTOCOL.md, "Limits". Between round
+// exchanges the coordinator pings and the client answers (the round loop
+// in client/session.cc); a coordinator silent for Welcome.silence_seconds
+// is taken for gone (SilenceBound).
 //
 // Thread-safety: runs on the session's network thread; the connection must
 // not be read or written by anything else while the work runs.
@@ -30,6 +33,13 @@ namespace fedjets::client {
 // absent), at least 100 ms otherwise. A negative or non-finite value is
 // refused.
 common::Result<common::Clock::duration> HeartbeatInterval(
+    const proto::Welcome& welcome);
+
+// How long the client waits for any frame from the coordinator before it
+// takes the connection for broken (Welcome.silence_seconds): zero when 0
+// (or absent: an older coordinator), at least 1 s otherwise. A negative or
+// non-finite value is refused.
+common::Result<common::Clock::duration> SilenceBound(
     const proto::Welcome& welcome);
 
 // Sends one Heartbeat of `round`, bounded by `deadline`.

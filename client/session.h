@@ -5,6 +5,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,6 +21,27 @@ namespace fedjets::client {
 // network thread only.
 using ModelCache = std::map<std::string, common::ParameterList>;
 
+// Tells the sessions of one process to leave (a signal): each session
+// registers what wakes it from a wait, and checks requested() wherever it
+// may stop. Used from the network thread only.
+class LeaveRequest {
+ public:
+  bool requested() const { return requested_; }
+  // The Goodbye's reason.
+  const std::string& reason() const { return reason_; }
+  // Marks the request and calls every registered callback (once).
+  void Request(std::string reason);
+  // `wake` is called on Request until Remove(id).
+  int Add(std::function<void()> wake);
+  void Remove(int id) { wakers_.erase(id); }
+
+ private:
+  bool requested_ = false;
+  std::string reason_;
+  std::map<int, std::function<void()>> wakers_;
+  int next_id_ = 0;
+};
+
 // Runs `f` on the training thread and resumes the calling coroutine with its
 // result, so the network thread never blocks on LibTorch.
 template <typename F>
@@ -34,12 +56,14 @@ auto OnTrainer(asio::thread_pool& trainer, F f) -> awaitable<decltype(f())> {
 // then trains on `local`'s data for every round task, or with options.serve
 // is served once, until the coordinator says goodbye or an error ends the
 // session. An error after joining is sent to the coordinator before the
-// connection closes. Runs on the network thread; `options`, `local`,
-// `trainer` and `cache` must outlive the returned coroutine.
+// connection closes. When `leave` is requested the session says Goodbye
+// once it waits for a round (after the round under way) and ends OK.
+// Runs on the network thread; `options`, `local`, `trainer`, `cache` and
+// `leave` must outlive the returned coroutine.
 awaitable<ClientResult> RunSession(const ClientOptions& options,
                                    const LocalClient& local,
                                    std::shared_ptr<ssl::context> tls,
                                    asio::thread_pool& trainer,
-                                   ModelCache& cache);
+                                   ModelCache& cache, LeaveRequest& leave);
 
 }  // namespace fedjets::client

@@ -1,12 +1,17 @@
 // RunClients: many clients ("virtual clients") in one process, each in its
 // own session on one network thread, sharing one training thread and one
-// ModelCache.
+// ModelCache; with handle_signals, SIGINT/SIGTERM make them leave.
 #include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <csignal>
+#include <cstdlib>
 #include <exception>
 #include <utility>
 
@@ -40,9 +45,35 @@ std::vector<ClientResult> RunClients(const ClientOptions& options,
   // thread the caller's (--threads), not the machine-wide default.
   asio::post(trainer, [n = at::get_num_threads()] { at::set_num_threads(n); });
   ModelCache cache;
+  LeaveRequest leave;
+  asio::signal_set signals(io);
+  if (options.handle_signals) {
+    signals.add(SIGINT);
+    signals.add(SIGTERM);
+    signals.async_wait([&](boost::system::error_code ec, int signo) {
+      if (ec) return;
+      spdlog::warn(
+          "signal {} received: leaving the run (a client in a round first "
+          "sends its update; a second signal exits at once)",
+          signo);
+      leave.Request(fmt::format("client stopped (signal {})", signo));
+      signals.async_wait([](boost::system::error_code ec, int signo) {
+        if (ec) return;
+        spdlog::error("second signal {}: exiting now", signo);
+        spdlog::shutdown();
+        std::_Exit(128 + signo);
+      });
+    });
+  }
+  size_t running = clients.size();
+  if (running == 0) signals.cancel();
   for (size_t i = 0; i < clients.size(); ++i) {
-    asio::co_spawn(io, RunSession(options, clients[i], tls, trainer, cache),
-                   [&results, i](std::exception_ptr e, ClientResult r) {
+    asio::co_spawn(io,
+                   RunSession(options, clients[i], tls, trainer, cache, leave),
+                   [&, i](std::exception_ptr e, ClientResult r) {
+                     // The signals no longer keep io running once every
+                     // session is over.
+                     if (--running == 0) signals.cancel();
                      if (e) {
                        try {
                          std::rethrow_exception(e);

@@ -17,6 +17,7 @@
 #include <random>
 #include <thread>
 
+#include "common/base/process_memory.h"
 #include "common/data/federation_split.h"
 #include "coordinator/coordinator_impl.h"
 #include "coordinator/run_log.h"
@@ -194,6 +195,15 @@ Status Coordinator::Impl::StartMetrics() {
         opt_.metrics_address);
   }
   return Status::Ok();
+}
+
+void Coordinator::Impl::Record(Event event) {
+  if (auto* round = std::get_if<RoundEvent>(&event)) {
+    if (auto rss = common::ResidentSetBytes(); rss.ok()) {
+      round->rss_bytes = *rss;
+    }
+  }
+  log_.Record(event);
 }
 
 void Coordinator::Impl::NoteConnectedClients() {

@@ -66,7 +66,10 @@ struct CoordinatorOptions {
   std::chrono::milliseconds round_timeout{300'000};
   // A sampled client that sends (or reads) nothing for this long in its
   // round exchange is dropped; clients send a Heartbeat every quarter of
-  // it while they train (Welcome.heartbeat_seconds). 0 turns it off.
+  // it while they train (Welcome.heartbeat_seconds). Between exchanges the
+  // coordinator sends a Heartbeat every quarter of it to each client whose
+  // Hello set answers_heartbeats and drops one that has answered nothing
+  // for this long (Welcome.silence_seconds). 0 turns both off.
   std::chrono::milliseconds client_silence_timeout{60'000};
   std::chrono::milliseconds wait_clients_timeout{600'000};
   // After the last round keep serving just-in-time clients until stopped.

@@ -164,6 +164,13 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket,
   LiveSessions();  // releases the names of sessions that died
   auto claim = names_.TryClaim(h.client_name());
   if (!claim) {
+    // The holder may be gone without our knowing yet (a client restarted
+    // after a crash, or reconnecting after its network broke): ask it.
+    co_await ProbeHolder(h.client_name(), deadline);
+    LiveSessions();
+    claim = names_.TryClaim(h.client_name());
+  }
+  if (!claim) {
     Status why = common::FailedPrecondition(fmt::format(
         "client '{}' already has a live session; a second connection "
         "with the same name is refused",
@@ -175,7 +182,7 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket,
     co_return;
   }
   handshake_slot.Release();
-  auto session = std::make_shared<Session>();
+  auto session = std::make_shared<Session>(io_.get_executor());
   session->connection_slot = std::move(connection_slot);
   session->name_claim = std::move(*claim);
   session->info.name = h.client_name();
@@ -183,6 +190,7 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket,
   session->info.anchor_expert = h.has_anchor_expert() ? h.anchor_expert() : -1;
   session->info.cached_models.assign(h.cached_models().begin(),
                                      h.cached_models().end());
+  session->answers_heartbeats = h.answers_heartbeats();
   const bool serve = h.serve();
   proto::Envelope reply = common::MakeEnvelope(summary_.run_id, 0);
   if (finished_ && !serve) {
@@ -192,6 +200,8 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket,
     reply.mutable_welcome()->set_total_rounds(opt_.rounds);
     reply.mutable_welcome()->set_heartbeat_seconds(
         HeartbeatSeconds(opt_.client_silence_timeout));
+    reply.mutable_welcome()->set_silence_seconds(
+        std::chrono::duration<double>(opt_.client_silence_timeout).count());
     strategy_->FillWelcome(session->info, *reply.mutable_welcome());
   }
   Status st = co_await conn->Write(reply, deadline);
@@ -234,7 +244,8 @@ awaitable<void> Coordinator::Impl::Admit(tcp::socket socket,
     co_return;
   }
   session->conn = std::move(conn);
-  sessions_.push_back(std::move(session));
+  sessions_.push_back(session);
+  StartHeartbeats(session);
   NoteConnectedClients();
   clients_changed_.cancel();
 }

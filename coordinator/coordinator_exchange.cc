@@ -68,9 +68,16 @@ class SendingCount {
 awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
                                                 Role role, int round,
                                                 std::shared_ptr<Attempt> a) {
+  SendingCount sending(a->sending, a->changed);
+  // Take the connection back from its heartbeats (after the ping under
+  // way). Found gone while it waited: its keeper has logged why.
+  if (!co_await StopHeartbeats(*s)) {
+    s->busy = false;
+    if (!a->closed) ++a->m.clients_dropped;
+    co_return;
+  }
   const uint64_t sent = s->conn->bytes_sent();
   const uint64_t recv = s->conn->bytes_received();
-  SendingCount sending(a->sending, a->changed);
   s->conn->set_frame_timeout(opt_.client_silence_timeout);
   auto task = co_await strategy_->SendTask(*s->conn, summary_.run_id, round,
                                            s->info, role, a->deadline);
@@ -87,9 +94,11 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
     u = task.status();
   }
   s->conn->set_frame_timeout(Clock::duration::zero());
+  // All of the exchange's bytes are read: the connection is free again.
   s->busy = false;
   if (a->closed) {
     FinishLate(*s, round, u);
+    StartHeartbeats(s);  // if still connected, it waits for a round again
     co_return;
   }
   RoundMetrics& m = a->m;
@@ -152,6 +161,7 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
   }
   Record(event);
   a->updates.push_back(std::move(*u));
+  StartHeartbeats(s);  // it waits for its next round
 }
 
 void Coordinator::Impl::FinishLate(Session& s, int round,

@@ -234,9 +234,12 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
                std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
          },
          fmt::format(
-             "drop a sampled client that sends nothing of its round for this "
-             "long; clients send a heartbeat every quarter of it while they "
-             "train (seconds, 0 = off, default {})",
+             "drop a client that sends nothing for this long: in its round "
+             "exchange (it sends a heartbeat every quarter of it while it "
+             "trains) and between rounds (the coordinator sends it a "
+             "heartbeat every quarter of it, which it answers); clients "
+             "treat a coordinator silent this long as gone (seconds, 0 = "
+             "off, default {})",
              static_cast<double>(o.client_silence_timeout.count()) / 1000.0))
       ->check(CLI::NonNegativeNumber);
   common::AddSecondsFlag(app, "--wait-timeout", o.wait_clients_timeout,

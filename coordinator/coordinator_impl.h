@@ -3,6 +3,8 @@
 //   coordinator.cc           set-up (Prepare) and the run's course (Run);
 //   coordinator_admission.cc accepting clients: TLS, Hello, Welcome,
 //                            just-in-time serving, waiting for a quorum;
+//   coordinator_heartbeats.cc heartbeats with the clients waiting between
+//                            round exchanges;
 //   coordinator_rounds.cc    the round driver: attempts, quorum, retries;
 //   coordinator_exchange.cc  one sampled client's exchange, stale updates;
 //   coordinator_shutdown.cc  stopping, goodbyes and the run's end event;
@@ -102,15 +104,30 @@ class Coordinator::Impl {
   };
 
   struct Session {
+    explicit Session(const boost::asio::any_io_executor& ex)
+        : keeper_wake(ex), keeper_news(ex, Clock::time_point::max()) {}
     Slot connection_slot;  // under --max-connections while it lives
     std::unique_ptr<Connection> conn;
     NameClaims::Claim name_claim;  // its client name, while it lives
     SessionInfo info;
     bool alive = true;
     // In a round exchange, maybe one whose round closed without it (its
-    // update is read and refused as stale): not sampled, and no one else
-    // reads or writes conn meanwhile.
+    // update is read and refused as stale): not sampled, no keeper runs,
+    // and no one else reads or writes conn meanwhile.
     bool busy = false;
+    bool answers_heartbeats = false;  // Hello.answers_heartbeats
+
+    // Between round exchanges (never while busy) its keeper (KeepAlive)
+    // pings the client; while the keeper runs nothing else reads or writes
+    // conn.
+    bool keeper_running = false;
+    bool keeper_stop = false;  // hand conn back after the ping under way
+    bool ping_now = false;     // a probe: ping without waiting
+    uint64_t pings_answered = 0;
+    boost::asio::steady_timer keeper_wake;  // its sleep; cancel to wake it
+    // Never expires: cancelled after each answered ping and when the
+    // keeper stops, to wake whoever waits for it.
+    boost::asio::steady_timer keeper_news;
   };
   struct Sampled {
     std::shared_ptr<Session> session;
@@ -141,6 +158,23 @@ class Coordinator::Impl {
   void Reject(Connection& conn, const Status& why);
   std::vector<std::shared_ptr<Session>> LiveSessions();
   std::vector<std::shared_ptr<Session>> FreeSessions();
+
+  // Heartbeats between round exchanges (coordinator_heartbeats.cc).
+  // Starts pinging `s` every Welcome.heartbeat_seconds while it waits for
+  // a round, if its Hello asked for it and the silence timeout is on; a
+  // client that answers nothing for --client-silence-timeout is dropped.
+  void StartHeartbeats(const std::shared_ptr<Session>& s);
+  // Stops them and waits until the keeper is off the connection (after at
+  // most the ping under way); returns whether `s` is still alive.
+  awaitable<bool> StopHeartbeats(Session& s);
+  // Pings the live session holding `name` at once and waits, until
+  // `deadline`, for its answer, so a name held by a client that is gone
+  // (closed, said goodbye) is freed before a new Hello claims it.
+  awaitable<void> ProbeHolder(const std::string& name,
+                              Clock::time_point deadline);
+  awaitable<void> KeepAlive(std::shared_ptr<Session> s);
+  // Ends `s` after its keeper found it gone (`why`) or leaving.
+  awaitable<void> DropBetweenRounds(std::shared_ptr<Session> s, Status why);
 
   // Rounds (coordinator_rounds.cc).
   awaitable<Status> Drive();
@@ -183,7 +217,9 @@ class Coordinator::Impl {
   // Saves the final models and records the end event.
   Status SaveRun();
 
-  void Record(const Event& event) { log_.Record(event); }
+  // Records `event`; a round's event is stamped with the process's
+  // resident set size, so the memory of a long run can be followed.
+  void Record(Event event);
   // Starts the Prometheus endpoint when opt_.metrics_port asks for one.
   Status StartMetrics();
   // Tells the Prometheus endpoint, if any, how many sessions are alive.

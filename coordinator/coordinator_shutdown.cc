@@ -31,6 +31,12 @@ awaitable<void> Coordinator::Impl::SayGoodbye() {
   // (admission adds no session once finished_ is set, but LiveSessions
   // erases), which would invalidate an iterator into it.
   const std::vector<std::shared_ptr<Session>> snapshot = sessions_;
+  // Take every connection back from its heartbeats first, all at once.
+  for (const auto& s : snapshot) {
+    s->keeper_stop = true;
+    s->keeper_wake.cancel();
+  }
+  for (const auto& s : snapshot) (void)co_await StopHeartbeats(*s);
   for (const auto& s : snapshot) {
     if (!s->alive) continue;
     if (s->busy) {  // a late exchange reads conn: no Goodbye, just close
@@ -38,6 +44,9 @@ awaitable<void> Coordinator::Impl::SayGoodbye() {
       s->conn->Close();
       continue;
     }
+    // A late exchange that ended during the goodbyes so far restarted its
+    // session's heartbeats: take the connection back again.
+    if (!co_await StopHeartbeats(*s)) continue;
     proto::Envelope bye = common::MakeEnvelope(summary_.run_id, 0);
     bye.mutable_goodbye()->set_reason(
         !result_.ok()          ? result_.ToString()

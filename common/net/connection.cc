@@ -107,6 +107,11 @@ void Connection::CountReceived(uint64_t n) {
   if (observer_ != nullptr) observer_->OnBytesReceived(n);
 }
 
+void Connection::Cancel() {
+  boost::system::error_code ignored;
+  socket().cancel(ignored);
+}
+
 void Connection::Close() {
   DisarmWatchdog();
   boost::system::error_code ignored;

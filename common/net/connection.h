@@ -86,6 +86,11 @@ class Connection {
   // Bounds every later Handshake, Read and Write to `timeout` from its
   // start as well as by its deadline; zero (the default) turns it off.
   void set_frame_timeout(Clock::duration timeout) { frame_timeout_ = timeout; }
+  // Cancels the pending read or write, which then fails (UNAVAILABLE,
+  // "Operation canceled"); the connection stays open, e.g. for a last
+  // message before Close. A read cancelled part-way through a frame leaves
+  // the stream unusable for further reads.
+  void Cancel();
   // Closes the socket at once; pending operations fail.
   void Close();
 

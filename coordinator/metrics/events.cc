@@ -214,6 +214,7 @@ void to_json(json& j, const RoundEvent& e) {
   if (e.attempts) j["attempts"] = *e.attempts;
   if (e.clients_dropped) j["clients_dropped"] = *e.clients_dropped;
   if (e.clients_late) j["clients_late"] = *e.clients_late;
+  if (e.rss_bytes) j["rss_bytes"] = *e.rss_bytes;
 }
 
 void from_json(const json& j, RoundEvent& e) {
@@ -231,6 +232,7 @@ void from_json(const json& j, RoundEvent& e) {
   f.Optional("attempts", e.attempts);
   f.Optional("clients_dropped", e.clients_dropped);
   f.Optional("clients_late", e.clients_late);
+  f.Optional("rss_bytes", e.rss_bytes);
 }
 
 void to_json(json& j, const RoundFailedEvent& e) {

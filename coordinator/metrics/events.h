@@ -76,6 +76,10 @@ struct RoundEvent {
   // error, the deadline before it had its task), and those still training
   // when the round closed at its deadline; absent when 0.
   std::optional<int> clients_dropped, clients_late;
+  // The coordinator's resident set size when the round was recorded
+  // (bytes; absent where /proc cannot tell), so memory growth over a long
+  // run shows.
+  std::optional<uint64_t> rss_bytes;
   bool operator==(const RoundEvent&) const = default;
 };
 

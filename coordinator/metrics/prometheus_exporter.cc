@@ -10,6 +10,8 @@
 #include <utility>
 #include <variant>
 
+#include "common/base/process_memory.h"
+
 namespace fedjets::coordinator {
 namespace {
 
@@ -110,7 +112,12 @@ struct PrometheusMetrics::Metrics {
         expert_samples(CounterFamily(
             r, "fedjets_expert_samples_total",
             "fedjets: local samples of the accepted updates that trained "
-            "each expert")) {}
+            "each expert")),
+        resident_memory(
+            GaugeFamily(r, "process_resident_memory_bytes",
+                        "resident set size of the coordinator process, "
+                        "read at each scrape")
+                .Add({})) {}
 
   Family<Gauge>& run_info;
   Counter& rounds;
@@ -132,6 +139,7 @@ struct PrometheusMetrics::Metrics {
   Family<Gauge>& expert_load;
   Family<Counter>& expert_clients;
   Family<Counter>& expert_samples;
+  Gauge& resident_memory;
 };
 
 PrometheusMetrics::PrometheusMetrics()
@@ -232,6 +240,11 @@ void PrometheusMetrics::SetConnectedClients(int count) {
 }
 
 std::string PrometheusMetrics::Text() const {
+  // Read now rather than with each round, so a stalled run still shows
+  // its memory.
+  if (auto rss = common::ResidentSetBytes(); rss.ok()) {
+    m_->resident_memory.Set(static_cast<double>(*rss));
+  }
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 

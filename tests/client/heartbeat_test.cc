@@ -42,6 +42,20 @@ TEST(HeartbeatIntervalTest, RefusesANegativeOrNonFiniteInterval) {
   }
 }
 
+TEST(SilenceBoundTest, FollowsTheWelcomeWithAFloorAndZeroMeansNone) {
+  proto::Welcome w;
+  EXPECT_EQ(*SilenceBound(w), Clock::duration::zero());
+  w.set_silence_seconds(60);
+  EXPECT_EQ(*SilenceBound(w), 60s);
+  w.set_silence_seconds(0.01);  // would drop a healthy coordinator
+  EXPECT_EQ(*SilenceBound(w), 1s);
+  w.set_silence_seconds(-2);
+  auto bad = SilenceBound(w);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("Welcome.silence_seconds"),
+            std::string::npos);
+}
+
 class HeartbeatTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -4,7 +4,9 @@
 It joins a run over mutual TLS 1.3 (or plain TCP with --insecure), and
 answers every RoundTask as docs/PROTOCOL.md says for its role: FedAvg and
 FedProx (ROLE_MODEL), FedJETs anchors (ROLE_ANCHOR) and normal clients
-(ROLE_NORMAL); with --serve it is a FedJETs just-in-time client. It has no
+(ROLE_NORMAL); with --serve it is a FedJETs just-in-time client. Between
+rounds it answers the coordinator's heartbeats and takes a coordinator
+silent for Welcome.silence_seconds for gone. It has no
 data and no model: its "training" multiplies every float32 value it was
 sent by (1 - --shrink), so its updates are deterministic and finite.
 
@@ -192,6 +194,7 @@ class DocClient:
         self.welcome = None
         self.rounds = 0
         self.round = 0  # of the exchange under way; 0 outside rounds
+        self.heartbeats = 0  # answered between rounds
 
     def say(self, text):
         print(f"doc-client {self.args.name}: {text}", flush=True)
@@ -205,6 +208,7 @@ class DocClient:
         if self.args.anchor_expert is not None:
             h.anchor_expert = self.args.anchor_expert
         h.serve = self.args.serve
+        h.answers_heartbeats = not self.args.serve
         h.cached_models.extend(self.args.cached_model)
         self.peer.write(e)
         reply = self.peer.read()
@@ -217,6 +221,10 @@ class DocClient:
         self.welcome = w = reply.welcome
         self.say(f"joined run {reply.run_id} ({w.algorithm}, {w.total_rounds} rounds, "
                  f"model {w.model.family})")
+        if w.silence_seconds > 0:
+            # A coordinator that sends nothing for this long is gone: every
+            # read (and write) fails after it (PROTOCOL.md, Heartbeats).
+            self.peer.sock.settimeout(min(self.args.timeout, w.silence_seconds))
         if w.algorithm == "fedjets" and w.common_expert_tensors > 0:
             common = self.peer.receive_tensors(0, w.common_expert_tensors)
             check_prefixes(common, ["common."])
@@ -323,8 +331,17 @@ class DocClient:
             if e.run_id != self.peer.run_id:
                 raise ProtocolError(f"message for run {e.run_id!r}")
             if e.HasField("goodbye"):
-                self.say(f"goodbye after {self.rounds} rounds: {e.goodbye.reason}")
+                self.say(f"goodbye after {self.rounds} rounds: {e.goodbye.reason} "
+                         f"({self.heartbeats} heartbeats answered)")
                 return
+            if e.HasField("heartbeat") and e.round == 0:
+                answer = self.peer.envelope(0)
+                answer.heartbeat.SetInParent()
+                self.peer.write(answer)
+                self.heartbeats += 1
+                if self.heartbeats == 1:
+                    self.say("answered a heartbeat between rounds")
+                continue
             if not e.HasField("round_task"):
                 raise ProtocolError(f"unexpected {e.WhichOneof('body')} between rounds")
             self.train_round(e)

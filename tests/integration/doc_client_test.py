@@ -153,11 +153,27 @@ def updates_of(fed, client):
     return [e for e in fed.events("update") if e["client"] == client]
 
 
+def wait_for_line(fed, name, text):
+    """Waits until `text` appears in the output of process `name`."""
+    proc = fed.procs[name][0]
+    while text not in fed.log(name):
+        if proc.poll() is not None:
+            raise Failure(f"{name} exited {proc.returncode} before printing {text!r}")
+        if time.monotonic() > fed.give_up:
+            raise Failure(f"{name} did not print {text!r} in time")
+        time.sleep(0.1)
+
+
 def fedavg(fed):
     fed.prepare(["doc-client"])
-    port = fed.start_coordinator(["--min-clients", "2", "--min-updates", "2"])
-    fed.start_real_client(port, [])
+    # A 2 s silence timeout: the coordinator pings waiting clients every
+    # 0.5 s. The doc client joins first and waits, alone, for the second
+    # client: it must answer a ping before that client is started.
+    port = fed.start_coordinator(["--min-clients", "2", "--min-updates", "2",
+                                  "--client-silence-timeout", "2"])
     fed.start_doc_client(port, "doc-client")
+    wait_for_line(fed, "doc-client", "answered a heartbeat between rounds")
+    fed.start_real_client(port, [])
     fed.wait_all()
     check_rounds(fed, 2, 2)
     mine = updates_of(fed, "doc-client")

@@ -11,6 +11,10 @@
 #   stale         a client stopped (SIGSTOP) past --round-timeout: its round
 #                 closes without it, its update is refused as stale, and it
 #                 trains in a later round
+#   stale-heartbeats  the same with heartbeats between rounds on
+#                 (--client-silence-timeout 10): the late client is not
+#                 pinged while its update is read, nor dropped for it, and
+#                 its heartbeats start again afterwards
 #   retry         the same below quorum: the attempt fails and the round is
 #                 tried again, with the client once it is free
 #   stop          a client that stays stopped: after --max-failed-rounds
@@ -152,11 +156,14 @@ expect(len(events("end")) == 1, "no end event")
 print(f"dropped in round {dropped}; rejoined and trained again")
 '
   ;;
-stale | retry)
+stale | stale-heartbeats | retry)
   quorum=(--min-updates 2)
   [[ $scenario == retry ]] && quorum=(--min-updates 3)
+  # Longer than client-2 is stopped (about --round-timeout).
+  silence=0
+  [[ $scenario == stale-heartbeats ]] && silence=10
   start_coordinator --rounds 30 --min-clients 3 "${quorum[@]}" --round-timeout 4 \
-    --client-silence-timeout 0 --wait-timeout 60
+    --client-silence-timeout "$silence" --wait-timeout 60
   for p in 0 1 2; do start_client "$p"; done
   wait_for 180 after_round 1 || fail "round 1 never ended"
   kill -STOP "${client_pid[2]}"
@@ -166,13 +173,14 @@ stale | retry)
     fail "no stale update logged"
   finish_ok
   grep -q "joining again" "$work/client-2.log" && fail "client-2 lost its connection"
+  in_log "dropped" && fail "a client was dropped"
   check_metrics '
 late = [r for r in rounds if r.get("clients_late")]
 failed = events("round_failed")
 expect([r["round"] for r in rounds] == list(range(1, 31)), f"round events {rounds}")
 stale = sum(e.get("updates_rejected", {}).get("stale", 0) for e in rounds + failed)
 expect(stale == 1, f"want 1 stale update counted, got {stale}")
-if "'"$scenario"'" == "stale":
+if "'"$scenario"'" != "retry":
     expect(len(late) == 1 and late[0]["clients_reported"] == 2, f"late rounds {late}")
     closed = late[0]["round"]
     expect(not failed, f"failed attempts {failed}")

@@ -337,6 +337,47 @@ TEST_F(ConnectionTest, PlainClientCannotTalkToTlsServer) {
   EXPECT_FALSE(server_status.ok());
 }
 
+TEST_F(ConnectionTest, CancelledReadLeavesTheTlsConnectionWritable) {
+  // A client leaving on a signal cancels its idle read, then says goodbye
+  // on the same TLS connection.
+  auto server_ctx = Must(MakeServerTlsContext(Files("coordinator")));
+  auto client_ctx = Must(MakeClientTlsContext(Files("client-0")));
+  Status cancelled_read, goodbye;
+  std::string reason;
+  const std::string run_id = "run";  // GCC 12 coroutines: no literal temps
+  RunBoth(std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            auto conn = co_await Accept(server_ctx, ConnectionLimits{});
+            const auto deadline = Clock::now() + 10s;
+            if (!(co_await conn->Handshake(ssl::stream_base::server, deadline))
+                     .ok()) {
+              co_return;
+            }
+            asio::steady_timer soon(io_, 200ms);
+            soon.async_wait([&](boost::system::error_code) { conn->Cancel(); });
+            cancelled_read = (co_await conn->Read(deadline)).status();
+            proto::Envelope bye = MakeEnvelope(run_id, 0);
+            bye.mutable_goodbye()->set_reason("leaving");
+            (void)co_await conn->Write(bye, deadline);
+            (void)co_await conn->Read(deadline);  // until the peer closes
+          }),
+          std::function<awaitable<void>()>([&]() -> awaitable<void> {
+            auto conn = co_await Dial(client_ctx, ConnectionLimits{});
+            const auto deadline = Clock::now() + 10s;
+            if (!(co_await conn->Handshake(ssl::stream_base::client, deadline))
+                     .ok()) {
+              co_return;
+            }
+            auto e = co_await conn->Read(deadline);
+            goodbye = e.status();
+            if (e.ok()) reason = e->goodbye().reason();
+            conn->Close();
+          }));
+  EXPECT_EQ(cancelled_read.code(), StatusCode::kUnavailable)
+      << cancelled_read.ToString();
+  ASSERT_TRUE(goodbye.ok()) << goodbye.ToString();
+  EXPECT_EQ(reason, "leaving");
+}
+
 TEST(EnvelopeTest, StaleRoundAndForeignRunAreRejected) {
   proto::Envelope e = MakeEnvelope("run-a", 4);
   EXPECT_TRUE(CheckEnvelope(e, "run-a", 4).ok());

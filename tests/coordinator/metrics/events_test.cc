@@ -107,6 +107,16 @@ TEST(EventsTest, RoundFailedEventSurvivesALine) {
                  {"round_failed", "clients_sampled"});
 }
 
+TEST(EventsTest, RoundEventCarriesTheResidentSetSizeWhenKnown) {
+  RoundEvent r;
+  r.round = 100;
+  EXPECT_EQ(EventLine(r).find("rss_bytes"), std::string::npos);
+  r.rss_bytes = uint64_t{5} << 32;  // past 32 bits
+  const std::string line = EventLine(r);
+  EXPECT_NE(line.find(R"("rss_bytes":21474836480)"), std::string::npos) << line;
+  EXPECT_EQ(RoundTrip(r), r);
+}
+
 TEST(EventsTest, RejectedUpdatesAreCountedByReasonAndAbsentWhenNone) {
   RoundEvent r;
   r.round = 1;

@@ -50,6 +50,12 @@ TEST_F(PrometheusMetricsTest, BeforeAnyEventCountersAreZeroAndAccuracyAbsent) {
   EXPECT_FALSE(Value("fedjets_test_accuracy"));
 }
 
+TEST_F(PrometheusMetricsTest, ProcessResidentMemoryIsReadAtEachScrape) {
+  const auto rss = Value("process_resident_memory_bytes");
+  ASSERT_TRUE(rss);
+  EXPECT_GT(*rss, 0.0);
+}
+
 TEST_F(PrometheusMetricsTest, StartNamesTheRunAndCreatesEveryExpertAtZero) {
   metrics_.OnEvent(FedJetsStart());
   EXPECT_EQ(Value(R"(fedjets_run_info{algorithm="fedjets",run_id="run-1"})"),

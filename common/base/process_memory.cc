@@ -1,0 +1,34 @@
+#include "common/base/process_memory.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace fedjets::common {
+
+Result<uint64_t> ParseStatmResidentBytes(const std::string& statm,
+                                         uint64_t page_bytes) {
+  // "size resident shared text lib data dt", in pages.
+  std::istringstream in(statm);
+  uint64_t size = 0, resident = 0;
+  if (!(in >> size >> resident)) {
+    return InvalidArgument(fmt::format(
+        "/proc/self/statm: expected two page counts, got '{}'", statm));
+  }
+  return resident * page_bytes;
+}
+
+Result<uint64_t> ResidentSetBytes() {
+  std::ifstream in("/proc/self/statm");
+  std::string line;
+  if (!std::getline(in, line)) {
+    return Unavailable("cannot read /proc/self/statm (not Linux?)");
+  }
+  const long page = sysconf(_SC_PAGESIZE);
+  if (page <= 0) return Internal("sysconf(_SC_PAGESIZE) failed");
+  return ParseStatmResidentBytes(line, static_cast<uint64_t>(page));
+}
+
+}  // namespace fedjets::common
