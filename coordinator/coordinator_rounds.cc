@@ -104,6 +104,11 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
                               u->train_loss, u->params, u->start,
                               {so.max_update_samples, so.max_update_norm});
   }
+  if (!rejected && strategy_->FoldsUpdates()) {
+    if (Status st = strategy_->Fold(round, *u); !st.ok()) {
+      rejected = UpdateRejection{"invalid_update", st};
+    }
+  }
   if (rejected) {
     spdlog::warn("update of client '{}' rejected in round {}: {}", s->info.name,
                  round, rejected->status.ToString());

@@ -1,5 +1,6 @@
 // Writes the seed corpora of the fuzz targets, made from valid messages
-// and files, to DIR/<target>/ (frame, envelope, tensor, csv, idx):
+// and files, to DIR/<target>/ (frame, envelope, tensor, chunk_frame, csv,
+// idx):
 //   fuzz_make_seeds DIR
 // Generated at build or test time so they always match the current proto
 // and encoders; nothing here is committed.
@@ -170,6 +171,22 @@ bool WriteAll(const fs::path& root) {
   ok &= Write(root / "tensor", "model-whole",
               ChunkStream(SmallModel(2), 1024, 19));
   ok &= Write(root / "tensor", "nothing-expected", std::string(2, '\0'));
+  // Chunk frame bodies as SendParameters writes them: first and later
+  // chunks of a tensor, and an empty tensor's.
+  const common::ParameterList model = SmallModel(3);
+  for (size_t i = 0; i < model.size(); ++i) {
+    const auto chunks =
+        common::ChunkTensor(static_cast<int32_t>(i), model[i], 8);
+    for (size_t k = 0; k < chunks.size() && k < 2; ++k) {
+      proto::Envelope e;
+      e.set_run_id(kRunId);
+      e.set_round(1);
+      *e.mutable_tensor_chunk() = chunks[k];
+      ok &= Write(root / "chunk_frame",
+                  "tensor-" + std::to_string(i) + "-chunk-" + std::to_string(k),
+                  e.SerializeAsString());
+    }
+  }
 
   ok &= Write(root / "csv", "numeric-labels",
               "x,y,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n9,10,0\n11,12,1\n");

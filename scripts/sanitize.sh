@@ -53,7 +53,7 @@ if [[ $mode == thread ]]; then
 fi
 build=build-sanitize
 seconds=${FEDJETS_FUZZ_SECONDS:-60}
-targets=${FEDJETS_FUZZ_TARGETS:-frame envelope tensor csv idx}
+targets=${FEDJETS_FUZZ_TARGETS:-frame envelope tensor chunk_frame csv idx}
 
 # No recovery: the first report stops the process and fails its test.
 # -fsanitize=function is left out: clang 14 cannot emit its prologue data
@@ -77,7 +77,7 @@ CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" \
 # unit below runs the unit tests of the executables built (the others'
 # placeholders carry no label).
 unit_tests=(base_test net_test data_test metrics_test report_test)
-fuzzers=(fuzz_make_seeds fuzz_frame fuzz_envelope fuzz_tensor fuzz_csv fuzz_idx)
+fuzzers=(fuzz_make_seeds fuzz_frame fuzz_envelope fuzz_tensor fuzz_chunk_frame fuzz_csv fuzz_idx)
 cmake --build "$build" -j"$(nproc)" --target "${unit_tests[@]}" "${fuzzers[@]}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_stack_use_after_return=1}

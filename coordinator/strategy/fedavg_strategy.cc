@@ -69,8 +69,45 @@ class FedAvgStrategy : public Strategy {
         "just-in-time serving needs --algorithm fedjets");
   }
 
+  bool FoldsUpdates() const override {
+    return ctx_.options.streaming_aggregation;
+  }
+
+  // Updates wait in fours and are folded together: one pass over the
+  // running sum per four (common::StreamingMean::Add), bit for bit what
+  // folding each on arrival gives.
+  Status Fold(int round, ClientUpdate& u) override {
+    if (round != folding_round_) {
+      folding_ = common::StreamingMean();
+      waiting_.clear();
+      folding_round_ = round;
+    }
+    // Checked now, so that a bad update is refused on its own.
+    const common::ParameterList& like =
+        waiting_.empty() ? u.params : waiting_.front().first;
+    if (Status st = common::CheckParameterList(like, u.params); !st.ok()) {
+      return st.Annotate(fmt::format("folding the update of '{}'", u.client));
+    }
+    waiting_.emplace_back(std::move(u.params),
+                          static_cast<double>(u.num_samples));
+    u.params = {};
+    u.start = {};  // validated already; not needed again
+    return waiting_.size() == kFoldGroup ? FoldWaiting() : Status::Ok();
+  }
+
   Status Aggregate(int round, std::vector<ClientUpdate>& updates,
                    RoundEvent&) override {
+    if (FoldsUpdates()) {
+      if (folding_round_ != round) {
+        return common::FailedPrecondition(fmt::format(
+            "aggregation: no update of round {} was folded", round));
+      }
+      FEDJETS_RETURN_IF_ERROR(FoldWaiting());
+      auto mean = folding_.Mean();
+      folding_ = common::StreamingMean();
+      if (!mean.ok()) return mean.status().Annotate("aggregation");
+      return common::FromWire(*model_, *mean);
+    }
     UpdateAggregator aggregator(ctx_.options, round);
     FEDJETS_RETURN_IF_ERROR(aggregator.ClipUpdates(updates));
     std::vector<common::WeightedParameters> in;
@@ -150,6 +187,22 @@ class FedAvgStrategy : public Strategy {
  private:
   StrategyContext ctx_;
   common::Classifier model_;
+  static constexpr size_t kFoldGroup = 4;
+
+  Status FoldWaiting() {
+    std::vector<common::WeightedParameters> in;
+    for (const auto& [params, weight] : waiting_)
+      in.push_back({&params, weight});
+    Status st = folding_.Add(in);
+    waiting_.clear();
+    return st.Annotate("aggregation");
+  }
+
+  // --streaming-aggregation: the running mean of round folding_round_,
+  // and the updates waiting to be folded into it (fewer than four).
+  common::StreamingMean folding_;
+  std::vector<std::pair<common::ParameterList, double>> waiting_;
+  int folding_round_ = -1;
 };
 
 }  // namespace

@@ -72,6 +72,19 @@ class Strategy {
       common::Connection& c, const std::string& run_id,
       common::Clock::time_point deadline) = 0;
 
+  // Whether each accepted update is handed to Fold as it arrives
+  // (--streaming-aggregation); Aggregate then gets the round's updates
+  // without their parameters.
+  virtual bool FoldsUpdates() const { return false; }
+  // Takes one accepted update of round `round` into the round's running
+  // aggregate (folded at once or with the next few; the strategy holds
+  // only a bounded number), leaving `update` without its parameters.
+  // Network thread, between Exchanges.
+  virtual common::Status Fold(int round, ClientUpdate& update) {
+    (void)round;
+    (void)update;
+    return common::FailedPrecondition("this strategy does not fold updates");
+  }
   // Folds the round's updates into the global state; adds round metrics
   // (e.g. expert_load) to `round_event`.
   virtual common::Status Aggregate(int round,
