@@ -8,7 +8,14 @@
 //   coordinator_checkpoint.cc checkpoints after each round, --resume.
 //
 // Threads: everything but OnWorkers' functions runs on io_'s one thread,
-// so the members need no locks; Stop() posts to it.
+// so the members need no locks; Stop() posts to it. The worker owns the
+// strategy's live models; the network thread reads only their published
+// snapshot (Strategy::published()).
+//
+// Sessions across suspension points: sessions_ changes only on io_'s
+// thread, and no loop over it spans a co_await (SayGoodbye walks a copy;
+// the round driver samples copies of the shared_ptrs, which keep a
+// session alive after LiveSessions() erases it).
 #pragma once
 
 #include <boost/asio/co_spawn.hpp>
@@ -127,6 +134,14 @@ class Coordinator::Impl {
   awaitable<void> ExchangeWith(std::shared_ptr<Session> s, Role role, int round,
                                RoundMetrics& m);
   std::vector<Sampled> Sample(std::mt19937_64& rng);
+  // Makes `snapshot` what the network sends from now on, and tells
+  // opt_.on_models_published.
+  void PublishModels(std::shared_ptr<const ModelSnapshot> snapshot);
+  // Counts a refused update in the round's updates_rejected and records
+  // its update_rejected event (client, round, reason, why).
+  void RecordRejection(int round, const std::string& client,
+                       const std::string& reason, const Status& why,
+                       RoundMetrics& m);
 
   // Checkpoints (coordinator_checkpoint.cc).
   // The settings a run may not change when it resumes, as "flag\nvalue"

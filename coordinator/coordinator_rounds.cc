@@ -92,7 +92,7 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
     }
     spdlog::warn("update of client '{}' rejected in round {} ({}): {}",
                  s->info.name, round, rejected->reason, why.ToString());
-    ++m.updates_rejected[rejected->reason];
+    RecordRejection(round, s->info.name, rejected->reason, why, m);
     co_await common::SendErrorAndClose(*s->conn, summary_.run_id, round,
                                        rejected->code, why.message());
     co_return;
@@ -112,7 +112,7 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
   if (rejected) {
     spdlog::warn("update of client '{}' rejected in round {}: {}", s->info.name,
                  round, rejected->status.ToString());
-    ++m.updates_rejected[rejected->reason];
+    RecordRejection(round, s->info.name, rejected->reason, rejected->status, m);
     s->alive = false;
     co_await common::SendErrorAndClose(*s->conn, summary_.run_id, round,
                                        proto::Error::CODE_INVALID_ARGUMENT,
@@ -137,8 +137,28 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
   pending_updates_.push_back(std::move(*u));
 }
 
+void Coordinator::Impl::PublishModels(
+    std::shared_ptr<const ModelSnapshot> snapshot) {
+  strategy_->Publish(snapshot);
+  if (opt_.on_models_published) opt_.on_models_published(std::move(snapshot));
+}
+
+void Coordinator::Impl::RecordRejection(int round, const std::string& client,
+                                        const std::string& reason,
+                                        const Status& why, RoundMetrics& m) {
+  ++m.updates_rejected[reason];
+  UpdateRejectedEvent event;
+  event.round = round;
+  event.client = client;
+  event.reason = reason;
+  event.message = why.message();
+  Record(event);
+}
+
 awaitable<Status> Coordinator::Impl::Drive() {
-  summary_.initial_params = strategy_->Snapshot();
+  summary_.initial_params = strategy_->published()->All();
+  if (opt_.on_models_published)
+    opt_.on_models_published(strategy_->published());
   std::mt19937_64 rng(opt_.strategy.seed);
   int completed = 0;  // rounds over, checkpointed
   if (resume_) {
@@ -199,9 +219,17 @@ awaitable<Status> Coordinator::Impl::Drive() {
         samples += static_cast<double>(u.num_samples);
       }
       m.train_loss = loss / samples;
-      Status st = co_await OnWorkers(
-          [&] { return strategy_->Aggregate(round, updates, round_event); });
-      FEDJETS_CO_RETURN_IF_ERROR(st);
+      // The worker changes the live models and snapshots them; clients
+      // served meanwhile get the snapshot published before, and this one
+      // is published once the worker is done.
+      auto next = co_await OnWorkers(
+          [&]() -> common::Result<std::shared_ptr<const ModelSnapshot>> {
+            FEDJETS_RETURN_IF_ERROR(
+                strategy_->Aggregate(round, updates, round_event));
+            return strategy_->MakeSnapshot(round);
+          });
+      if (!next.ok()) co_return next.status();
+      PublishModels(std::move(*next));
     } else {
       spdlog::warn("round {} void: {} updates, quorum is {}", round,
                    m.clients_reported, opt_.min_updates);
@@ -243,8 +271,8 @@ awaitable<Status> Coordinator::Impl::Drive() {
   }
   auto finals = co_await OnWorkers([this] { return strategy_->FinalEvents(); });
   for (auto& e : finals) Record(e);
-  summary_.final_params = strategy_->Snapshot();
-  summary_.full_model_bytes = strategy_->FullModelBytes();
+  summary_.final_params = strategy_->published()->All();
+  summary_.full_model_bytes = strategy_->published()->Bytes();
   co_return Status::Ok();
 }
 

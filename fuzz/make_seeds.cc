@@ -1,6 +1,6 @@
 // Writes the seed corpora of the fuzz targets, made from valid messages
 // and files, to DIR/<target>/ (frame, envelope, tensor, chunk_frame, csv,
-// idx):
+// idx, checkpoint):
 //   fuzz_make_seeds DIR
 // Generated at build or test time so they always match the current proto
 // and encoders; nothing here is committed.
@@ -19,6 +19,7 @@
 #include "common/net/connection.h"
 #include "common/net/frame.h"
 #include "common/net/tensor_codec.h"
+#include "coordinator/checkpoint.h"
 #include "proto/fedjets.pb.h"
 
 namespace fedjets::fuzz {
@@ -140,6 +141,23 @@ std::string IdxPair(bool hint_ten, const std::string& images,
   return out + images + labels;
 }
 
+// A checkpoint file as the coordinator writes it after round `round`.
+std::string CheckpointFile(int round, const common::ParameterList& params) {
+  coordinator::Checkpoint c;
+  c.run_id = kRunId;
+  c.round = round;
+  c.sampler_state = "5489 1 2 3";
+  c.config_fingerprint = "--algorithm\nfedjets\n--seed\n1";
+  c.metrics_bytes = 4096;
+  c.params = params;
+  c.initial_accuracy = 0.1;
+  c.final_accuracy = 0.75;
+  c.final_unseen_accuracy = 0.5;
+  c.client_bytes_total = 123456;
+  c.client_exchanges = 20;
+  return coordinator::EncodeCheckpoint(c);
+}
+
 bool Write(const fs::path& dir, const std::string& name,
            const std::string& bytes) {
   std::error_code ec;
@@ -204,6 +222,9 @@ bool WriteAll(const fs::path& root) {
   ok &= Write(root / "idx", "gzip", IdxPair(true, Gzip(images), Gzip(labels)));
   ok &= Write(root / "idx", "empty",
               IdxPair(true, Idx({0, 28, 28}, {}), Idx({0}, {})));
+
+  ok &= Write(root / "checkpoint", "round-3", CheckpointFile(3, SmallModel(1)));
+  ok &= Write(root / "checkpoint", "no-params", CheckpointFile(0, {}));
   return ok;
 }
 

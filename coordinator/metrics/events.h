@@ -54,6 +54,17 @@ struct UpdateEvent {
   bool operator==(const UpdateEvent&) const = default;
 };
 
+// One client's update the coordinator refused in a round; the round's
+// updates_rejected counts them by reason.
+struct UpdateRejectedEvent {
+  static constexpr std::string_view kName = "update_rejected";
+  int round = 0;
+  std::string client;
+  std::string reason;   // a key of RoundEvent::updates_rejected
+  std::string message;  // why, as the client was told in its Error
+  bool operator==(const UpdateRejectedEvent&) const = default;
+};
+
 // One round, after aggregation (and evaluation, if it had one).
 struct RoundEvent {
   static constexpr std::string_view kName = "round";
@@ -68,7 +79,8 @@ struct RoundEvent {
   // fedjets: per expert, the number of clients that trained it.
   std::optional<std::vector<int>> expert_load;
   // Updates the coordinator refused, by reason ("num_samples",
-  // "non_finite"); absent when none was.
+  // "non_finite", ...; docs/METRICS.md); absent when none was. Each one
+  // has its UpdateRejectedEvent.
   std::optional<std::map<std::string, int>> updates_rejected;
   bool operator==(const RoundEvent&) const = default;
 };
@@ -149,8 +161,9 @@ struct OtherEvent {
   bool operator==(const OtherEvent&) const = default;
 };
 
-using Event = std::variant<StartEvent, UpdateEvent, RoundEvent, EvalEvent,
-                           BaselinesEvent, RoutingEvent, EndEvent, OtherEvent>;
+using Event =
+    std::variant<StartEvent, UpdateEvent, UpdateRejectedEvent, RoundEvent,
+                 EvalEvent, BaselinesEvent, RoutingEvent, EndEvent, OtherEvent>;
 
 // The line for `event`, without the trailing newline.
 std::string EventLine(const Event& event);
@@ -165,6 +178,7 @@ common::Result<Event> ParseEvent(std::string_view line);
 // entry point.
 void to_json(nlohmann::json& j, const StartEvent& e);
 void to_json(nlohmann::json& j, const UpdateEvent& e);
+void to_json(nlohmann::json& j, const UpdateRejectedEvent& e);
 void to_json(nlohmann::json& j, const RoundEvent& e);
 void to_json(nlohmann::json& j, const SplitAccuracy& a);
 void to_json(nlohmann::json& j, const ClientAccuracy& c);
@@ -175,6 +189,7 @@ void to_json(nlohmann::json& j, const RoutingEvent& e);
 void to_json(nlohmann::json& j, const EndEvent& e);
 void from_json(const nlohmann::json& j, StartEvent& e);
 void from_json(const nlohmann::json& j, UpdateEvent& e);
+void from_json(const nlohmann::json& j, UpdateRejectedEvent& e);
 void from_json(const nlohmann::json& j, RoundEvent& e);
 void from_json(const nlohmann::json& j, SplitAccuracy& a);
 void from_json(const nlohmann::json& j, ClientAccuracy& c);

@@ -38,7 +38,10 @@ class FedAvgStrategy : public Strategy {
       common::Connection& c, const std::string& run_id, int round,
       const SessionInfo& s, Role, Clock::time_point deadline) override {
     const auto& o = ctx_.options;
-    common::ParameterList global = common::ToWire(*model_);
+    // Held to the end of the exchange: the next round's publication does
+    // not touch it.
+    const std::shared_ptr<const ModelSnapshot> snapshot = published();
+    const common::ParameterList& global = snapshot->parts.front();
     proto::Envelope task = common::MakeEnvelope(run_id, round);
     auto* t = task.mutable_round_task();
     t->set_num_tensors(static_cast<int32_t>(global.size()));
@@ -59,7 +62,7 @@ class FedAvgStrategy : public Strategy {
     u.num_samples = reply->first.num_samples();
     u.train_loss = reply->first.train_loss();
     u.params = std::move(reply->second);
-    if (KeepsUpdateStart(o)) u.start = std::move(global);
+    if (KeepsUpdateStart(o)) u.start = global;
     co_return u;
   }
 
@@ -165,11 +168,9 @@ class FedAvgStrategy : public Strategy {
     return s;
   }
 
-  uint64_t FullModelBytes() override {
-    return common::TotalBytes(common::ToWire(*model_));
+  std::shared_ptr<const ModelSnapshot> MakeSnapshot(int round) override {
+    return MakeModelSnapshot(round, {common::ToWire(*model_)});
   }
-
-  common::ParameterList Snapshot() override { return common::ToWire(*model_); }
 
   Status Restore(const common::ParameterList& params) override {
     return common::FromWire(*model_, params);
