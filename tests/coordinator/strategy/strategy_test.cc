@@ -88,7 +88,7 @@ TEST(MakeStrategyTest, StreamingFedAvgFoldsEachUpdateAsItArrives) {
   auto s = MakeStrategy(o, BlobData(), nullptr);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   ASSERT_TRUE((*s)->FoldsUpdates());
-  const common::ParameterList start = (*s)->Snapshot();
+  const common::ParameterList start = (*s)->MakeSnapshot(0)->All();
   std::vector<ClientUpdate> updates(2);
   updates[0].num_samples = 1;
   updates[0].params = Filled(start, 1.0f);
@@ -101,7 +101,7 @@ TEST(MakeStrategyTest, StreamingFedAvgFoldsEachUpdateAsItArrives) {
   RoundEvent event;
   common::Status st = (*s)->Aggregate(1, updates, event);
   ASSERT_TRUE(st.ok()) << st.ToString();
-  const common::ParameterList after = (*s)->Snapshot();
+  const common::ParameterList after = (*s)->MakeSnapshot(1)->All();
   EXPECT_EQ(common::ContentHash(after),
             common::ContentHash(Filled(start, 2.5f)));
 }
