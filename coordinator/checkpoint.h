@@ -28,7 +28,7 @@ struct Checkpoint {
   std::string sampler_state;       // the client sampler's mt19937_64
   std::string config_fingerprint;  // what a resume must not change
   uint64_t metrics_bytes = 0;      // metrics.jsonl's size after `round`
-  common::ParameterList params;    // Strategy::Snapshot()
+  common::ParameterList params;    // ModelSnapshot::All()
   // What the end event and summary add up over the whole run.
   double initial_accuracy = 0.0;
   double final_accuracy = 0.0;

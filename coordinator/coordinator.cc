@@ -108,6 +108,7 @@ Status Coordinator::Impl::Prepare() {
             .Annotate(
                 "--resume: the checkpoint does not fit this run's models"));
     resume_->params.clear();  // the strategy holds them now
+    strategy_->Publish(strategy_->MakeSnapshot(resume_->round));
   }
   if (allow_list_) {
     FEDJETS_RETURN_IF_ERROR(allow_list_->CheckAnchors(strategy_->NumExperts()));

@@ -5,12 +5,15 @@
 // Threads: one io_context thread runs the accept loop, every client
 // session and the round driver as coroutines, so session state needs no
 // locks. Aggregation and evaluation run on a worker thread and are awaited,
-// so the network never blocks on them. Stop() may be called from any
-// thread.
+// so the network never blocks on them; what the network sends comes from
+// the models' snapshot published after each round (Strategy::Publish), so
+// a client served while a round aggregates gets the models before it,
+// whole. Stop() may be called from any thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -80,6 +83,12 @@ struct CoordinatorOptions {
   // metrics_port is empty; 0 picks a free port (see metrics_port()).
   std::string metrics_address = "127.0.0.1";
   std::optional<uint16_t> metrics_port;
+
+  // Called on the network thread with each snapshot of the global models
+  // as it is published: the initial (or resumed) models when the run
+  // starts, then each round's after its aggregation. For tests and
+  // programs that embed the coordinator; must not block.
+  std::function<void(std::shared_ptr<const ModelSnapshot>)> on_models_published;
 
   std::string run_dir;  // empty = write nothing (and no checkpoints)
   // Continue the run in run_dir from its newest usable checkpoint

@@ -89,10 +89,12 @@ awaitable<Status> Coordinator::Impl::SaveCheckpoint(
   c.final_unseen_accuracy = summary_.final_unseen_accuracy;
   c.client_bytes_total = client_bytes_total_;
   c.client_exchanges = client_exchanges_;
-  // By reference: c lives in this coroutine's frame until the worker is
-  // done (GCC 12 mishandles a moved capture in OnWorkers' coroutine).
+  // The published snapshot is the state after `round`. By reference: c
+  // and snapshot live in this coroutine's frame until the worker is done
+  // (GCC 12 mishandles a moved capture in OnWorkers' coroutine).
+  const std::shared_ptr<const ModelSnapshot> snapshot = strategy_->published();
   co_return co_await OnWorkers([&] {
-    c.params = strategy_->Snapshot();
+    c.params = snapshot->All();
     return WriteCheckpoint(opt_.run_dir, c);
   });
 }

@@ -123,7 +123,7 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
     }
     spdlog::warn("update of client '{}' rejected in round {} ({}): {}",
                  s->info.name, round, rejected->reason, why.ToString());
-    ++m.updates_rejected[rejected->reason];
+    RecordRejection(round, s->info.name, rejected->reason, why, m);
     co_await common::SendErrorAndClose(*s->conn, summary_.run_id, round,
                                        rejected->code, why.message());
     co_return;
@@ -135,10 +135,18 @@ awaitable<void> Coordinator::Impl::ExchangeWith(std::shared_ptr<Session> s,
                               u->train_loss, u->params, u->start,
                               {so.max_update_samples, so.max_update_norm});
   }
+  // Folded only here, while the attempt is open (a->closed was checked
+  // with no suspension since): a late update is never folded, and nothing
+  // folds while the worker aggregates.
+  if (!rejected && strategy_->FoldsUpdates()) {
+    if (Status st = strategy_->Fold(round, *u); !st.ok()) {
+      rejected = UpdateRejection{"invalid_update", st};
+    }
+  }
   if (rejected) {
     spdlog::warn("update of client '{}' rejected in round {}: {}", s->info.name,
                  round, rejected->status.ToString());
-    ++m.updates_rejected[rejected->reason];
+    RecordRejection(round, s->info.name, rejected->reason, rejected->status, m);
     s->alive = false;
     co_await common::SendErrorAndClose(*s->conn, summary_.run_id, round,
                                        proto::Error::CODE_INVALID_ARGUMENT,
@@ -174,6 +182,10 @@ void Coordinator::Impl::FinishLate(Session& s, int round,
         "the round closed at its deadline (--round-timeout); the client may "
         "be sampled again",
         s.info.name, round);
+    RecordRejectedEvent(
+        round, s.info.name, "stale",
+        common::FailedPrecondition(
+            "the update came after its round closed at its deadline"));
     clients_changed_.cancel();  // it is free again
     return;
   }

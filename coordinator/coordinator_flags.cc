@@ -66,6 +66,11 @@ void ForEachStrategyFlag(Options& s, Visitor& v) {
   v.Value("--trim-fraction", s.trim_fraction,
           "trimmed-mean: share of updates dropped at each end of every "
           "coordinate, in [0, 0.5); too few updates to drop one: median");
+  v.SettingFlag("--streaming-aggregation", s.streaming_aggregation,
+                "fold each update into a running sum as it arrives, so "
+                "coordinator memory does not grow with the updates "
+                "(fedavg/fedprox, --aggregation mean, no --clip-norm); "
+                "may differ from the default in a value's last bit");
   v.Value("--clip-norm", s.clip_norm,
           "clip each client's update delta to this L2 norm before "
           "aggregating (0 = off)");

@@ -11,7 +11,14 @@
 //   coordinator_checkpoint.cc checkpoints after each round, --resume.
 //
 // Threads: everything but OnWorkers' functions runs on io_'s one thread,
-// so the members need no locks; Stop() posts to it.
+// so the members need no locks; Stop() posts to it. The worker owns the
+// strategy's live models; the network thread reads only their published
+// snapshot (Strategy::published()).
+//
+// Sessions across suspension points: sessions_ changes only on io_'s
+// thread, and no loop over it spans a co_await (SayGoodbye walks a copy;
+// the round driver samples copies of the shared_ptrs, which keep a
+// session alive after LiveSessions() erases it).
 #pragma once
 
 #include <boost/asio/co_spawn.hpp>
@@ -190,12 +197,24 @@ class Coordinator::Impl {
   // The updates refused as stale since the last round event, added to the
   // next one's updates_rejected.
   void TakeStaleCount(std::map<std::string, int>& rejected);
+  // Makes `snapshot` what the network sends from now on, and tells
+  // opt_.on_models_published.
+  void PublishModels(std::shared_ptr<const ModelSnapshot> snapshot);
+  // Counts a refused update in the round's updates_rejected and records
+  // its update_rejected event (client, round, reason, why).
+  void RecordRejection(int round, const std::string& client,
+                       const std::string& reason, const Status& why,
+                       RoundMetrics& m);
+  // Records the update_rejected event alone (a stale update's, counted by
+  // TakeStaleCount instead).
+  void RecordRejectedEvent(int round, const std::string& client,
+                           const std::string& reason, const Status& why);
 
   // One sampled client's exchange (coordinator_exchange.cc).
   awaitable<void> ExchangeWith(std::shared_ptr<Session> s, Role role, int round,
                                std::shared_ptr<Attempt> a);
-  // After its round closed: refuses the update as stale, or drops the
-  // client whose exchange failed.
+  // After its round closed: refuses the update as stale (never folded nor
+  // aggregated), or drops the client whose exchange failed.
   void FinishLate(Session& s, int round, const common::Result<ClientUpdate>& u);
 
   // Checkpoints (coordinator_checkpoint.cc).

@@ -40,6 +40,9 @@ Coordinator::Impl::RunAttempt(int round, std::mt19937_64& rng) {
   std::vector<Sampled> sampled = Sample(rng);
   a->m.clients_sampled = static_cast<int>(sampled.size());
   a->pending = a->sending = a->m.clients_sampled;
+  // --streaming-aggregation: a failed attempt's folded updates are not
+  // this one's.
+  strategy_->DiscardFolded();
   for (auto& [s, role] : sampled) {
     s->busy = true;
     boost::asio::co_spawn(io_, ExchangeWith(s, role, round, a),
@@ -105,8 +108,35 @@ void Coordinator::Impl::RecordFailedAttempt(int round, int attempt,
   Record(e);
 }
 
+void Coordinator::Impl::PublishModels(
+    std::shared_ptr<const ModelSnapshot> snapshot) {
+  strategy_->Publish(snapshot);
+  if (opt_.on_models_published) opt_.on_models_published(std::move(snapshot));
+}
+
+void Coordinator::Impl::RecordRejection(int round, const std::string& client,
+                                        const std::string& reason,
+                                        const Status& why, RoundMetrics& m) {
+  ++m.updates_rejected[reason];
+  RecordRejectedEvent(round, client, reason, why);
+}
+
+void Coordinator::Impl::RecordRejectedEvent(int round,
+                                            const std::string& client,
+                                            const std::string& reason,
+                                            const Status& why) {
+  UpdateRejectedEvent event;
+  event.round = round;
+  event.client = client;
+  event.reason = reason;
+  event.message = why.message();
+  Record(event);
+}
+
 awaitable<Status> Coordinator::Impl::Drive() {
-  summary_.initial_params = strategy_->Snapshot();
+  summary_.initial_params = strategy_->published()->All();
+  if (opt_.on_models_published)
+    opt_.on_models_published(strategy_->published());
   std::mt19937_64 rng(opt_.strategy.seed);
   int completed = 0;  // rounds over, checkpointed
   if (resume_) {
@@ -189,9 +219,18 @@ awaitable<Status> Coordinator::Impl::Drive() {
       samples += static_cast<double>(u.num_samples);
     }
     m.train_loss = loss / samples;
-    Status st = co_await OnWorkers(
-        [&] { return strategy_->Aggregate(round, updates, round_event); });
-    FEDJETS_CO_RETURN_IF_ERROR(st);
+    // The worker changes the live models and snapshots them; clients
+    // served meanwhile (and late exchanges, whose updates are refused as
+    // stale) hold the snapshot published before, and this one is
+    // published once the worker is done.
+    auto next = co_await OnWorkers(
+        [&]() -> common::Result<std::shared_ptr<const ModelSnapshot>> {
+          FEDJETS_RETURN_IF_ERROR(
+              strategy_->Aggregate(round, updates, round_event));
+          return strategy_->MakeSnapshot(round);
+        });
+    if (!next.ok()) co_return next.status();
+    PublishModels(std::move(*next));
     if (round % opt_.eval_every == 0 || round == opt_.rounds) {
       EvalEvent eval =
           co_await OnWorkers([&] { return strategy_->Evaluate(round); });
@@ -233,8 +272,8 @@ awaitable<Status> Coordinator::Impl::Drive() {
   }
   auto finals = co_await OnWorkers([this] { return strategy_->FinalEvents(); });
   for (auto& e : finals) Record(e);
-  summary_.final_params = strategy_->Snapshot();
-  summary_.full_model_bytes = strategy_->FullModelBytes();
+  summary_.final_params = strategy_->published()->All();
+  summary_.full_model_bytes = strategy_->published()->Bytes();
   co_return Status::Ok();
 }
 

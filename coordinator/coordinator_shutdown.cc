@@ -78,7 +78,7 @@ Status Coordinator::Impl::SaveRun() {
   EndEvent end;
   end.rounds = summary_.rounds.size();
   end.final_test_accuracy = summary_.final_accuracy;
-  end.full_model_bytes = strategy_->FullModelBytes();
+  end.full_model_bytes = strategy_->published()->Bytes();
   end.bytes_per_client_round =
       client_exchanges_
           ? static_cast<double>(client_bytes_total_) / client_exchanges_

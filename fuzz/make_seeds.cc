@@ -1,5 +1,6 @@
 // Writes the seed corpora of the fuzz targets, made from valid messages
-// and files, to DIR/<target>/ (frame, envelope, tensor, csv, idx):
+// and files, to DIR/<target>/ (frame, envelope, tensor, chunk_frame, csv,
+// idx, checkpoint):
 //   fuzz_make_seeds DIR
 // Generated at build or test time so they always match the current proto
 // and encoders; nothing here is committed.
@@ -18,6 +19,7 @@
 #include "common/net/connection.h"
 #include "common/net/frame.h"
 #include "common/net/tensor_codec.h"
+#include "coordinator/checkpoint.h"
 #include "proto/fedjets.pb.h"
 
 namespace fedjets::fuzz {
@@ -139,6 +141,23 @@ std::string IdxPair(bool hint_ten, const std::string& images,
   return out + images + labels;
 }
 
+// A checkpoint file as the coordinator writes it after round `round`.
+std::string CheckpointFile(int round, const common::ParameterList& params) {
+  coordinator::Checkpoint c;
+  c.run_id = kRunId;
+  c.round = round;
+  c.sampler_state = "5489 1 2 3";
+  c.config_fingerprint = "--algorithm\nfedjets\n--seed\n1";
+  c.metrics_bytes = 4096;
+  c.params = params;
+  c.initial_accuracy = 0.1;
+  c.final_accuracy = 0.75;
+  c.final_unseen_accuracy = 0.5;
+  c.client_bytes_total = 123456;
+  c.client_exchanges = 20;
+  return coordinator::EncodeCheckpoint(c);
+}
+
 bool Write(const fs::path& dir, const std::string& name,
            const std::string& bytes) {
   std::error_code ec;
@@ -170,6 +189,22 @@ bool WriteAll(const fs::path& root) {
   ok &= Write(root / "tensor", "model-whole",
               ChunkStream(SmallModel(2), 1024, 19));
   ok &= Write(root / "tensor", "nothing-expected", std::string(2, '\0'));
+  // Chunk frame bodies as SendParameters writes them: first and later
+  // chunks of a tensor, and an empty tensor's.
+  const common::ParameterList model = SmallModel(3);
+  for (size_t i = 0; i < model.size(); ++i) {
+    const auto chunks =
+        common::ChunkTensor(static_cast<int32_t>(i), model[i], 8);
+    for (size_t k = 0; k < chunks.size() && k < 2; ++k) {
+      proto::Envelope e;
+      e.set_run_id(kRunId);
+      e.set_round(1);
+      *e.mutable_tensor_chunk() = chunks[k];
+      ok &= Write(root / "chunk_frame",
+                  "tensor-" + std::to_string(i) + "-chunk-" + std::to_string(k),
+                  e.SerializeAsString());
+    }
+  }
 
   ok &= Write(root / "csv", "numeric-labels",
               "x,y,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n9,10,0\n11,12,1\n");
@@ -187,6 +222,9 @@ bool WriteAll(const fs::path& root) {
   ok &= Write(root / "idx", "gzip", IdxPair(true, Gzip(images), Gzip(labels)));
   ok &= Write(root / "idx", "empty",
               IdxPair(true, Idx({0, 28, 28}, {}), Idx({0}, {})));
+
+  ok &= Write(root / "checkpoint", "round-3", CheckpointFile(3, SmallModel(1)));
+  ok &= Write(root / "checkpoint", "no-params", CheckpointFile(0, {}));
   return ok;
 }
 

@@ -5,6 +5,6 @@
 # binaries the demo runs; scripts/test.sh builds the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh fedjets-sim fedjets-coordinator fedjets-client
+bash scripts/build.sh --demo
 exec build/bin/fedjets-sim --clients 4 --rounds 5 --partition iid \
   --max-examples 6000 --lr 0.05 --batch-size 32 --threads 1 "$@"

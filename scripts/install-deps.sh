@@ -1,22 +1,42 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package fedjets needs to build, test and run its
-# demo. Idempotent: when everything is present it prints nothing and exits 0.
+# Installs the Debian 12 packages fedjets needs. Idempotent: when everything
+# is present it prints nothing and exits 0.
+#   scripts/install-deps.sh        everything: build, tests, sanitizers,
+#                                  the OCI image, Prometheus (README command 2)
+#   scripts/install-deps.sh demo   only what building the three binaries and
+#                                  running the demo need (README command 1;
+#                                  a first result sooner on a fresh machine)
 set -euo pipefail
+profile=${1:-all}
 
-packages=(
-  build-essential cmake ccache pkg-config git clang-format
+# Building fedjets-sim, fedjets-coordinator, fedjets-client and running the
+# demo on Fashion-MNIST (gnuplot draws the partition summary).
+demo_packages=(
+  build-essential cmake ccache
   libboost1.81-dev libssl-dev zlib1g-dev
   libprotobuf-dev protobuf-compiler
   libtorch-dev libopenblas0-openmp
-  libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  prometheus-cpp-dev
   dataset-fashion-mnist gnuplot-nox
+)
+# The rest of the build (tests, benchmarks, the examples' CSV data) and of
+# scripts/test.sh (formatting, sanitizers and fuzzing, the Prometheus
+# server, the OCI image, the doc client's Python modules).
+more_packages=(
+  pkg-config git clang-format
+  libgtest-dev libgmock-dev libbenchmark-dev
   r-cran-palmerpenguins
-  prometheus-cpp-dev prometheus
+  prometheus
   mmdebstrap umoci skopeo
   python3-protobuf python3-yaml
   clang-14 libclang-rt-14-dev
 )
+case $profile in
+  demo) packages=("${demo_packages[@]}") ;;
+  all) packages=("${demo_packages[@]}" "${more_packages[@]}") ;;
+  *) echo "usage: scripts/install-deps.sh [demo|all]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

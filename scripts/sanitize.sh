@@ -1,108 +1,139 @@
 #!/usr/bin/env bash
-# The sanitizer stage (docs/TESTING.md): builds the LibTorch-free unit tests
-# and the fuzz targets with clang-14 under AddressSanitizer +
-# UndefinedBehaviorSanitizer into build-sanitize/, runs those unit tests
-# (ctest -L unit), then runs each fuzz target for a bounded time. Any
-# sanitizer report or fuzzer finding fails the stage; a finding is saved
-# under build-sanitize/fuzz-findings/.
-#   scripts/sanitize.sh              unit tests, then 60 s per fuzz target
-#   FEDJETS_FUZZ_SECONDS=600 scripts/sanitize.sh      fuzz longer
-#   FEDJETS_FUZZ_TARGETS="csv idx" scripts/sanitize.sh  only these targets
-#   scripts/sanitize.sh thread       ThreadSanitizer (GCC) on the network
-#                                    and coordinator tests instead
-#                                    (build-tsan/; not part of CI, see
-#                                    docs/TESTING.md)
+# The sanitizer stage (docs/TESTING.md), in two parts:
+#   address  builds the LibTorch-free unit tests and the fuzz targets with
+#            clang-14 under AddressSanitizer + UndefinedBehaviorSanitizer
+#            into build-sanitize/, runs those unit tests (ctest -L unit),
+#            then runs each fuzz target for a bounded time;
+#   thread   builds the tests where threads meet (TLS connections, the
+#            coordinator's network and worker threads, serving while
+#            rounds aggregate) with GCC under ThreadSanitizer into
+#            build-tsan/ and runs them.
+# Any sanitizer report or fuzzer finding fails the stage; a fuzzer finding
+# is saved under build-sanitize/fuzz-findings/, a race report in
+# build-tsan/<test>.log.
+#   scripts/sanitize.sh              both (what CI runs)
+#   scripts/sanitize.sh address      only ASan+UBSan and the fuzz targets
+#   scripts/sanitize.sh thread       only ThreadSanitizer
+#   FEDJETS_FUZZ_SECONDS=600 scripts/sanitize.sh address   fuzz longer
+#   FEDJETS_FUZZ_TARGETS="csv idx" scripts/sanitize.sh address  these only
 # scripts/test.sh runs it after the ordinary tests (and alone as
 # `scripts/test.sh sanitize`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mode=${1:-address}
+mode=${1:-all}
 case $mode in
-  address | thread) ;;
+  all | address | thread) ;;
   *) echo "usage: scripts/sanitize.sh [address|thread]" >&2; exit 2 ;;
 esac
 bash scripts/install-deps.sh
 
-if [[ $mode == thread ]]; then
-  # The tests where threads meet: Connection over TLS, and coordinators
-  # with clients in one process (network thread, worker, training thread).
-  tests=(transport_test hostile_client_test connection_limits_test
-    federation_test)
+thread_stage() {
+  # Each entry: a test executable and the gtest filter it runs with.
+  # Transport: Connection over TLS and plain TCP (an io_context and a
+  # client thread). Coordinators with clients in one process (network
+  # thread, worker thread, training threads): connection caps, hostile
+  # clients, a FedAvg federation, strategies sending the published
+  # snapshot, and FedJETs clients served while rounds aggregate.
+  local tests=(
+    "transport_test:*"
+    "connection_limits_test:*"
+    "hostile_client_test:*"
+    "federation_test:*"
+    "model_snapshot_test:*"
+    "fedjets_test:*ServedWhileRoundsRun*"
+  )
+  local targets=()
+  for t in "${tests[@]}"; do targets+=("${t%%:*}"); done
   # GCC, not clang: these tests need LibTorch, whose headers clang 14
-  # cannot compile in C++20 (see the address stage below).
+  # cannot compile in C++20 (see address_stage).
   CC=gcc CXX=g++ cmake -S . -B build-tsan \
     -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 \
     -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer -g1" \
     -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
     -DFEDJETS_BUILD_TESTS=ON -DFEDJETS_BUILD_EXAMPLES=OFF >/dev/null
-  cmake --build build-tsan -j"$(nproc)" --target "${tests[@]}"
+  local start=$SECONDS
+  cmake --build build-tsan -j"$(nproc)" --target "${targets[@]}"
+  echo "sanitize: ThreadSanitizer build took $((SECONDS - start)) s"
+  start=$SECONDS
   # Suppressions name third-party libraries only (uninstrumented LibTorch
   # and its OpenMP runtime); a report with our frames is never hidden.
   export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/scripts/tsan-suppressions.txt:second_deadlock_stack=1:halt_on_error=0:exitcode=66}
-  status=0
+  local status=0
   for t in "${tests[@]}"; do
-    echo "sanitize: $t under ThreadSanitizer"
-    if ! "build-tsan/bin/$t" >"build-tsan/$t.log" 2>&1; then
+    local name=${t%%:*} filter=${t#*:}
+    echo "sanitize: $name ($filter) under ThreadSanitizer"
+    if ! "build-tsan/bin/$name" --gtest_filter="$filter" \
+      >"build-tsan/$name.log" 2>&1; then
       status=1
-      echo "sanitize: $t failed or ThreadSanitizer reported" \
-        "$(grep -c '^WARNING: ThreadSanitizer' "build-tsan/$t.log") races;" \
-        "see build-tsan/$t.log" >&2
+      tail -n 40 "build-tsan/$name.log" >&2
+      echo "sanitize: $name failed or ThreadSanitizer reported" \
+        "$(grep -c '^WARNING: ThreadSanitizer' "build-tsan/$name.log") races;" \
+        "see build-tsan/$name.log" >&2
     fi
   done
-  exit $status
-fi
-build=build-sanitize
-seconds=${FEDJETS_FUZZ_SECONDS:-60}
-targets=${FEDJETS_FUZZ_TARGETS:-frame envelope tensor csv idx}
+  echo "sanitize: ThreadSanitizer tests took $((SECONDS - start)) s"
+  [[ $status == 0 ]] && echo "sanitize: ThreadSanitizer clean"
+  return $status
+}
 
-# No recovery: the first report stops the process and fails its test.
-# -fsanitize=function is left out: clang 14 cannot emit its prologue data
-# for split coroutine functions ("Cannot represent a difference across
-# sections" in every Asio coroutine), and it checks only calls through
-# mistyped function pointers.
-sanitize="-fsanitize=address,undefined -fno-sanitize=function"
-sanitize+=" -fno-sanitize-recover=all"
-# fuzzer-no-link: coverage feedback from the libraries the fuzz targets
-# call, not only from the targets themselves. -O1 keeps the build cheap.
-CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" \
-  -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 \
-  -DCMAKE_CXX_FLAGS="$sanitize -fsanitize=fuzzer-no-link -fno-omit-frame-pointer -gline-tables-only" \
-  -DCMAKE_EXE_LINKER_FLAGS="$sanitize" \
-  -DFEDJETS_BUILD_TESTS=ON -DFEDJETS_BUILD_EXAMPLES=OFF -DFEDJETS_FUZZ=ON \
-  >/dev/null
-# LibTorch-free unit tests only: clang 14 cannot compile LibTorch 1.13's
-# headers in C++20 against libstdc++ 12 (std::vector<c10::IValue> of an
-# incomplete type in ATen/core/List.h, now that vector is constexpr), so
-# learn_test, coordinator_test and sim_test are not built here. ctest -L
-# unit below runs the unit tests of the executables built (the others'
-# placeholders carry no label).
-unit_tests=(base_test net_test data_test metrics_test report_test)
-fuzzers=(fuzz_make_seeds fuzz_frame fuzz_envelope fuzz_tensor fuzz_csv fuzz_idx)
-cmake --build "$build" -j"$(nproc)" --target "${unit_tests[@]}" "${fuzzers[@]}"
+address_stage() {
+  local build=build-sanitize seconds targets
+  seconds=${FEDJETS_FUZZ_SECONDS:-60}
+  targets=${FEDJETS_FUZZ_TARGETS:-frame envelope tensor chunk_frame csv idx checkpoint}
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_stack_use_after_return=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-(cd "$build" && ctest --output-on-failure --timeout 900 -j2 -L '^unit$')
+  # No recovery: the first report stops the process and fails its test.
+  # -fsanitize=function is left out: clang 14 cannot emit its prologue data
+  # for split coroutine functions ("Cannot represent a difference across
+  # sections" in every Asio coroutine), and it checks only calls through
+  # mistyped function pointers.
+  sanitize="-fsanitize=address,undefined -fno-sanitize=function"
+  sanitize+=" -fno-sanitize-recover=all"
+  # fuzzer-no-link: coverage feedback from the libraries the fuzz targets
+  # call, not only from the targets themselves. -O1 keeps the build cheap.
+  CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 \
+    -DCMAKE_CXX_FLAGS="$sanitize -fsanitize=fuzzer-no-link -fno-omit-frame-pointer -gline-tables-only" \
+    -DCMAKE_EXE_LINKER_FLAGS="$sanitize" \
+    -DFEDJETS_BUILD_TESTS=ON -DFEDJETS_BUILD_EXAMPLES=OFF -DFEDJETS_FUZZ=ON \
+    >/dev/null
+  # LibTorch-free unit tests only: clang 14 cannot compile LibTorch 1.13's
+  # headers in C++20 against libstdc++ 12 (std::vector<c10::IValue> of an
+  # incomplete type in ATen/core/List.h, now that vector is constexpr), so
+  # learn_test, coordinator_test and sim_test are not built here. ctest -L
+  # unit below runs the unit tests of the executables built (the others'
+  # placeholders carry no label).
+  unit_tests=(base_test net_test data_test metrics_test report_test)
+  fuzzers=(fuzz_make_seeds fuzz_frame fuzz_envelope fuzz_tensor fuzz_chunk_frame
+    fuzz_csv fuzz_idx fuzz_checkpoint)
+  cmake --build "$build" -j"$(nproc)" --target "${unit_tests[@]}" "${fuzzers[@]}"
 
-findings="$build/fuzz-findings"
-rm -rf "$findings"
-mkdir -p "$findings"
-for t in $targets; do
-  corpus="$build/fuzz-corpus/$t"
-  mkdir -p "$corpus"
-  dirs=("$corpus" "$build/fuzz-seeds/$t")
-  [[ -d fuzz/regressions/$t ]] && dirs+=("fuzz/regressions/$t")
-  echo "sanitize: fuzzing $t for ${seconds}s"
-  if ! "$build/bin/fuzz_$t" -max_total_time="$seconds" -timeout=10 \
-    -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$findings/$t-" "${dirs[@]}" \
-    >"$findings/$t.log" 2>&1; then
-    tail -n 60 "$findings/$t.log" >&2
-    echo "sanitize: fuzz_$t found a bug; input saved in $findings/ (replay:" \
-      "$build/bin/fuzz_$t FILE; keep it as fuzz/regressions/$t/NAME)" >&2
-    exit 1
-  fi
-  grep -E '^stat::number_of_executed_units|^Done [0-9]+ runs' \
-    "$findings/$t.log" || true
-done
-echo "sanitize: unit tests and fuzz targets ($targets) clean"
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_stack_use_after_return=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  (cd "$build" && ctest --output-on-failure --timeout 900 -j2 -L '^unit$')
+
+  findings="$build/fuzz-findings"
+  rm -rf "$findings"
+  mkdir -p "$findings"
+  for t in $targets; do
+    corpus="$build/fuzz-corpus/$t"
+    mkdir -p "$corpus"
+    dirs=("$corpus" "$build/fuzz-seeds/$t")
+    [[ -d fuzz/regressions/$t ]] && dirs+=("fuzz/regressions/$t")
+    echo "sanitize: fuzzing $t for ${seconds}s"
+    if ! "$build/bin/fuzz_$t" -max_total_time="$seconds" -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$findings/$t-" "${dirs[@]}" \
+      >"$findings/$t.log" 2>&1; then
+      tail -n 60 "$findings/$t.log" >&2
+      echo "sanitize: fuzz_$t found a bug; input saved in $findings/ (replay:" \
+        "$build/bin/fuzz_$t FILE; keep it as fuzz/regressions/$t/NAME)" >&2
+      exit 1
+    fi
+    grep -E '^stat::number_of_executed_units|^Done [0-9]+ runs' \
+      "$findings/$t.log" || true
+  done
+  echo "sanitize: unit tests and fuzz targets ($targets) clean"
+}
+
+if [[ $mode == address || $mode == all ]]; then address_stage; fi
+if [[ $mode == thread || $mode == all ]]; then thread_stage; fi

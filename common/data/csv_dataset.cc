@@ -1,6 +1,7 @@
 #include "common/data/csv_dataset.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,12 +17,6 @@
 
 namespace fedjets::common {
 namespace {
-
-std::string Join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
-}
 
 // Looks labels up by exact text, or by value when every class is numeric.
 class ClassIndex {
@@ -87,7 +82,7 @@ Result<CsvRows> ReadCsvRows(const std::string& path, const CsvOptions& o) {
       return InvalidArgument(fmt::format(
           "{}, line {}: no label column '{}' in the header (columns: {}); "
           "set --data-option label=COLUMN",
-          path, header.line, o.label, Join(names)));
+          path, header.line, o.label, fmt::join(names, ", ")));
     }
     label_col = static_cast<size_t>(it - names.begin());
   }
@@ -100,7 +95,7 @@ Result<CsvRows> ReadCsvRows(const std::string& path, const CsvOptions& o) {
       return InvalidArgument(fmt::format(
           "{}, line {}: --data-option ignore names column '{}', which the "
           "header lacks (columns: {})",
-          path, header.line, col, Join(names)));
+          path, header.line, col, fmt::join(names, ", ")));
     }
     if (static_cast<size_t>(it - names.begin()) == label_col) {
       return InvalidArgument(fmt::format(
@@ -115,7 +110,7 @@ Result<CsvRows> ReadCsvRows(const std::string& path, const CsvOptions& o) {
   if (out.feature_names.empty()) {
     return InvalidArgument(
         fmt::format("{}: no feature columns (columns: {}; label: '{}')", path,
-                    Join(names), names[label_col]));
+                    fmt::join(names, ", "), names[label_col]));
   }
   CsvRecord rec;
   for (;;) {
@@ -164,7 +159,7 @@ Result<std::vector<std::string>> ResolveClasses(
               "{}, line {}, column {}: label '{}' is not one of the classes "
               "given by --data-option classes ({})",
               f->path, f->lines[r], f->label_column, f->labels[r],
-              Join(o.classes)));
+              fmt::join(o.classes, ", ")));
         }
       }
     }
@@ -265,7 +260,7 @@ Result<Dataset> ToDataset(const CsvRows& file, const std::vector<int64_t>& rows,
       return InvalidArgument(fmt::format(
           "{}, line {}, column {}: label '{}' is not one of the classes ({})",
           file.path, file.lines[r], file.label_column, file.labels[r],
-          Join(classes)));
+          fmt::join(classes, ", ")));
     }
     d.labels.push_back(*id);
     for (size_t c = 0; c < f; ++c) {
@@ -330,8 +325,8 @@ Result<TrainTest> LoadCsv(const DatasetSource& source) {
     if (t->feature_names != train_rows->feature_names) {
       return InvalidArgument(
           fmt::format("{}: feature columns ({}) differ from those of {} ({})",
-                      o->test_path, Join(t->feature_names), source.path,
-                      Join(train_rows->feature_names)));
+                      o->test_path, fmt::join(t->feature_names, ", "),
+                      source.path, fmt::join(train_rows->feature_names, ", ")));
     }
     test_rows = std::move(t).value();
   }

@@ -1,6 +1,7 @@
 // CsvOptionsFromSource (declared in csv_dataset.h): --data-option parsing
 // for the csv and csv-folder loaders.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <charconv>
@@ -28,12 +29,6 @@ std::vector<std::string> SplitList(const std::string& text) {
   return out;
 }
 
-std::string Join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
-}
-
 }  // namespace
 
 Result<CsvOptions> CsvOptionsFromSource(
@@ -48,7 +43,7 @@ Result<CsvOptions> CsvOptionsFromSource(
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       return InvalidArgument(
           fmt::format("dataset '{}': unknown --data-option '{}'; accepted: {}",
-                      source.name, key, Join(allowed)));
+                      source.name, key, fmt::join(allowed, ", ")));
     }
     auto bad = [&](const std::string& why) {
       return InvalidArgument(

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -123,6 +124,120 @@ Result<ParameterList> WeightedAverage(
     auto* dst = reinterpret_cast<float*>(t.bytes.data());
     for (size_t j = 0; j < n; ++j) dst[j] = static_cast<float>(acc[j]);
     out.push_back(std::move(t));
+  }
+  return out;
+}
+
+namespace {
+
+// Folds K updates into the compensated sums s, c of n values, in order.
+// TwoSum: t + e == s + p exactly; branch-free, so it vectorises over j.
+template <int K>
+void FoldInto(double* s, double* c, const float* const* xs, const double* ws,
+              size_t n) {
+  std::array<const float*, K> x;
+  std::array<double, K> w;
+  for (int k = 0; k < K; ++k) {
+    x[k] = xs[k];
+    w[k] = ws[k];
+  }
+  for (size_t j = 0; j < n; ++j) {
+    double sj = s[j];
+    double cj = c[j];
+    for (int k = 0; k < K; ++k) {
+      const double p = w[k] * static_cast<double>(x[k][j]);
+      const double t = sj + p;
+      const double z = t - sj;
+      cj += (sj - (t - z)) + (p - z);
+      sj = t;
+    }
+    s[j] = sj;
+    c[j] = cj;
+  }
+}
+
+}  // namespace
+
+Status StreamingMean::Add(const ParameterList& update, double weight) {
+  return Add(std::vector<WeightedParameters>{{&update, weight}});
+}
+
+Status StreamingMean::Add(const std::vector<WeightedParameters>& updates) {
+  for (size_t k = 0; k < updates.size(); ++k) {
+    const double weight = updates[k].weight;
+    if (!(weight >= 0 && std::isfinite(weight))) {
+      return InvalidArgument(
+          fmt::format("weight {} must be finite and >= 0", weight));
+    }
+    const ParameterList& update = *updates[k].params;
+    const ParameterList& want = count_ == 0 ? *updates[0].params : layout_;
+    if (count_ == 0 && k == 0) {
+      FEDJETS_RETURN_IF_ERROR(CheckInputs({updates[0]}));
+      continue;
+    }
+    if (Status st = CheckParameterList(want, update); !st.ok()) {
+      return st.Annotate(fmt::format("update {} does not match update 0",
+                                     count_ + static_cast<int>(k)));
+    }
+    for (const WireTensor& t : update) {
+      FEDJETS_RETURN_IF_ERROR(ValidateTensor(t));
+    }
+  }
+  if (updates.empty()) return Status::Ok();
+  if (count_ == 0) {
+    layout_.clear();
+    sum_.clear();
+    compensation_.clear();
+    for (const WireTensor& t : *updates[0].params) {
+      layout_.push_back({t.name, t.dtype, t.shape, {}});
+      sum_.emplace_back(static_cast<size_t>(t.NumElements()), 0.0);
+      compensation_.emplace_back(static_cast<size_t>(t.NumElements()), 0.0);
+    }
+  }
+  constexpr size_t kGroup = 4;
+  std::vector<const float*> x(updates.size());
+  std::vector<double> w(updates.size());
+  for (size_t i = 0; i < layout_.size(); ++i) {
+    for (size_t k = 0; k < updates.size(); ++k) {
+      x[k] = Floats((*updates[k].params)[i]);
+      w[k] = updates[k].weight;
+    }
+    double* s = sum_[i].data();
+    double* c = compensation_[i].data();
+    const size_t n = sum_[i].size();
+    for (size_t k = 0; k < updates.size(); k += kGroup) {
+      switch (std::min(kGroup, updates.size() - k)) {
+        case 4:
+          FoldInto<4>(s, c, &x[k], &w[k], n);
+          break;
+        case 3:
+          FoldInto<3>(s, c, &x[k], &w[k], n);
+          break;
+        case 2:
+          FoldInto<2>(s, c, &x[k], &w[k], n);
+          break;
+        default:
+          FoldInto<1>(s, c, &x[k], &w[k], n);
+      }
+    }
+  }
+  for (const auto& u : updates) total_weight_ += u.weight;
+  count_ += static_cast<int>(updates.size());
+  return Status::Ok();
+}
+
+Result<ParameterList> StreamingMean::Mean() const {
+  if (count_ == 0) return InvalidArgument("nothing to average");
+  if (total_weight_ <= 0) return InvalidArgument("weights sum to zero");
+  ParameterList out = layout_;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const size_t n = sum_[i].size();
+    out[i].bytes.resize(n * sizeof(float));
+    auto* dst = reinterpret_cast<float*>(out[i].bytes.data());
+    for (size_t j = 0; j < n; ++j) {
+      dst[j] = static_cast<float>((sum_[i][j] + compensation_[i][j]) /
+                                  total_weight_);
+    }
   }
   return out;
 }

@@ -25,6 +25,40 @@ struct WeightedParameters {
 Result<ParameterList> WeightedAverage(
     const std::vector<WeightedParameters>& inputs);
 
+// The weighted mean of float32 parameter lists folded in one at a time as
+// they arrive, for a coordinator that must not hold every update: its
+// memory is one running sum (16 bytes per value) whatever the number of
+// updates. Each value's sum of weight * value is kept in double with a
+// compensation term (Knuth's TwoSum), about 100 bits, so the float32
+// result does not depend on the order the updates are folded in: runs that
+// fold the same updates in different orders agree bit for bit unless a
+// sum lies within ~2^-100 of a float32 rounding boundary. It is not
+// WeightedAverage's arithmetic (weight / total first, one double), so the
+// two may differ in a value's last bit. Thread-compatible.
+class StreamingMean {
+ public:
+  // Folds `update` in with `weight` (>= 0, finite). The first update fixes
+  // the names and shapes; a later one that differs is refused (the error
+  // names the first mismatch) and leaves the sum as it was.
+  Status Add(const ParameterList& update, double weight);
+  // Folds `updates` in, in order, bit for bit as Add one by one would, but
+  // in one pass over the running sum per four updates: the sum (four times
+  // an update's size) is read and written once for four instead of once
+  // for each, which is what bounds the speed. All are checked first; on an
+  // error none is added.
+  Status Add(const std::vector<WeightedParameters>& updates);
+  // The weighted mean of everything added; fails if nothing was added or
+  // the weights sum to zero.
+  Result<ParameterList> Mean() const;
+  int count() const { return count_; }
+
+ private:
+  ParameterList layout_;  // names, dtypes and shapes; no bytes
+  std::vector<std::vector<double>> sum_, compensation_;
+  double total_weight_ = 0;
+  int count_ = 0;
+};
+
 // Coordinate-wise median of float32 parameter lists with identical names
 // and shapes: each output value is the median of that value over the
 // inputs (with an even count, the mean of the two middle ones). Weights

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <boost/asio/read.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
@@ -147,12 +148,16 @@ asio::awaitable<Status> Connection::Write(const proto::Envelope& envelope,
   auto frame =
       EncodeFrame(envelope.SerializeAsString(), limits_.max_frame_bytes);
   if (!frame.ok()) co_return frame.status();
+  co_return co_await WriteBytes(asio::buffer(*frame), {}, deadline);
+}
+
+asio::awaitable<Status> Connection::WriteBytes(asio::const_buffer first,
+                                               asio::const_buffer second,
+                                               Clock::time_point deadline) {
+  const std::array<asio::const_buffer, 2> buffers{first, second};
   ArmWatchdog(deadline);
   auto [ec, n] = co_await std::visit(
-      [&](auto& s) {
-        return asio::async_write(s, asio::buffer(*frame), kTuple);
-      },
-      stream_);
+      [&](auto& s) { return asio::async_write(s, buffers, kTuple); }, stream_);
   if (DisarmWatchdog()) {
     co_return DeadlineExceeded(
         fmt::format("write to {} timed out: {}", peer_, TimeoutCause()));
@@ -165,16 +170,16 @@ asio::awaitable<Status> Connection::Write(const proto::Envelope& envelope,
   co_return Status::Ok();
 }
 
-asio::awaitable<Result<proto::Envelope>> Connection::Read(
+asio::awaitable<Result<uint32_t>> Connection::ReadFrameHeader(
     Clock::time_point deadline, uint64_t max_body_bytes) {
-  auto read = [&](asio::mutable_buffer buf) {
-    return std::visit([&](auto& s) { return asio::async_read(s, buf, kTuple); },
-                      stream_);
-  };
   FrameHeader header;
   ArmWatchdog(deadline);
-  auto [ec, n] = co_await read(asio::buffer(header));
-  bool timed_out = DisarmWatchdog();
+  auto [ec, n] = co_await std::visit(
+      [&](auto& s) {
+        return asio::async_read(s, asio::buffer(header), kTuple);
+      },
+      stream_);
+  const bool timed_out = DisarmWatchdog();
   CountReceived(n);
   if (timed_out) {
     co_return DeadlineExceeded(fmt::format(
@@ -202,28 +207,50 @@ asio::awaitable<Result<proto::Envelope>> Connection::Read(
         "most {} more bytes",
         length, peer_, max_body_bytes));
   }
-  std::string body(length, '\0');
+  co_return length;
+}
+
+asio::awaitable<Status> Connection::ReadFrameBody(asio::mutable_buffer part,
+                                                  uint32_t length,
+                                                  uint64_t offset,
+                                                  Clock::time_point deadline) {
   ArmWatchdog(deadline);
-  auto [ec2, got] = co_await read(asio::buffer(body));
-  timed_out = DisarmWatchdog();
+  auto [ec, got] = co_await std::visit(
+      [&](auto& s) { return asio::async_read(s, part, kTuple); }, stream_);
+  const bool timed_out = DisarmWatchdog();
   CountReceived(got);
   if (timed_out) {
     co_return DeadlineExceeded(
         fmt::format("frame from {} stalled at {} of {} body bytes: {}", peer_,
-                    got, length, TimeoutCause()));
+                    offset + got, length, TimeoutCause()));
   }
-  if (ec2) {
-    std::string why = ec2.message();
+  if (ec) {
     co_return DataLoss(
         fmt::format("truncated frame from {}: got {} of {} body bytes ({})",
-                    peer_, got, length, why));
+                    peer_, offset + got, length, ec.message()));
   }
+  co_return Status::Ok();
+}
+
+asio::awaitable<Result<proto::Envelope>> Connection::Read(
+    Clock::time_point deadline, uint64_t max_body_bytes) {
+  auto length = co_await ReadFrameHeader(deadline, max_body_bytes);
+  if (!length.ok()) co_return length.status();
+  std::string body(*length, '\0');
+  FEDJETS_CO_RETURN_IF_ERROR(
+      co_await ReadFrameBody(asio::buffer(body), *length, 0, deadline));
+  co_return ParseEnvelope(body, peer_);
+}
+
+Result<proto::Envelope> ParseEnvelope(std::string_view body,
+                                      const std::string& from) {
   proto::Envelope envelope;
-  if (!envelope.ParseFromString(body)) {
-    co_return InvalidArgument(fmt::format(
-        "frame of {} bytes from {} is not a valid Envelope", length, peer_));
+  if (!envelope.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    return InvalidArgument(
+        fmt::format("frame of {} bytes from {} is not a valid Envelope",
+                    body.size(), from));
   }
-  co_return envelope;
+  return envelope;
 }
 
 proto::Envelope MakeEnvelope(const std::string& run_id, int64_t round) {
@@ -250,66 +277,6 @@ Status CheckEnvelope(const proto::Envelope& e, const std::string& run_id,
         e.round(), round));
   }
   return Status::Ok();
-}
-
-asio::awaitable<Status> SendParameters(Connection& conn,
-                                       const std::string& run_id, int64_t round,
-                                       const ParameterList& params,
-                                       Clock::time_point deadline) {
-  for (size_t i = 0; i < params.size(); ++i) {
-    for (proto::TensorChunk& chunk : ChunkTensor(
-             static_cast<int32_t>(i), params[i], conn.limits().chunk_bytes)) {
-      proto::Envelope e = MakeEnvelope(run_id, round);
-      *e.mutable_tensor_chunk() = std::move(chunk);
-      FEDJETS_CO_RETURN_IF_ERROR(co_await conn.Write(e, deadline));
-    }
-  }
-  co_return Status::Ok();
-}
-
-namespace {
-
-// Reads chunk frames into `assembler` until it holds every tensor; a frame
-// longer than the assembler's byte budget is refused from its header.
-asio::awaitable<Result<ParameterList>> Assemble(Connection& conn,
-                                                const std::string& run_id,
-                                                int64_t round,
-                                                TensorAssembler& assembler,
-                                                Clock::time_point deadline) {
-  while (!assembler.complete()) {
-    const uint64_t left = assembler.wire_bytes_left();
-    const uint64_t before = conn.bytes_received();
-    auto e = co_await conn.Read(
-        deadline, left > kFrameHeaderBytes ? left - kFrameHeaderBytes : 0);
-    if (!e.ok()) co_return e.status();
-    FEDJETS_CO_RETURN_IF_ERROR(
-        assembler.ChargeWireBytes(conn.bytes_received() - before));
-    FEDJETS_CO_RETURN_IF_ERROR(CheckEnvelope(*e, run_id, round));
-    if (!e->has_tensor_chunk()) {
-      co_return InvalidArgument(
-          fmt::format("expected a tensor chunk from {}, got message kind {}",
-                      conn.peer(), static_cast<int>(e->body_case())));
-    }
-    FEDJETS_CO_RETURN_IF_ERROR(assembler.Add(e->tensor_chunk()));
-  }
-  co_return assembler.Take();
-}
-
-}  // namespace
-
-asio::awaitable<Result<ParameterList>> ReceiveParameters(
-    Connection& conn, const std::string& run_id, int64_t round, int32_t count,
-    Clock::time_point deadline) {
-  if (count < 0) co_return InvalidArgument("negative tensor count");
-  TensorAssembler assembler(count, conn.limits().max_tensor_bytes);
-  co_return co_await Assemble(conn, run_id, round, assembler, deadline);
-}
-
-asio::awaitable<Result<ParameterList>> ReceiveParameters(
-    Connection& conn, const std::string& run_id, int64_t round,
-    const TensorSpecList& expected, Clock::time_point deadline) {
-  TensorAssembler assembler(expected, conn.limits().max_tensor_bytes);
-  co_return co_await Assemble(conn, run_id, round, assembler, deadline);
 }
 
 asio::awaitable<void> SendErrorAndClose(Connection& conn,

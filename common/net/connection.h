@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include "common/base/status.h"
@@ -83,6 +84,21 @@ class Connection {
   asio::awaitable<Result<proto::Envelope>> Read(
       Clock::time_point deadline,
       uint64_t max_body_bytes = std::numeric_limits<uint64_t>::max());
+
+  // The pieces of Read and Write, for a caller that puts a frame's bytes
+  // where they belong itself (SendParameters, ReceiveParameters): a frame
+  // header, checked as Read checks it, giving the body's length;
+  asio::awaitable<Result<uint32_t>> ReadFrameHeader(Clock::time_point deadline,
+                                                    uint64_t max_body_bytes);
+  // exactly `part.size()` bytes of a body of `length` bytes, `offset` bytes
+  // into it (for the error message);
+  asio::awaitable<Status> ReadFrameBody(asio::mutable_buffer part,
+                                        uint32_t length, uint64_t offset,
+                                        Clock::time_point deadline);
+  // the bytes of one or more whole frames, written in order.
+  asio::awaitable<Status> WriteBytes(asio::const_buffer first,
+                                     asio::const_buffer second,
+                                     Clock::time_point deadline);
   // Bounds every later Handshake, Read and Write to `timeout` from its
   // start as well as by its deadline; zero (the default) turns it off.
   void set_frame_timeout(Clock::duration timeout) { frame_timeout_ = timeout; }
@@ -127,16 +143,26 @@ proto::Envelope MakeEnvelope(const std::string& run_id, int64_t round);
 Status CheckEnvelope(const proto::Envelope& e, const std::string& run_id,
                      int64_t round);
 
-// Streams `params` as ordered TensorChunk envelopes.
+// Parses a frame body of `from`; the error names the peer.
+Result<proto::Envelope> ParseEnvelope(std::string_view body,
+                                      const std::string& from);
+
+// Tensor streams (common/net/tensor_stream.cc).
+// Streams `params` as ordered TensorChunk envelopes, each tensor's bytes
+// written to the stream from where they lie (common/net/chunk_frame.h).
 asio::awaitable<Status> SendParameters(Connection& conn,
                                        const std::string& run_id, int64_t round,
                                        const ParameterList& params,
                                        Clock::time_point deadline);
 
-// Receives `count` tensors streamed by SendParameters.
+// Receives `count` tensors streamed by SendParameters. Chunk data is read
+// from the stream straight into the tensor it belongs to; buffers live for
+// the call, none per chunk. The tensors take over the storage of `reuse`
+// (TensorAssembler::Reuse): pass the last list received or sent to touch
+// no fresh memory.
 asio::awaitable<Result<ParameterList>> ReceiveParameters(
     Connection& conn, const std::string& run_id, int64_t round, int32_t count,
-    Clock::time_point deadline);
+    Clock::time_point deadline, ParameterList reuse = {});
 
 // Receives exactly the tensors of `expected` from an untrusted peer, checked
 // chunk by chunk as they arrive (TensorAssembler): a wrong name, dtype or
@@ -145,7 +171,8 @@ asio::awaitable<Result<ParameterList>> ReceiveParameters(
 // from its header, before its body is read (RESOURCE_EXHAUSTED).
 asio::awaitable<Result<ParameterList>> ReceiveParameters(
     Connection& conn, const std::string& run_id, int64_t round,
-    const TensorSpecList& expected, Clock::time_point deadline);
+    const TensorSpecList& expected, Clock::time_point deadline,
+    ParameterList reuse = {});
 
 // Best effort: sends an Error envelope (bounded by a short deadline), then
 // closes the connection.

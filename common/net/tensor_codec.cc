@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <bit>
 #include <limits>
+#include <new>
 
 #include "common/base/log_quote.h"
 
@@ -261,7 +263,8 @@ bool TensorAssembler::complete() const {
   return static_cast<int32_t>(done_.size()) == expected_ && !in_progress_;
 }
 
-Status TensorAssembler::Add(const proto::TensorChunk& c) {
+Result<char*> TensorAssembler::Place(const proto::TensorChunk& c,
+                                     uint64_t data_bytes) {
   const int32_t want_index = static_cast<int32_t>(done_.size());
   if (want_index >= expected_) {
     return InvalidArgument(fmt::format(
@@ -300,6 +303,20 @@ Status TensorAssembler::Add(const proto::TensorChunk& c) {
     current_ = std::move(t);
     current_total_ = c.total_bytes();
     in_progress_ = true;
+    if (static_cast<size_t>(want_index) < spare_.size()) {
+      current_.bytes = std::move(spare_[want_index]);
+      current_.bytes.clear();
+    }
+    // Address space for the whole tensor, so that it is never copied to
+    // grow; pages are only touched, and memory used, as bytes arrive.
+    try {
+      current_.bytes.reserve(current_total_);
+    } catch (const std::bad_alloc&) {
+      in_progress_ = false;
+      return ResourceExhausted(
+          fmt::format("cannot reserve {} bytes for tensor {}", current_total_,
+                      QuoteForLog(current_.name)));
+    }
   } else if (c.offset() != current_.bytes.size() ||
              c.total_bytes() != current_total_) {
     return InvalidArgument(fmt::format(
@@ -308,22 +325,39 @@ Status TensorAssembler::Add(const proto::TensorChunk& c) {
         QuoteForLog(current_.name), c.offset(), c.total_bytes(),
         current_.bytes.size(), current_total_));
   }
-  if (c.data().empty() && current_total_ > 0) {
+  if (data_bytes == 0 && current_total_ > 0) {
     return InvalidArgument(fmt::format("a chunk of tensor {} carries no data",
                                        QuoteForLog(current_.name)));
   }
-  if (current_.bytes.size() + c.data().size() > current_total_) {
+  if (data_bytes > current_total_ - current_.bytes.size()) {
     return InvalidArgument(
         fmt::format("tensor {} chunks exceed its declared {} bytes",
                     QuoteForLog(current_.name), current_total_));
   }
   // Memory grows with bytes actually received, never with what is declared.
-  current_.bytes.append(c.data());
-  if (current_.bytes.size() == current_total_) {
+  const size_t at = current_.bytes.size();
+  current_.bytes.resize(at + data_bytes);
+  return current_.bytes.data() + at;
+}
+
+void TensorAssembler::Commit() {
+  if (in_progress_ && current_.bytes.size() == current_total_) {
     done_.push_back(std::move(current_));
     current_ = WireTensor();
     in_progress_ = false;
   }
+}
+
+void TensorAssembler::Reuse(ParameterList old) {
+  spare_.clear();
+  for (WireTensor& t : old) spare_.push_back(std::move(t.bytes));
+}
+
+Status TensorAssembler::Add(const proto::TensorChunk& c) {
+  auto at = Place(c, c.data().size());
+  if (!at.ok()) return at.status();
+  std::copy(c.data().begin(), c.data().end(), *at);
+  Commit();
   return Status::Ok();
 }
 

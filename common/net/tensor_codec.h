@@ -94,7 +94,20 @@ class TensorAssembler {
   // (see ChargeWireBytes).
   TensorAssembler(TensorSpecList expected, uint64_t max_tensor_bytes);
 
+  // Tensor i received from now on takes over the storage of old[i] (its
+  // bytes are overwritten), so a receiver that hands back last round's
+  // list touches memory it already has instead of fresh pages.
+  void Reuse(ParameterList old);
+  // A whole chunk: Place + copy + Commit.
   Status Add(const proto::TensorChunk& chunk);
+  // Where the `data_bytes` bytes of `chunk` (whose own data field is
+  // unused) go: checks the chunk as Add does, then makes room for them at
+  // the end of its tensor and returns that room. Call Commit once they
+  // are written there, before the next Place or Add. A tensor's storage is
+  // reserved whole on its first chunk (address space: memory is used as
+  // bytes arrive), so it is never copied to grow.
+  Result<char*> Place(const proto::TensorChunk& chunk, uint64_t data_bytes);
+  void Commit();
   // Counts a received frame of `wire_bytes` (header included) against the
   // stream's byte cap; RESOURCE_EXHAUSTED once the frames pass it. A no-op
   // without an expected list.
@@ -117,6 +130,7 @@ class TensorAssembler {
   uint64_t wire_cap_ = 0;
   uint64_t wire_bytes_ = 0;
   ParameterList done_;
+  std::vector<std::string> spare_;  // Reuse: storage by tensor index
   bool in_progress_ = false;
   WireTensor current_;
   uint64_t current_total_ = 0;

@@ -200,6 +200,21 @@ void from_json(const json& j, UpdateEvent& e) {
   if (role) f.Required("experts", e.experts);
 }
 
+void to_json(json& j, const UpdateRejectedEvent& e) {
+  j = {{"round", e.round},
+       {"client", e.client},
+       {"reason", e.reason},
+       {"message", e.message}};
+}
+
+void from_json(const json& j, UpdateRejectedEvent& e) {
+  Fields f(j, "");
+  f.Required("round", e.round);
+  f.Required("client", e.client);
+  f.Required("reason", e.reason);
+  f.Required("message", e.message);
+}
+
 void to_json(json& j, const RoundEvent& e) {
   j = {{"round", e.round},
        {"clients_sampled", e.clients_sampled},
@@ -395,6 +410,9 @@ common::Result<Event> ParseEvent(std::string_view line) {
   try {
     if (name == StartEvent::kName) return Parse<StartEvent>(j);
     if (name == UpdateEvent::kName) return Parse<UpdateEvent>(j);
+    if (name == UpdateRejectedEvent::kName) {
+      return Parse<UpdateRejectedEvent>(j);
+    }
     if (name == RoundEvent::kName) return Parse<RoundEvent>(j);
     if (name == RoundFailedEvent::kName) return Parse<RoundFailedEvent>(j);
     if (name == EvalEvent::kName) return Parse<EvalEvent>(j);

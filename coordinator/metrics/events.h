@@ -54,6 +54,17 @@ struct UpdateEvent {
   bool operator==(const UpdateEvent&) const = default;
 };
 
+// One client's update the coordinator refused in a round; the round's
+// updates_rejected counts them by reason.
+struct UpdateRejectedEvent {
+  static constexpr std::string_view kName = "update_rejected";
+  int round = 0;
+  std::string client;
+  std::string reason;   // a key of RoundEvent::updates_rejected
+  std::string message;  // why, as the client was told in its Error
+  bool operator==(const UpdateRejectedEvent&) const = default;
+};
+
 // One round, after aggregation (and evaluation, if it had one).
 struct RoundEvent {
   static constexpr std::string_view kName = "round";
@@ -68,7 +79,9 @@ struct RoundEvent {
   // fedjets: per expert, the number of clients that trained it.
   std::optional<std::vector<int>> expert_load;
   // Updates the coordinator refused, by reason ("num_samples",
-  // "non_finite", "stale"); absent when none was.
+  // "non_finite", "stale", ...; docs/METRICS.md); absent when none was.
+  // Each one has its UpdateRejectedEvent (a stale one's is recorded when
+  // it is refused, and counted in the next round event).
   std::optional<std::map<std::string, int>> updates_rejected;
   // When the round took more than one attempt (see RoundFailedEvent).
   std::optional<int> attempts;
@@ -176,9 +189,9 @@ struct OtherEvent {
   bool operator==(const OtherEvent&) const = default;
 };
 
-using Event =
-    std::variant<StartEvent, UpdateEvent, RoundEvent, RoundFailedEvent,
-                 EvalEvent, BaselinesEvent, RoutingEvent, EndEvent, OtherEvent>;
+using Event = std::variant<StartEvent, UpdateEvent, UpdateRejectedEvent,
+                           RoundEvent, RoundFailedEvent, EvalEvent,
+                           BaselinesEvent, RoutingEvent, EndEvent, OtherEvent>;
 
 // The line for `event`, without the trailing newline.
 std::string EventLine(const Event& event);
@@ -193,6 +206,7 @@ common::Result<Event> ParseEvent(std::string_view line);
 // entry point.
 void to_json(nlohmann::json& j, const StartEvent& e);
 void to_json(nlohmann::json& j, const UpdateEvent& e);
+void to_json(nlohmann::json& j, const UpdateRejectedEvent& e);
 void to_json(nlohmann::json& j, const RoundEvent& e);
 void to_json(nlohmann::json& j, const RoundFailedEvent& e);
 void to_json(nlohmann::json& j, const SplitAccuracy& a);
@@ -204,6 +218,7 @@ void to_json(nlohmann::json& j, const RoutingEvent& e);
 void to_json(nlohmann::json& j, const EndEvent& e);
 void from_json(const nlohmann::json& j, StartEvent& e);
 void from_json(const nlohmann::json& j, UpdateEvent& e);
+void from_json(const nlohmann::json& j, UpdateRejectedEvent& e);
 void from_json(const nlohmann::json& j, RoundEvent& e);
 void from_json(const nlohmann::json& j, RoundFailedEvent& e);
 void from_json(const nlohmann::json& j, SplitAccuracy& a);

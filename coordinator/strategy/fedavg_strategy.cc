@@ -38,7 +38,10 @@ class FedAvgStrategy : public Strategy {
       common::Connection& c, const std::string& run_id, int round,
       const SessionInfo&, Role, Clock::time_point deadline) override {
     const auto& o = ctx_.options;
-    common::ParameterList global = common::ToWire(*model_);
+    // Held to the end of the exchange: the next round's publication does
+    // not touch it.
+    const std::shared_ptr<const ModelSnapshot> snapshot = published();
+    const common::ParameterList& global = snapshot->parts.front();
     proto::Envelope task = common::MakeEnvelope(run_id, round);
     auto* t = task.mutable_round_task();
     t->set_num_tensors(static_cast<int32_t>(global.size()));
@@ -53,7 +56,8 @@ class FedAvgStrategy : public Strategy {
         co_await SendWithHeader(c, task, global, deadline));
     SentTask sent;
     sent.expected = common::SpecOf(global);
-    if (KeepsUpdateStart(o)) sent.start = std::move(global);
+    if (KeepsUpdateStart(o)) sent.start = global;
+    sent.snapshot = snapshot;
     co_return sent;
   }
 
@@ -63,8 +67,51 @@ class FedAvgStrategy : public Strategy {
         "just-in-time serving needs --algorithm fedjets");
   }
 
+  bool FoldsUpdates() const override {
+    return ctx_.options.streaming_aggregation;
+  }
+
+  // Updates wait in fours and are folded together: one pass over the
+  // running sum per four (common::StreamingMean::Add), bit for bit what
+  // folding each on arrival gives.
+  Status Fold(int round, ClientUpdate& u) override {
+    if (round != folding_round_) {
+      folding_ = common::StreamingMean();
+      waiting_.clear();
+      folding_round_ = round;
+    }
+    // Checked now, so that a bad update is refused on its own.
+    const common::ParameterList& like =
+        waiting_.empty() ? u.params : waiting_.front().first;
+    if (Status st = common::CheckParameterList(like, u.params); !st.ok()) {
+      return st.Annotate(fmt::format("folding the update of '{}'", u.client));
+    }
+    waiting_.emplace_back(std::move(u.params),
+                          static_cast<double>(u.num_samples));
+    u.params = {};
+    u.start = {};  // validated already; not needed again
+    return waiting_.size() == kFoldGroup ? FoldWaiting() : Status::Ok();
+  }
+
+  void DiscardFolded() override {
+    folding_ = common::StreamingMean();
+    waiting_.clear();
+    folding_round_ = -1;
+  }
+
   Status Aggregate(int round, std::vector<ClientUpdate>& updates,
                    RoundEvent&) override {
+    if (FoldsUpdates()) {
+      if (folding_round_ != round) {
+        return common::FailedPrecondition(fmt::format(
+            "aggregation: no update of round {} was folded", round));
+      }
+      FEDJETS_RETURN_IF_ERROR(FoldWaiting());
+      auto mean = folding_.Mean();
+      folding_ = common::StreamingMean();
+      if (!mean.ok()) return mean.status().Annotate("aggregation");
+      return common::FromWire(*model_, *mean);
+    }
     UpdateAggregator aggregator(ctx_.options, round);
     FEDJETS_RETURN_IF_ERROR(aggregator.ClipUpdates(updates));
     std::vector<common::WeightedParameters> in;
@@ -122,11 +169,9 @@ class FedAvgStrategy : public Strategy {
     return s;
   }
 
-  uint64_t FullModelBytes() override {
-    return common::TotalBytes(common::ToWire(*model_));
+  std::shared_ptr<const ModelSnapshot> MakeSnapshot(int round) override {
+    return MakeModelSnapshot(round, {common::ToWire(*model_)});
   }
-
-  common::ParameterList Snapshot() override { return common::ToWire(*model_); }
 
   Status Restore(const common::ParameterList& params) override {
     return common::FromWire(*model_, params);
@@ -144,6 +189,22 @@ class FedAvgStrategy : public Strategy {
  private:
   StrategyContext ctx_;
   common::Classifier model_;
+  static constexpr size_t kFoldGroup = 4;
+
+  Status FoldWaiting() {
+    std::vector<common::WeightedParameters> in;
+    for (const auto& [params, weight] : waiting_)
+      in.push_back({&params, weight});
+    Status st = folding_.Add(in);
+    waiting_.clear();
+    return st.Annotate("aggregation");
+  }
+
+  // --streaming-aggregation: the running mean of round folding_round_,
+  // and the updates waiting to be folded into it (fewer than four).
+  common::StreamingMean folding_;
+  std::vector<std::pair<common::ParameterList, double>> waiting_;
+  int folding_round_ = -1;
 };
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <numeric>
 
 #include "common/base/atomic_file.h"
 #include "coordinator/strategy/fedjets_strategy.h"
@@ -56,23 +55,18 @@ Status FedJetsStrategy::Aggregate(int round, std::vector<ClientUpdate>& updates,
   return Status::Ok();
 }
 
-uint64_t FedJetsStrategy::FullModelBytes() {
-  uint64_t n = common::TotalBytes(GateWire());
-  for (auto& e : experts_) n += common::TotalBytes(common::ToWire(*e));
-  return n;
-}
-
-ParameterList FedJetsStrategy::Snapshot() {
-  std::vector<int> all(ctx_.options.num_experts);
-  std::iota(all.begin(), all.end(), 0);
-  ParameterList out = GateWire();
-  const ParameterList experts = ExpertsWire(all);
-  out.insert(out.end(), experts.begin(), experts.end());
-  return out;
+std::shared_ptr<const ModelSnapshot> FedJetsStrategy::MakeSnapshot(int round) {
+  std::vector<ParameterList> parts;
+  parts.push_back(
+      common::WithPrefix(common::kGateWirePrefix, common::ToWire(*gate_)));
+  for (size_t q = 0; q < experts_.size(); ++q) {
+    parts.push_back(common::ExpertWire(*experts_[q], static_cast<int>(q)));
+  }
+  return MakeModelSnapshot(round, std::move(parts));
 }
 
 Status FedJetsStrategy::Restore(const ParameterList& params) {
-  const ParameterList now = Snapshot();
+  const ParameterList now = MakeSnapshot(0)->All();
   if (params.size() != now.size()) {
     return common::InvalidArgument(
         fmt::format("the state holds {} tensors, the gate and {} experts "

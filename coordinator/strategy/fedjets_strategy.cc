@@ -69,14 +69,17 @@ asio::awaitable<common::Result<SentTask>> FedJetsStrategy::SendTask(
   t->set_seed(RoundSeed(o.seed, round));
   t->set_gate_lr(role == Role::kAnchor ? o.gate_lr : NormalGateLr());
   t->set_anchor_gate_weight(o.anchor_gate_weight);
-  ParameterList out = GateWire();
+  // Held to the end of the exchange: the task's gate and the granted
+  // experts come from the same round's models.
+  const std::shared_ptr<const ModelSnapshot> snapshot = published();
+  ParameterList out = GateOf(*snapshot);
   std::vector<int> experts;
   if (role == Role::kAnchor) {
     const int q = s.anchor_expert;  // in [0, num_experts): ValidateHello
     t->set_role(proto::RoundTask::ROLE_ANCHOR);
     t->set_anchor_expert(q);
     experts = {q};
-    auto e = ExpertsWire(experts);
+    auto e = ExpertsOf(*snapshot, experts);
     out.insert(out.end(), e.begin(), e.end());
   } else {
     t->set_role(proto::RoundTask::ROLE_NORMAL);
@@ -84,27 +87,32 @@ asio::awaitable<common::Result<SentTask>> FedJetsStrategy::SendTask(
   t->set_num_tensors(static_cast<int32_t>(out.size()));
   FEDJETS_CO_RETURN_IF_ERROR(co_await SendWithHeader(c, task, out, deadline));
   if (role != Role::kAnchor) {
-    auto granted = co_await GrantExperts(c, run_id, round, deadline);
+    auto granted = co_await GrantExperts(c, *snapshot, run_id, round, deadline);
     if (!granted.ok()) co_return granted.status();
     experts = *granted;
   }
   SentTask sent;
   sent.role = role;
-  sent.expected = UpdateSpec(experts);
-  if (KeepsUpdateStart(o)) sent.start = RoundStart(experts);
+  sent.start = RoundStart(*snapshot, experts);
+  sent.expected = common::SpecOf(sent.start);
+  if (!KeepsUpdateStart(o)) sent.start = {};
   sent.experts = std::move(experts);
+  sent.snapshot = snapshot;
   co_return sent;
 }
 
 asio::awaitable<Status> FedJetsStrategy::Serve(common::Connection& c,
                                                const std::string& run_id,
                                                Clock::time_point deadline) {
+  // Held to the end: the gate and the experts the client then asks for
+  // are of one round, even if the next one is published meanwhile.
+  const std::shared_ptr<const ModelSnapshot> snapshot = published();
   proto::Envelope task = common::MakeEnvelope(run_id, 0);
   task.mutable_round_task()->set_role(proto::RoundTask::ROLE_SERVE);
-  const ParameterList gate = GateWire();
+  const ParameterList& gate = GateOf(*snapshot);
   task.mutable_round_task()->set_num_tensors(static_cast<int32_t>(gate.size()));
   FEDJETS_CO_RETURN_IF_ERROR(co_await SendWithHeader(c, task, gate, deadline));
-  auto granted = co_await GrantExperts(c, run_id, 0, deadline);
+  auto granted = co_await GrantExperts(c, *snapshot, run_id, 0, deadline);
   if (!granted.ok()) co_return granted.status();
   auto bye = co_await c.Read(deadline);  // the client reports and leaves
   if (!bye.ok()) co_return bye.status();
@@ -116,14 +124,11 @@ double FedJetsStrategy::NormalGateLr() const {
   return o.normal_gate_lr < 0 ? o.gate_lr : o.normal_gate_lr;
 }
 
-ParameterList FedJetsStrategy::GateWire() {
-  return common::WithPrefix(common::kGateWirePrefix, common::ToWire(*gate_));
-}
-
-ParameterList FedJetsStrategy::ExpertsWire(const std::vector<int>& ids) {
+ParameterList FedJetsStrategy::ExpertsOf(const ModelSnapshot& s,
+                                         const std::vector<int>& ids) {
   ParameterList out;
   for (int q : ids) {
-    auto e = common::ExpertWire(*experts_[q], q);
+    const ParameterList& e = s.parts.at(1 + q);
     out.insert(out.end(), e.begin(), e.end());
   }
   return out;
@@ -136,8 +141,8 @@ std::vector<common::ClassifierImpl*> FedJetsStrategy::ExpertPointers() {
 }
 
 asio::awaitable<common::Result<std::vector<int>>> FedJetsStrategy::GrantExperts(
-    common::Connection& c, const std::string& run_id, int round,
-    Clock::time_point deadline) {
+    common::Connection& c, const ModelSnapshot& snapshot,
+    const std::string& run_id, int round, Clock::time_point deadline) {
   auto req = co_await ReadClientMessage(c, run_id, round, deadline);
   if (!req.ok()) co_return req.status();
   if (!req->has_expert_request()) {
@@ -155,7 +160,7 @@ asio::awaitable<common::Result<std::vector<int>>> FedJetsStrategy::GrantExperts(
         "expert request [{}] must name 1..{} distinct experts in [0, {})",
         fmt::join(ids, ", "), ctx_.options.top_k, m));
   }
-  const ParameterList out = ExpertsWire(ids);
+  const ParameterList out = ExpertsOf(snapshot, ids);
   proto::Envelope grant = common::MakeEnvelope(run_id, round);
   for (int q : ids) grant.mutable_expert_grant()->add_experts(q);
   grant.mutable_expert_grant()->set_num_tensors(
@@ -164,16 +169,12 @@ asio::awaitable<common::Result<std::vector<int>>> FedJetsStrategy::GrantExperts(
   co_return ids;
 }
 
-ParameterList FedJetsStrategy::RoundStart(const std::vector<int>& ids) {
-  ParameterList out = GateWire();
-  const ParameterList experts = ExpertsWire(ids);
+ParameterList FedJetsStrategy::RoundStart(const ModelSnapshot& s,
+                                          const std::vector<int>& ids) {
+  ParameterList out = GateOf(s);
+  const ParameterList experts = ExpertsOf(s, ids);
   out.insert(out.end(), experts.begin(), experts.end());
   return out;
-}
-
-common::TensorSpecList FedJetsStrategy::UpdateSpec(
-    const std::vector<int>& ids) {
-  return common::SpecOf(RoundStart(ids));
 }
 
 common::Result<std::unique_ptr<Strategy>> MakeFedJetsStrategy(

@@ -46,8 +46,7 @@ class FedJetsStrategy : public Strategy {
   EvalEvent Evaluate(int round) override;
   std::vector<Event> FinalEvents() override;
   StartEvent StartInfo() override;
-  uint64_t FullModelBytes() override;
-  common::ParameterList Snapshot() override;
+  std::shared_ptr<const ModelSnapshot> MakeSnapshot(int round) override;
   common::Status Restore(const common::ParameterList& params) override;
   common::Status Save(const std::filesystem::path& dir) override;
 
@@ -60,21 +59,26 @@ class FedJetsStrategy : public Strategy {
 
   // Gate learning rate of normal clients (--normal-gate-lr, or --gate-lr).
   double NormalGateLr() const;
-  common::ParameterList GateWire();
-  // The parameters of experts `ids`, in that order, named for the wire.
-  common::ParameterList ExpertsWire(const std::vector<int>& ids);
+  // The parts of a snapshot (ModelSnapshot::parts: the gate, then each
+  // expert), named for the wire.
+  static const common::ParameterList& GateOf(const ModelSnapshot& s) {
+    return s.parts.front();
+  }
+  // The parameters of experts `ids` of `s`, in that order.
+  static common::ParameterList ExpertsOf(const ModelSnapshot& s,
+                                         const std::vector<int>& ids);
   std::vector<common::ClassifierImpl*> ExpertPointers();
 
-  // Reads the client's ExpertRequest and sends the granted experts.
+  // Reads the client's ExpertRequest and sends the granted experts of
+  // `snapshot`.
   boost::asio::awaitable<common::Result<std::vector<int>>> GrantExperts(
-      common::Connection& c, const std::string& run_id, int round,
-      common::Clock::time_point deadline);
-  // The gate and experts `ids` as a round sends them: what an update must
-  // match, and what its delta is measured from.
-  common::ParameterList RoundStart(const std::vector<int>& ids);
-  // What an update must hold: exactly the gate and the experts `ids` it
-  // was given, in that order.
-  common::TensorSpecList UpdateSpec(const std::vector<int>& ids);
+      common::Connection& c, const ModelSnapshot& snapshot,
+      const std::string& run_id, int round, common::Clock::time_point deadline);
+  // The gate and experts `ids` of `s` as a round sends them: what an
+  // update must match (in that order), and what its delta is measured
+  // from.
+  static common::ParameterList RoundStart(const ModelSnapshot& s,
+                                          const std::vector<int>& ids);
 
   // Unseen-client accuracy if every sample went to the expert whose anchor
   // holds its class (needs the labels: a diagnostic that separates routing

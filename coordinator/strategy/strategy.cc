@@ -21,6 +21,28 @@ proto::ModelConfig ModelConfigFor(const common::ModelSpec& spec) {
   return m;
 }
 
+common::ParameterList ModelSnapshot::All() const {
+  common::ParameterList out;
+  for (const auto& part : parts)
+    out.insert(out.end(), part.begin(), part.end());
+  return out;
+}
+
+uint64_t ModelSnapshot::Bytes() const {
+  uint64_t n = 0;
+  for (const auto& part : parts) n += common::TotalBytes(part);
+  return n;
+}
+
+std::shared_ptr<const ModelSnapshot> MakeModelSnapshot(
+    int round, std::vector<common::ParameterList> parts) {
+  auto s = std::make_shared<ModelSnapshot>();
+  s->round = round;
+  s->parts = std::move(parts);
+  s->hash = common::ContentHash(s->All());
+  return s;
+}
+
 asio::awaitable<Status> SendWithHeader(common::Connection& c,
                                        proto::Envelope header,
                                        const common::ParameterList& params,
@@ -133,8 +155,10 @@ common::Result<std::unique_ptr<Strategy>> MakeStrategy(
     if (!g.ok()) return g.status().Annotate("reference gate");
     ctx.reference_gate = *g;
   }
-  if (o.algorithm == "fedjets") return MakeFedJetsStrategy(std::move(ctx));
-  return MakeFedAvgStrategy(std::move(ctx));
+  auto strategy = o.algorithm == "fedjets" ? MakeFedJetsStrategy(std::move(ctx))
+                                           : MakeFedAvgStrategy(std::move(ctx));
+  if (strategy.ok()) (*strategy)->Publish((*strategy)->MakeSnapshot(0));
+  return strategy;
 }
 
 }  // namespace fedjets::coordinator

@@ -5,12 +5,18 @@
 // (coordinator/strategy/fedavg_strategy.cc,
 // coordinator/strategy/fedjets_strategy.h).
 //
-// Threads: SendTask/AfterWelcome/Serve run on the coordinator's network
-// thread; Aggregate/Evaluate/Baselines on its worker thread, never at the
-// same time as a SendTask (the round driver awaits each phase).
+// Threads: FillWelcome/AfterWelcome/SendTask/Serve and Publish/published
+// run on the coordinator's network thread and read only the published
+// ModelSnapshot (and what never changes after construction); the live
+// models belong to the worker thread (Aggregate, MakeSnapshot, Evaluate,
+// FinalEvents, StartInfo, Save). A just-in-time client may be served, and
+// a late client's update read (ReceiveClientUpdate, which touches no
+// strategy state), while a round aggregates: they get the snapshot
+// published before, whole.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -20,6 +26,7 @@
 #include "common/data/dataset.h"
 #include "common/data/federation_split.h"
 #include "common/net/connection.h"
+#include "common/net/tensor_codec.h"
 #include "coordinator/metrics/events.h"
 #include "coordinator/strategy/strategy_options.h"
 #include "proto/fedjets.pb.h"
@@ -34,6 +41,34 @@ struct SessionInfo {
 };
 
 enum class Role { kModel, kAnchor, kNormal };
+
+// The global models as the network sends them: every trainable global
+// parameter in wire form, never changed once built. After a round's
+// aggregation the worker thread builds the next one from the live models
+// (Strategy::MakeSnapshot) and the network thread swaps it in
+// (Strategy::Publish) once the worker is done. An exchange or a serve
+// holds the snapshot it started with (a shared_ptr) to its end, so a
+// client gets one round's models whole: never a half-aggregated tensor,
+// nor a gate and experts of two different rounds.
+struct ModelSnapshot {
+  // The round whose aggregation made it: 0 for the initial models, the
+  // checkpoint's round after --resume.
+  int round = 0;
+  // The models, each with its wire names, in a fixed order: FedAvg and
+  // FedProx one part (the model); FedJETs the gate ("gate."), then
+  // experts 0..M-1 ("expert.<q>.").
+  std::vector<common::ParameterList> parts;
+  std::string hash;  // common::ContentHash(All())
+
+  // Every part in order: what checkpoints hold and Restore takes.
+  common::ParameterList All() const;
+  // Raw bytes of all parts: everything a client could be sent.
+  uint64_t Bytes() const;
+};
+
+// A snapshot of `parts` made in `round`, its hash computed.
+std::shared_ptr<const ModelSnapshot> MakeModelSnapshot(
+    int round, std::vector<common::ParameterList> parts);
 
 struct ClientUpdate {
   std::string client;
@@ -54,6 +89,9 @@ struct SentTask {
   std::vector<int> experts;         // fedjets: the experts it trains
   common::TensorSpecList expected;  // the Update's tensors, in order
   common::ParameterList start;      // as ClientUpdate::start
+  // The published snapshot the task was sent from, held to the end of
+  // the exchange (ReceiveClientUpdate takes the SentTask).
+  std::shared_ptr<const ModelSnapshot> snapshot;
 };
 
 // The second part of one client's round: reads its Update and tensors
@@ -90,6 +128,23 @@ class Strategy {
       common::Connection& c, const std::string& run_id,
       common::Clock::time_point deadline) = 0;
 
+  // Whether each accepted update is handed to Fold as it arrives
+  // (--streaming-aggregation); Aggregate then gets the round's updates
+  // without their parameters.
+  virtual bool FoldsUpdates() const { return false; }
+  // Takes one accepted update of round `round` into the round's running
+  // aggregate (folded at once or with the next few; the strategy holds
+  // only a bounded number), leaving `update` without its parameters.
+  // Network thread, while the round's attempt is open (never for a late
+  // or stale update, never while Aggregate runs).
+  virtual common::Status Fold(int round, ClientUpdate& update) {
+    (void)round;
+    (void)update;
+    return common::FailedPrecondition("this strategy does not fold updates");
+  }
+  // Forgets what was folded so far (network thread, at the start of each
+  // attempt at a round: a failed attempt's updates are not aggregated).
+  virtual void DiscardFolded() {}
   // Folds the round's updates into the global state; adds round metrics
   // (e.g. expert_load) to `round_event`.
   virtual common::Status Aggregate(int round,
@@ -101,15 +156,28 @@ class Strategy {
   virtual std::vector<Event> FinalEvents() = 0;
   // The `start` event but for run_id and seed, which the coordinator adds.
   virtual StartEvent StartInfo() = 0;
-  // Bytes of everything a client could be sent (all experts + gate, or
-  // the model).
-  virtual uint64_t FullModelBytes() = 0;
-  // Every trainable global parameter, for tests and checkpoints.
-  virtual common::ParameterList Snapshot() = 0;
-  // Sets the global state to a Snapshot() (resuming from a checkpoint).
-  // Names, dtypes, shapes and count must match; unchanged on error.
+  // A snapshot of the live models, as made by round `round` (worker
+  // thread; or the network thread while no worker task runs).
+  virtual std::shared_ptr<const ModelSnapshot> MakeSnapshot(int round) = 0;
+  // Sets the live models to a snapshot's All() (resuming from a
+  // checkpoint; publish a MakeSnapshot afterwards). Names, dtypes, shapes
+  // and count must match; unchanged on error.
   virtual common::Status Restore(const common::ParameterList& params) = 0;
   virtual common::Status Save(const std::filesystem::path& dir) = 0;
+
+  // What the network sends from now on (network thread). MakeStrategy
+  // publishes the initial models.
+  void Publish(std::shared_ptr<const ModelSnapshot> snapshot) {
+    published_ = std::move(snapshot);
+  }
+  // The latest published snapshot, never null (network thread; hold the
+  // pointer for as long as its models are used).
+  const std::shared_ptr<const ModelSnapshot>& published() const {
+    return published_;
+  }
+
+ private:
+  std::shared_ptr<const ModelSnapshot> published_;
 };
 
 // Builds the strategy: pretrains the common expert when asked, builds the

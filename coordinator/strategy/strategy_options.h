@@ -50,6 +50,12 @@ struct StrategyOptions {
   // in FedJETs.
   std::string aggregation = "mean";
   double trim_fraction = 0.2;  // trimmed-mean: share dropped at each end
+  // Fold each accepted update into a running sum as it arrives
+  // (common::StreamingMean) instead of holding the round's updates until
+  // it ends: fedavg/fedprox with the mean and no clipping. The compensated
+  // sum does not depend on the arrival order, but may differ from the
+  // default's arithmetic in a value's last bit, so it is not the default.
+  bool streaming_aggregation = false;
   // L2 norm each client's update delta (sent minus received parameters) is
   // clipped to before aggregation; 0 = no clipping.
   double clip_norm = 0;

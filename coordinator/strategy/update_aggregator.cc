@@ -42,6 +42,13 @@ common::Status CheckAggregationOptions(const StrategyOptions& o) {
         "--dp-noise-multiplier needs --clip-norm: the noise is scaled to the "
         "clipping norm");
   }
+  if (o.streaming_aggregation && (o.aggregation != "mean" || o.clip_norm > 0 ||
+                                  o.algorithm == "fedjets")) {
+    return common::InvalidArgument(
+        "--streaming-aggregation needs --algorithm fedavg or fedprox, "
+        "--aggregation mean and no --clip-norm: the median, the trimmed mean "
+        "and clipping work on every update at once");
+  }
   if (o.max_update_samples < 1) {
     return common::InvalidArgument(fmt::format(
         "--max-update-samples {} must be >= 1", o.max_update_samples));

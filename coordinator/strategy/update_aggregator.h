@@ -21,7 +21,8 @@ namespace fedjets::coordinator {
 
 // InvalidArgument naming the flag when an aggregation or update-validation
 // option is out of range (--aggregation, --trim-fraction, --clip-norm,
-// --dp-noise-multiplier, --max-update-samples, --max-update-norm).
+// --dp-noise-multiplier, --max-update-samples, --max-update-norm) or
+// --streaming-aggregation is asked of a rule that needs every update.
 common::Status CheckAggregationOptions(const StrategyOptions& o);
 
 // Whether a strategy must keep what each client was sent

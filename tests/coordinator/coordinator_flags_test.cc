@@ -161,6 +161,7 @@ StrategyOptions NonDefaultStrategyOptions() {
   want.max_update_samples = 60000;
   want.max_update_norm = 40;
   want.update_checks = false;
+  want.streaming_aggregation = true;
   return want;
 }
 
@@ -197,7 +198,7 @@ TEST(StrategyFlagsTest, StrategyArgsWritesEveryStrategyFlag) {
   }
   // A new strategy flag belongs in NonDefaultStrategyOptions and in the
   // round trip above too.
-  EXPECT_EQ(flags, 29);
+  EXPECT_EQ(flags, 30);
 }
 
 // An empty cache folder and unset flags are left out; every value is

@@ -2,8 +2,13 @@
 // expert routing, aggregation and just-in-time serving, CI-sized.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <iostream>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -201,6 +206,76 @@ TEST_F(FedJetsTest, AnchorsGetOnlyTheirExpertAndServingTakesNoStep) {
   }
   EXPECT_EQ(anchors, 3 * 5) << "5 anchors in each of 3 rounds (share 0.5)";
   EXPECT_EQ(normals, 3 * 5);
+}
+
+// Just-in-time clients served again and again while the rounds run, and
+// aggregate on the worker thread, each get the gate and experts of one
+// published snapshot, whole (issue #12, "Race"). Run under
+// ThreadSanitizer by scripts/sanitize.sh thread.
+TEST_F(FedJetsTest, ClientsServedWhileRoundsRunGetOnePublishedRoundWhole) {
+  auto o = Options("fedjets", 4);
+  o.linger = true;  // serving goes on until Stop()
+  std::mutex mu;
+  std::vector<std::shared_ptr<const coordinator::ModelSnapshot>> published;
+  o.on_models_published =
+      [&](std::shared_ptr<const coordinator::ModelSnapshot> s) {
+        std::lock_guard lock(mu);
+        published.push_back(std::move(s));
+      };
+  coordinator::Coordinator c(o);
+  ASSERT_TRUE(c.Prepare().ok());
+  common::Status st;
+  std::thread coordinator_thread([&] { st = c.Run(); });
+  std::atomic<bool> trained = false;
+  std::vector<client::ClientResult> served;
+  std::thread jit([&] {
+    auto jit_opts = ClientOpts(c.port(), "client-1");
+    jit_opts.serve = true;
+    auto newcomer = Shards({kClients - 1}, kClients, "grouped", kExperts, 200);
+    newcomer[0].name = "newcomer";
+    do {
+      for (auto& r : client::RunClients(jit_opts, newcomer)) {
+        served.push_back(std::move(r));
+      }
+    } while (!trained);
+  });
+  for (const auto& r :
+       client::RunClients(ClientOpts(c.port(), "client-0"), AllClients())) {
+    EXPECT_TRUE(r.status.ok()) << r.name << ": " << r.status.ToString();
+  }
+  trained = true;
+  jit.join();
+  c.Stop();
+  coordinator_thread.join();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+
+  std::lock_guard lock(mu);
+  ASSERT_EQ(published.size(), 5u) << "the initial models and 4 rounds'";
+  std::map<int, int> serves_of_round;
+  for (const auto& r : served) {
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    ASSERT_FALSE(r.jit_params.empty());
+    // The snapshot every tensor the client got is equal to.
+    std::optional<int> round;
+    for (const auto& s : published) {
+      std::map<std::string, std::string> bytes;
+      for (const auto& p : s->All()) bytes[p.name] = p.bytes;
+      if (std::all_of(
+              r.jit_params.begin(), r.jit_params.end(),
+              [&](const auto& p) { return bytes[p.name] == p.bytes; })) {
+        round = s->round;
+        break;
+      }
+    }
+    ASSERT_TRUE(round) << "a client was served models of no single round";
+    ++serves_of_round[*round];
+  }
+  std::string spread;
+  for (const auto& [round, n] : serves_of_round) {
+    spread += " round " + std::to_string(round) + ": " + std::to_string(n);
+  }
+  std::cout << served.size() << " clients served;" << spread << "\n";
+  EXPECT_EQ(c.summary().served_clients, static_cast<int>(served.size()));
 }
 
 // --clip-norm bounds each client's whole delta (gate and experts), so one

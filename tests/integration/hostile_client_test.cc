@@ -206,6 +206,9 @@ TEST_F(HostileClientTest, UpdateWithNanIsDroppedAndTheModelStaysClean) {
             std::string::npos)
       << attacked.metrics;
   EXPECT_EQ(clean.metrics.find("updates_rejected"), std::string::npos);
+  EXPECT_TRUE(RecordsOneRejection(attacked.metrics, 1, "attacker", "non_finite",
+                                  "must be finite"));
+  EXPECT_TRUE(RejectionsIn(clean.metrics).empty());
   EXPECT_NE(log_.str().find("update of client 'attacker' rejected in round 1"),
             std::string::npos)
       << log_.str();
@@ -230,6 +233,9 @@ TEST_F(HostileClientTest, UpdateClaimingInflatedSamplesIsDroppedNotWeighed) {
   ExpectSameModels(attacked.summary, clean.summary);
   EXPECT_NE(attacked.metrics.find(R"("updates_rejected":{"num_samples":1})"),
             std::string::npos);
+  EXPECT_TRUE(RecordsOneRejection(attacked.metrics, 1, "attacker",
+                                  "num_samples",
+                                  "Update.num_samples is 1000000000000"));
 }
 
 TEST_F(HostileClientTest, ForgedOrHugeNameIsRefusedInOneLogLine) {

@@ -15,6 +15,7 @@
 #include "client/local_data.h"
 #include "common/net/certs.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/metrics/events.h"
 
 namespace fedjets {
 
@@ -108,6 +109,43 @@ class LoopbackFederationTest : public ::testing::Test {
     auto local = client::LoadLocalClients(d);
     EXPECT_TRUE(local.ok()) << local.status().ToString();
     return std::move(*local);
+  }
+
+  // The update_rejected events in the text of a metrics.jsonl, in order.
+  static std::vector<coordinator::UpdateRejectedEvent> RejectionsIn(
+      const std::string& metrics) {
+    std::vector<coordinator::UpdateRejectedEvent> out;
+    std::istringstream lines(metrics);
+    for (std::string line; std::getline(lines, line);) {
+      auto e = coordinator::ParseEvent(line);
+      EXPECT_TRUE(e.ok()) << e.status().ToString();
+      if (!e.ok()) continue;
+      if (auto* r = std::get_if<coordinator::UpdateRejectedEvent>(&*e)) {
+        out.push_back(*r);
+      }
+    }
+    return out;
+  }
+
+  // Whether `metrics` (a metrics.jsonl's text) records exactly one refused
+  // update: `client`'s in `round`, for `reason`, with `message_part` in
+  // its message.
+  static ::testing::AssertionResult RecordsOneRejection(
+      const std::string& metrics, int round, const std::string& client,
+      const std::string& reason, const std::string& message_part) {
+    const auto found = RejectionsIn(metrics);
+    if (found.size() != 1) {
+      return ::testing::AssertionFailure()
+             << found.size() << " update_rejected events in\n"
+             << metrics;
+    }
+    const auto& r = found[0];
+    if (r.round != round || r.client != client || r.reason != reason ||
+        r.message.find(message_part) == std::string::npos) {
+      return ::testing::AssertionFailure()
+             << "recorded " << coordinator::EventLine(r);
+    }
+    return ::testing::AssertionSuccess();
   }
 
   fs::path dir_;

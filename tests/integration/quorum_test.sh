@@ -17,6 +17,9 @@
 #                 its heartbeats start again afterwards
 #   retry         the same below quorum: the attempt fails and the round is
 #                 tried again, with the client once it is free
+#   retry-streaming  the same with --streaming-aggregation: the failed
+#                 attempt's folded updates are discarded, the stale one is
+#                 never folded, and every round aggregates
 #   stop          a client that stays stopped: after --max-failed-rounds
 #                 attempts the coordinator stops with a checkpoint and exit
 #                 status 3, and --resume completes the run
@@ -156,14 +159,16 @@ expect(len(events("end")) == 1, "no end event")
 print(f"dropped in round {dropped}; rejoined and trained again")
 '
   ;;
-stale | stale-heartbeats | retry)
+stale | stale-heartbeats | retry | retry-streaming)
   quorum=(--min-updates 2)
-  [[ $scenario == retry ]] && quorum=(--min-updates 3)
+  [[ $scenario == retry* ]] && quorum=(--min-updates 3)
+  streaming=()
+  [[ $scenario == retry-streaming ]] && streaming=(--streaming-aggregation)
   # Longer than client-2 is stopped (about --round-timeout).
   silence=0
   [[ $scenario == stale-heartbeats ]] && silence=10
   start_coordinator --rounds 30 --min-clients 3 "${quorum[@]}" --round-timeout 4 \
-    --client-silence-timeout "$silence" --wait-timeout 60
+    --client-silence-timeout "$silence" --wait-timeout 60 "${streaming[@]}"
   for p in 0 1 2; do start_client "$p"; done
   wait_for 180 after_round 1 || fail "round 1 never ended"
   kill -STOP "${client_pid[2]}"
@@ -180,7 +185,10 @@ failed = events("round_failed")
 expect([r["round"] for r in rounds] == list(range(1, 31)), f"round events {rounds}")
 stale = sum(e.get("updates_rejected", {}).get("stale", 0) for e in rounds + failed)
 expect(stale == 1, f"want 1 stale update counted, got {stale}")
-if "'"$scenario"'" != "retry":
+stale_events = [e for e in events("update_rejected") if e["reason"] == "stale"]
+expect(len(stale_events) == 1 and stale_events[0]["client"] == "client-2",
+       f"stale update_rejected events {stale_events}")
+if not "'"$scenario"'".startswith("retry"):
     expect(len(late) == 1 and late[0]["clients_reported"] == 2, f"late rounds {late}")
     closed = late[0]["round"]
     expect(not failed, f"failed attempts {failed}")

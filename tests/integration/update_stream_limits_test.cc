@@ -276,6 +276,8 @@ TEST_F(UpdateStreamLimitsTest, OversizedUpdateIsCutOffBeforeItIsBuffered) {
   EXPECT_NE(run.metrics.find(R"("updates_rejected":{"too_large":1})"),
             std::string::npos)
       << run.metrics;
+  EXPECT_TRUE(
+      RecordsOneRejection(run.metrics, 1, "attacker", "too_large", "unread"));
   const std::string log = log_.str();
   EXPECT_NE(log.find("update of client 'attacker' rejected in round 1 "
                      "(too_large)"),
@@ -304,6 +306,8 @@ TEST_F(UpdateStreamLimitsTest, SilentClientIsDroppedAtTheSilenceDeadline) {
   EXPECT_NE(run.metrics.find(R"("updates_rejected":{"silent":1})"),
             std::string::npos)
       << run.metrics;
+  EXPECT_TRUE(RecordsOneRejection(run.metrics, 1, "attacker", "silent",
+                                  "--client-silence-timeout"));
   EXPECT_NE(log_.str().find(
                 "update of client 'attacker' rejected in round 1 (silent)"),
             std::string::npos)

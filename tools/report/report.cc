@@ -44,6 +44,10 @@ void Apply(const UpdateEvent& e, RunMetrics* run, Pending*) {
   SeeRound(e.round, run);
 }
 
+void Apply(const UpdateRejectedEvent& e, RunMetrics* run, Pending*) {
+  SeeRound(e.round, run);
+}
+
 void Apply(const RoundEvent& e, RunMetrics* run, Pending*) {
   SeeRound(e.round, run);
   if (e.expert_load) {

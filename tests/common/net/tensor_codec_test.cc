@@ -113,5 +113,30 @@ TEST(TensorCodecTest, ValidateTensorCatchesByteCountMismatch) {
   EXPECT_FALSE(ValidateTensor(t).ok());
 }
 
+TEST(TensorCodecTest, PlacedChunkBytesLandInTheTensor) {
+  const WireTensor in = FloatTensor("a", {10});  // 40 bytes
+  TensorAssembler assembler(1, 1 << 20);
+  for (const auto& c : ChunkTensor(0, in, 16)) {
+    proto::TensorChunk meta = c;
+    meta.clear_data();
+    auto at = assembler.Place(meta, c.data().size());
+    ASSERT_TRUE(at.ok()) << at.status().ToString();
+    std::memcpy(*at, c.data().data(), c.data().size());
+    assembler.Commit();
+  }
+  ASSERT_TRUE(assembler.complete());
+  EXPECT_EQ(assembler.Take()[0].bytes, in.bytes);
+}
+
+TEST(TensorCodecTest, PlacingMoreThanTheTensorHoldsIsRefused) {
+  proto::TensorChunk meta = ChunkTensor(0, FloatTensor("a", {10}), 64)[0];
+  meta.clear_data();
+  TensorAssembler assembler(1, 1 << 20);
+  auto at = assembler.Place(meta, 41);
+  EXPECT_EQ(at.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(at.status().message().find("exceed its declared 40 bytes"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace fedjets::common

@@ -135,6 +135,21 @@ TEST(EventsTest, RejectedUpdatesAreCountedByReasonAndAbsentWhenNone) {
                  {"field \"updates_rejected.non_finite\" is a string"});
 }
 
+TEST(EventsTest, EachRejectedUpdateIsALineNamingClientRoundAndReason) {
+  UpdateRejectedEvent r;
+  r.round = 4;
+  r.client = "client-7";
+  r.reason = "l2_norm";
+  r.message = "update rejected: its L2 norm 12.5 exceeds 10";
+  EXPECT_EQ(EventLine(r),
+            R"({"client":"client-7","event":"update_rejected",)"
+            R"("message":"update rejected: its L2 norm 12.5 exceeds 10",)"
+            R"("reason":"l2_norm","round":4})");
+  EXPECT_EQ(RoundTrip(r), r);
+  ExpectRejected(R"({"event":"update_rejected","round":1,"client":"c"})",
+                 {"update_rejected", "reason"});
+}
+
 TEST(EventsTest, EvalEventSurvivesALine) {
   EvalEvent e;
   e.round = 5;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "coordinator/strategy/strategy_context.h"
 #include "tests/coordinator/blobs.h"
 
@@ -67,6 +69,68 @@ TEST(MakeStrategyTest, FedAvgBaselinesReportAFailedFineTuning) {
     ASSERT_TRUE(m->error) << EventLine(events[0]);
     EXPECT_NE(m->error->find("'seen-0'"), std::string::npos) << *m->error;
   }
+}
+
+// Every parameter of `like` set to `value`.
+common::ParameterList Filled(const common::ParameterList& like, float value) {
+  common::ParameterList out = like;
+  for (auto& t : out) {
+    auto* f = reinterpret_cast<float*>(t.bytes.data());
+    std::fill(f, f + t.bytes.size() / 4, value);
+  }
+  return out;
+}
+
+TEST(MakeStrategyTest, StreamingFedAvgFoldsEachUpdateAsItArrives) {
+  StrategyOptions o;
+  o.model_hidden = 16;
+  o.streaming_aggregation = true;
+  auto s = MakeStrategy(o, BlobData(), nullptr);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE((*s)->FoldsUpdates());
+  const common::ParameterList start = (*s)->MakeSnapshot(0)->All();
+  std::vector<ClientUpdate> updates(2);
+  updates[0].num_samples = 1;
+  updates[0].params = Filled(start, 1.0f);
+  updates[1].num_samples = 3;
+  updates[1].params = Filled(start, 3.0f);
+  for (auto& u : updates) {
+    ASSERT_TRUE((*s)->Fold(1, u).ok());
+    EXPECT_TRUE(u.params.empty()) << "a folded update is not held";
+  }
+  RoundEvent event;
+  common::Status st = (*s)->Aggregate(1, updates, event);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  const common::ParameterList after = (*s)->MakeSnapshot(1)->All();
+  EXPECT_EQ(common::ContentHash(after),
+            common::ContentHash(Filled(start, 2.5f)));
+}
+
+// A round attempt below quorum is retried with a fresh sample: what it
+// folded must not reach the retry's aggregate.
+TEST(MakeStrategyTest, StreamingFedAvgDiscardsAFailedAttemptsFolds) {
+  StrategyOptions o;
+  o.model_hidden = 16;
+  o.streaming_aggregation = true;
+  auto s = MakeStrategy(o, BlobData(), nullptr);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const common::ParameterList start = (*s)->MakeSnapshot(0)->All();
+  ClientUpdate failed;
+  failed.num_samples = 5;
+  failed.params = Filled(start, 100.0f);
+  ASSERT_TRUE((*s)->Fold(1, failed).ok());
+  (*s)->DiscardFolded();
+  std::vector<ClientUpdate> updates(2);
+  updates[0].num_samples = 1;
+  updates[0].params = Filled(start, 1.0f);
+  updates[1].num_samples = 3;
+  updates[1].params = Filled(start, 3.0f);
+  for (auto& u : updates) ASSERT_TRUE((*s)->Fold(1, u).ok());
+  RoundEvent event;
+  common::Status st = (*s)->Aggregate(1, updates, event);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(common::ContentHash((*s)->MakeSnapshot(1)->All()),
+            common::ContentHash(Filled(start, 2.5f)));
 }
 
 }  // namespace

@@ -159,6 +159,21 @@ TEST(CheckAggregationOptionsTest, DefaultsPassAndEachBadValueNamesItsFlag) {
       {[](auto& o) { o.dp_noise_multiplier = 1; }, "needs --clip-norm"},
       {[](auto& o) { o.max_update_samples = 0; }, "--max-update-samples"},
       {[](auto& o) { o.max_update_norm = INFINITY; }, "--max-update-norm"},
+      {[](auto& o) {
+         o.streaming_aggregation = true;
+         o.aggregation = "median";
+       },
+       "--streaming-aggregation"},
+      {[](auto& o) {
+         o.streaming_aggregation = true;
+         o.clip_norm = 1;
+       },
+       "--streaming-aggregation"},
+      {[](auto& o) {
+         o.streaming_aggregation = true;
+         o.algorithm = "fedjets";
+       },
+       "--streaming-aggregation"},
   };
   for (const auto& c : cases) {
     StrategyOptions o;
