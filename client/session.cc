@@ -37,20 +37,38 @@ class ClientSession {
 
   awaitable<ClientResult> Run() {
     result_.name = local_.name;
+    // Once joined, a lost connection is joined again, also when a rejoin
+    // attempt itself breaks (a coordinator restarting may accept and then
+    // reset the handshake), until --connect-timeout after the loss.
+    bool was_joined = false;
+    auto rejoin_until = Clock::time_point::max();
     for (;;) {
       joined_ = false;
       result_.status = co_await Session();
-      // Only a joined session whose connection broke comes back: a refusal,
-      // a protocol error or a goodbye ends the client.
-      if (!opt_.reconnect || opt_.serve || !joined_ ||
-          !IsConnectionLoss(result_.status)) {
+      // Only a connection that broke comes back: a refusal, a protocol
+      // error or a goodbye ends the client, and so does a first join.
+      if (joined_) {
+        was_joined = true;
+        rejoin_until = Clock::now() + opt_.connect_timeout;
+      }
+      if (!opt_.reconnect || opt_.serve || !was_joined ||
+          !IsConnectionLoss(result_.status) || Clock::now() >= rejoin_until) {
         break;
       }
-      spdlog::warn("[{}] lost the coordinator in round {} ({}); joining again",
-                   local_.name, round_, result_.status.ToString());
+      if (joined_) {
+        spdlog::warn(
+            "[{}] lost the coordinator in round {} ({}); joining again",
+            local_.name, round_, result_.status.ToString());
+        ++result_.reconnects;
+      } else {
+        spdlog::warn("[{}] joining again failed ({}); trying again",
+                     local_.name, result_.status.ToString());
+        auto ex = co_await asio::this_coro::executor;
+        asio::steady_timer pause(ex, std::chrono::milliseconds(200));
+        co_await pause.async_wait(kTuple);
+      }
       if (conn_) conn_->Close();
       conn_.reset();
-      ++result_.reconnects;
     }
     if (conn_ && joined_ && !result_.status.ok()) {
       // Tell the coordinator why we leave, so its log names the cause.
