@@ -1,7 +1,7 @@
 // fedjets-client: hosts one or more federated clients (each with its own
 // connection and data shard). Parses flags and calls the client library.
+#include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
-#include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
 
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(log_level));
-  torch::set_num_threads(threads);
+  at::set_num_threads(threads);
   o.connect_timeout = connect;
   o.handshake_timeout = handshake;
   o.idle_timeout = idle;

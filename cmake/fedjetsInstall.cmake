@@ -29,8 +29,8 @@ add_library(fedjets::fedjets ALIAS fedjets)
 set(fedjets_exported_libraries
   fedjets fedjets_warnings fedjets_proto fedjets_base fedjets_net
   fedjets_data fedjets_aggregate fedjets_learn fedjets_cli fedjets_metrics
-  fedjets_validation fedjets_checkpoint fedjets_prometheus fedjets_coordinator
-  fedjets_client)
+  fedjets_validation fedjets_checkpoint fedjets_prometheus
+  fedjets_coordinator_flags fedjets_coordinator fedjets_client)
 foreach(library IN LISTS fedjets_exported_libraries)
   string(REGEX REPLACE "^fedjets_" "" export_name ${library})
   set_target_properties(${library} PROPERTIES EXPORT_NAME ${export_name})

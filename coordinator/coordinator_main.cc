@@ -1,7 +1,7 @@
 // fedjets-coordinator: runs a federation. Parses flags and calls the
 // coordinator library.
+#include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
-#include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
     o.resume = true;
   }
   spdlog::set_level(spdlog::level::from_str(cl.log_level));
-  torch::set_num_threads(cl.threads);
+  at::set_num_threads(cl.threads);
   o.handle_signals = true;
 
   coordinator::Coordinator c(o);
