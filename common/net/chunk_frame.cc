@@ -75,15 +75,7 @@ Status EncodeChunkFramePrefix(const std::string& run_id, int64_t round,
   proto::Envelope envelope;
   envelope.set_run_id(run_id);
   envelope.set_round(round);
-  proto::TensorChunk meta;
-  meta.set_index(index);
-  meta.set_total_bytes(t.bytes.size());
-  meta.set_offset(offset);
-  if (offset == 0) {
-    meta.set_name(t.name);
-    meta.set_dtype(t.dtype);
-    for (int64_t d : t.shape) meta.add_shape(d);
-  }
+  const proto::TensorChunk meta = ChunkHeader(index, t, offset);
   const size_t envelope_bytes = envelope.ByteSizeLong();
   const size_t meta_bytes = meta.ByteSizeLong();
   // proto3 leaves an empty `data` out, as the serializer does.

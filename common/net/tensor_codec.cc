@@ -118,21 +118,27 @@ Status ValidateTensor(const WireTensor& t) {
   return Status::Ok();
 }
 
+proto::TensorChunk ChunkHeader(int32_t index, const WireTensor& t,
+                               size_t offset) {
+  proto::TensorChunk c;
+  c.set_index(index);
+  c.set_total_bytes(t.bytes.size());
+  c.set_offset(offset);
+  if (offset == 0) {
+    c.set_name(t.name);
+    c.set_dtype(t.dtype);
+    for (int64_t d : t.shape) c.add_shape(d);
+  }
+  return c;
+}
+
 std::vector<proto::TensorChunk> ChunkTensor(int32_t index, const WireTensor& t,
                                             size_t chunk_bytes) {
   std::vector<proto::TensorChunk> chunks;
   size_t offset = 0;
   do {
     const size_t n = std::min(chunk_bytes, t.bytes.size() - offset);
-    proto::TensorChunk& c = chunks.emplace_back();
-    c.set_index(index);
-    c.set_total_bytes(t.bytes.size());
-    c.set_offset(offset);
-    if (offset == 0) {
-      c.set_name(t.name);
-      c.set_dtype(t.dtype);
-      for (int64_t d : t.shape) c.add_shape(d);
-    }
+    proto::TensorChunk& c = chunks.emplace_back(ChunkHeader(index, t, offset));
     c.set_data(t.bytes.substr(offset, n));
     offset += n;
   } while (offset < t.bytes.size());

@@ -60,6 +60,12 @@ std::string ShapeString(const std::vector<int64_t>& shape);
 // Checks that the tensor's byte count matches dtype and shape.
 Status ValidateTensor(const WireTensor& t);
 
+// The chunk of tensor `index` starting at byte `offset`, without its data:
+// index, total_bytes and offset always; name, dtype and shape on the
+// first chunk only (docs/PROTOCOL.md).
+proto::TensorChunk ChunkHeader(int32_t index, const WireTensor& t,
+                               size_t offset);
+
 // Splits tensor `index` into chunks carrying at most chunk_bytes of data
 // each (an empty tensor still yields one chunk).
 std::vector<proto::TensorChunk> ChunkTensor(int32_t index, const WireTensor& t,
