@@ -20,8 +20,6 @@ using common::Status;
 
 constexpr std::string_view kMagic = "FJCKPT01";
 constexpr size_t kDigestBytes = 32;
-// Bounds a checkpoint (and each tensor in it) read back from disk.
-constexpr uint64_t kMaxCheckpointBytes = uint64_t{16} << 30;
 
 std::string Sha256(std::string_view bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -53,7 +51,16 @@ std::vector<int> CheckpointRounds(const fs::path& dir) {
 
 }  // namespace
 
-std::string EncodeCheckpoint(const Checkpoint& c) {
+common::Result<std::string> EncodeCheckpoint(const Checkpoint& c) {
+  // The tensors first: refused before anything is copied.
+  uint64_t tensor_bytes = 0;
+  for (const common::WireTensor& t : c.params) tensor_bytes += t.bytes.size();
+  if (tensor_bytes > kMaxCheckpointBodyBytes) {
+    return common::ResourceExhausted(fmt::format(
+        "the model's {} bytes of tensors are over the checkpoint limit of {} "
+        "bytes (one protobuf message)",
+        tensor_bytes, kMaxCheckpointBodyBytes));
+  }
   proto::Checkpoint p;
   p.set_run_id(c.run_id);
   p.set_round(c.round);
@@ -72,6 +79,12 @@ std::string EncodeCheckpoint(const Checkpoint& c) {
   p.set_final_unseen_accuracy(c.final_unseen_accuracy);
   p.set_client_bytes_total(c.client_bytes_total);
   p.set_client_exchanges(c.client_exchanges);
+  if (p.ByteSizeLong() > kMaxCheckpointBodyBytes) {
+    return common::ResourceExhausted(
+        fmt::format("a checkpoint of {} bytes is over the limit of {} bytes "
+                    "(one protobuf message)",
+                    p.ByteSizeLong(), kMaxCheckpointBodyBytes));
+  }
   const std::string body = p.SerializeAsString();
   return std::string(kMagic) + Sha256(body) + body;
 }
@@ -83,6 +96,11 @@ common::Result<Checkpoint> DecodeCheckpoint(std::string_view bytes) {
   }
   const std::string_view digest = bytes.substr(kMagic.size(), kDigestBytes);
   const std::string_view body = bytes.substr(kMagic.size() + kDigestBytes);
+  if (body.size() > kMaxCheckpointBodyBytes) {
+    return InvalidArgument(
+        fmt::format("its body of {} bytes is over the limit of {} bytes",
+                    body.size(), kMaxCheckpointBodyBytes));
+  }
   if (Sha256(body) != digest) {
     return InvalidArgument("checksum mismatch (torn or damaged file)");
   }
@@ -99,7 +117,7 @@ common::Result<Checkpoint> DecodeCheckpoint(std::string_view bytes) {
   c.sampler_state = p.sampler_state();
   c.config_fingerprint = p.config_fingerprint();
   c.metrics_bytes = p.metrics_bytes();
-  common::TensorAssembler assembler(p.params_size(), kMaxCheckpointBytes);
+  common::TensorAssembler assembler(p.params_size(), kMaxCheckpointBodyBytes);
   for (const proto::TensorChunk& chunk : p.params()) {
     FEDJETS_RETURN_IF_ERROR(assembler.Add(chunk));
   }
@@ -127,8 +145,13 @@ Status WriteCheckpoint(const fs::path& run_dir, const Checkpoint& c, int keep) {
         fmt::format("cannot create checkpoint directory {}: {}", dir.string(),
                     ec.message()));
   }
+  common::Result<std::string> bytes = EncodeCheckpoint(c);
+  if (!bytes.ok()) {
+    return bytes.status().Annotate(
+        fmt::format("checkpoint of round {} not written", c.round));
+  }
   FEDJETS_RETURN_IF_ERROR(
-      common::WriteFileAtomically(dir / FileName(c.round), EncodeCheckpoint(c))
+      common::WriteFileAtomically(dir / FileName(c.round), *bytes)
           .Annotate("writing a checkpoint"));
   const std::vector<int> rounds = CheckpointRounds(dir);
   for (size_t i = static_cast<size_t>(std::max(keep, 1)); i < rounds.size();

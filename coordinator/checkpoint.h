@@ -22,6 +22,9 @@
 
 namespace fedjets::coordinator {
 
+// The largest checkpoint body: protobuf's limit on one message (2 GiB - 1).
+inline constexpr uint64_t kMaxCheckpointBodyBytes = 0x7fffffff;
+
 struct Checkpoint {
   std::string run_id;
   int round = 0;                   // rounds completed
@@ -38,8 +41,9 @@ struct Checkpoint {
   int64_t client_exchanges = 0;
 };
 
-// The file's bytes.
-std::string EncodeCheckpoint(const Checkpoint& c);
+// The file's bytes. Fails, naming the sizes, when the checkpoint would be
+// over kMaxCheckpointBodyBytes (a protobuf message holds at most 2 GiB).
+common::Result<std::string> EncodeCheckpoint(const Checkpoint& c);
 // Checks the magic, the digest, every field and every tensor; the error
 // says which is wrong.
 common::Result<Checkpoint> DecodeCheckpoint(std::string_view bytes);

@@ -83,9 +83,10 @@ void Check(std::string_view file) {
   for (const common::WireTensor& t : c->params) {
     Require(common::ValidateTensor(t).ok(), "invalid tensor accepted");
   }
-  const std::string again = coordinator::EncodeCheckpoint(*c);
+  const common::Result<std::string> again = coordinator::EncodeCheckpoint(*c);
+  Require(again.ok(), "a decoded checkpoint does not encode");
   common::Result<coordinator::Checkpoint> d =
-      coordinator::DecodeCheckpoint(again);
+      coordinator::DecodeCheckpoint(*again);
   Require(d.ok(), "a re-encoded checkpoint does not decode");
   Require(SameCheckpoint(*c, *d), "a re-encoded checkpoint differs");
 }

@@ -155,7 +155,7 @@ std::string CheckpointFile(int round, const common::ParameterList& params) {
   c.final_unseen_accuracy = 0.5;
   c.client_bytes_total = 123456;
   c.client_exchanges = 20;
-  return coordinator::EncodeCheckpoint(c);
+  return coordinator::EncodeCheckpoint(c).value();
 }
 
 bool Write(const fs::path& dir, const std::string& name,

@@ -41,7 +41,7 @@ Checkpoint MakeCheckpoint(int round) {
 
 TEST(CheckpointTest, RoundTripsEveryField) {
   const Checkpoint c = MakeCheckpoint(3);
-  auto d = DecodeCheckpoint(EncodeCheckpoint(c));
+  auto d = DecodeCheckpoint(EncodeCheckpoint(c).value());
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ(d->run_id, c.run_id);
   EXPECT_EQ(d->round, 3);
@@ -62,7 +62,7 @@ TEST(CheckpointTest, RoundTripsEveryField) {
 }
 
 TEST(CheckpointTest, EveryFlippedByteAndEveryTruncationIsRefused) {
-  const std::string good = EncodeCheckpoint(MakeCheckpoint(1));
+  const std::string good = EncodeCheckpoint(MakeCheckpoint(1)).value();
   for (size_t i = 0; i < good.size(); ++i) {
     std::string bad = good;
     bad[i] ^= 0x01;
@@ -74,6 +74,32 @@ TEST(CheckpointTest, EveryFlippedByteAndEveryTruncationIsRefused) {
   auto torn = DecodeCheckpoint(good.substr(0, good.size() - 1));
   EXPECT_NE(torn.status().message().find("checksum"), std::string::npos)
       << torn.status().ToString();
+}
+
+// A model over protobuf's 2 GiB message limit cannot be checkpointed: the
+// write is refused with the sizes named (before, the body serialized to
+// nothing and a file that decodes as round 0 was written), and a file
+// whose body is over the limit is refused before it is hashed or parsed.
+TEST(CheckpointTest, OverTwoGibIsRefusedWithTheSizes) {
+  Checkpoint c = MakeCheckpoint(1);
+  c.params[0] =
+      common::WireTensor{"big", proto::DTYPE_FLOAT32, {int64_t{1} << 29}, {}};
+  c.params[0].bytes.resize(size_t{1} << 31);
+  auto encoded = EncodeCheckpoint(c);
+  ASSERT_FALSE(encoded.ok());
+  EXPECT_NE(encoded.status().message().find("2147483648 bytes"),
+            std::string::npos)
+      << encoded.status().ToString();
+  c.params[0].bytes.clear();
+  c.params[0].bytes.shrink_to_fit();
+
+  std::string file = EncodeCheckpoint(MakeCheckpoint(1)).value();
+  file.resize(kMaxCheckpointBodyBytes + 8 + 32 + 1);
+  auto decoded = DecodeCheckpoint(file);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.status().message().find("over the limit"),
+            std::string::npos)
+      << decoded.status().ToString();
 }
 
 class CheckpointFilesTest : public testutil::TempDirTest {};
@@ -108,6 +134,23 @@ TEST_F(CheckpointFilesTest, ACorruptNewestFallsBackToThePreviousAndSaysWhy) {
   ASSERT_EQ(skipped.size(), 1u);
   EXPECT_NE(skipped[0].find("round-000002.ckpt"), std::string::npos);
   EXPECT_NE(skipped[0].find("checksum"), std::string::npos) << skipped[0];
+}
+
+TEST_F(CheckpointFilesTest, ARefusedCheckpointKeepsTheOnesBefore) {
+  ASSERT_TRUE(WriteCheckpoint(dir_, MakeCheckpoint(1)).ok());
+  Checkpoint big = MakeCheckpoint(2);
+  big.params[0].bytes.resize(kMaxCheckpointBodyBytes + 1);
+  const common::Status st = WriteCheckpoint(dir_, big);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("checkpoint of round 2 not written"),
+            std::string::npos)
+      << st.ToString();
+  big = Checkpoint{};
+  std::vector<std::string> skipped;
+  auto c = LoadNewestCheckpoint(dir_, skipped);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->round, 1);
+  EXPECT_FALSE(fs::exists(CheckpointDir(dir_) / "round-000002.ckpt"));
 }
 
 TEST_F(CheckpointFilesTest, AFileNamedForAnotherRoundIsNotTrusted) {
