@@ -33,8 +33,8 @@ common::FederationSplit AnchoredSplit() {
   return split;
 }
 
-common::Result<std::unique_ptr<Strategy>> Make(const StrategyOptions& o,
-                                               const common::FederationSplit& s) {
+common::Result<std::unique_ptr<Strategy>> Make(
+    const StrategyOptions& o, const common::FederationSplit& s) {
   static const common::TrainTest data = {Blobs(20, 1), Blobs(10, 2)};
   return MakeStrategy(o, data, &s);
 }
@@ -104,9 +104,9 @@ TEST(FedJetsStrategyTest, GeneralistIsTheSampleWeightedMeanOfEveryUpdate) {
   common::Status st = (*s)->Aggregate(1, updates, event);
   ASSERT_TRUE(st.ok()) << st.ToString();
   const auto after = (*s)->MakeSnapshot(1)->All();
-  EXPECT_FLOAT_EQ(
-      FirstValue(after, common::ExpertWirePrefix(kExperts)),
-      (1 * 1.0f + 2 * 2.0f + 5 * 5.0f) / 8) << "the generalist";
+  EXPECT_FLOAT_EQ(FirstValue(after, common::ExpertWirePrefix(kExperts)),
+                  (1 * 1.0f + 2 * 2.0f + 5 * 5.0f) / 8)
+      << "the generalist";
   EXPECT_FLOAT_EQ(FirstValue(after, common::ExpertWirePrefix(0)), 1.0f);
   EXPECT_FLOAT_EQ(FirstValue(after, common::ExpertWirePrefix(2)),
                   (2 * 2.0f + 5 * 5.0f) / 7);
@@ -148,8 +148,8 @@ TEST(FedJetsStrategyTest, NormalTasksShipTheAnchorsClassExpertMap) {
 
   auto off = Make(FedJetsOptions(), AnchoredSplit());
   ASSERT_TRUE(off.ok()) << off.status().ToString();
-  proto::RoundTask plain = dynamic_cast<FedJetsStrategy*>(off->get())
-                               ->TaskFor(1, Role::kNormal, -1);
+  proto::RoundTask plain =
+      dynamic_cast<FedJetsStrategy*>(off->get())->TaskFor(1, Role::kNormal, -1);
   EXPECT_EQ(plain.routing_loss(), 0);
   EXPECT_EQ(plain.class_experts_size(), 0);
 }
