@@ -20,24 +20,9 @@ namespace {
 TEST_F(FedJetsTest, GeneralistIsTrainedByEveryClientAndServed) {
   auto o = Options("fedjets", 2);
   o.strategy.generalist_expert = true;
-  o.linger = true;
-  coordinator::Coordinator c(o);
-  ASSERT_TRUE(c.Prepare().ok());
-  common::Status st;
-  std::thread t([&] { st = c.Run(); });
-  for (const auto& r :
-       client::RunClients(ClientOpts(c.port(), "client-0"), AllClients())) {
-    ASSERT_TRUE(r.status.ok()) << r.name << ": " << r.status.ToString();
-  }
-  auto jit_opts = ClientOpts(c.port(), "client-1");
-  jit_opts.serve = true;
-  auto newcomer = Shards({kClients - 1}, kClients, "grouped", kExperts, 200);
-  newcomer[0].name = "newcomer";
-  auto served = client::RunClients(jit_opts, newcomer);
-  c.Stop();
-  t.join();
-  ASSERT_TRUE(st.ok()) << st.ToString();
-  const auto& s = c.summary();
+  auto run = RunAndServeNewcomer(o);
+  const client::ClientResult& newcomer = run.newcomer;
+  const auto& s = run.summary;
 
   const std::string generalist = common::ExpertWirePrefix(kExperts);
   // The gate has one more output; the generalist moved.
@@ -71,15 +56,14 @@ TEST_F(FedJetsTest, GeneralistIsTrainedByEveryClientAndServed) {
   }
 
   // Served: the gate, its K specialists and the generalist, untouched.
-  ASSERT_EQ(served.size(), 1u);
-  ASSERT_TRUE(served[0].status.ok()) << served[0].status.ToString();
-  EXPECT_EQ(served[0].jit_experts.size(), static_cast<size_t>(kTopK));
-  for (int q : served[0].jit_experts) EXPECT_LT(q, kExperts);
-  EXPECT_EQ(common::TakePrefix(generalist, served[0].jit_params).size(),
+  ASSERT_TRUE(newcomer.status.ok()) << newcomer.status.ToString();
+  EXPECT_EQ(newcomer.jit_experts.size(), static_cast<size_t>(kTopK));
+  for (int q : newcomer.jit_experts) EXPECT_LT(q, kExperts);
+  EXPECT_EQ(common::TakePrefix(generalist, newcomer.jit_params).size(),
             after.size());
   std::map<std::string, std::string> global;
   for (const auto& p : s.final_params) global[p.name] = p.bytes;
-  for (const auto& p : served[0].jit_params) {
+  for (const auto& p : newcomer.jit_params) {
     EXPECT_EQ(global[p.name], p.bytes) << p.name << " changed while serving";
   }
 }

@@ -84,6 +84,38 @@ class FedJetsTest : public LoopbackFederationTest {
     return c.summary();
   }
 
+  // A federation run with --linger: every client trains, then one that
+  // never trained ("newcomer": held-out shard data, 200 examples) is
+  // served just in time, and the coordinator stops.
+  struct ServedRun {
+    coordinator::RunSummary summary;
+    client::ClientResult newcomer;
+  };
+  ServedRun RunAndServeNewcomer(coordinator::CoordinatorOptions o) {
+    o.linger = true;
+    coordinator::Coordinator c(o);
+    common::Status st = c.Prepare();
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    if (!st.ok()) return {};
+    std::thread t([&] { st = c.Run(); });
+    for (const auto& r :
+         client::RunClients(ClientOpts(c.port(), "client-0"), AllClients())) {
+      EXPECT_TRUE(r.status.ok()) << r.name << ": " << r.status.ToString();
+    }
+    auto jit_opts = ClientOpts(c.port(), "client-1");
+    jit_opts.serve = true;
+    auto newcomer = Shards({kClients - 1}, kClients, "grouped", kExperts, 200);
+    newcomer[0].name = "newcomer";
+    auto served = client::RunClients(jit_opts, newcomer);
+    c.Stop();
+    t.join();
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    ServedRun out{c.summary(), {}};
+    EXPECT_EQ(served.size(), 1u);
+    if (!served.empty()) out.newcomer = std::move(served[0]);
+    return out;
+  }
+
   static inline fs::path cache_dir_;
   static inline bool owns_cache_dir_ = false;
 };

@@ -73,38 +73,20 @@ TEST_F(FedJetsTest, NormalClientsLeaveTheGateAloneWithNormalGateLrZero) {
 }
 
 TEST_F(FedJetsTest, AnchorsGetOnlyTheirExpertAndServingTakesNoStep) {
-  auto o = Options("fedjets", 3);
-  o.linger = true;  // keep serving just-in-time clients after the rounds
-  coordinator::Coordinator c(o);
-  ASSERT_TRUE(c.Prepare().ok());
-  common::Status st;
-  std::thread t([&] { st = c.Run(); });
-  for (const auto& r :
-       client::RunClients(ClientOpts(c.port(), "client-0"), AllClients())) {
-    ASSERT_TRUE(r.status.ok()) << r.name << ": " << r.status.ToString();
-  }
-  // A client that never trained: held-out shard data, served just in time.
-  auto jit_opts = ClientOpts(c.port(), "client-1");
-  jit_opts.serve = true;
-  auto newcomer = Shards({kClients - 1}, kClients, "grouped", kExperts, 200);
-  newcomer[0].name = "newcomer";
-  auto served = client::RunClients(jit_opts, newcomer);
-  c.Stop();
-  t.join();
-  ASSERT_TRUE(st.ok()) << st.ToString();
-  ASSERT_EQ(served.size(), 1u);
-  ASSERT_TRUE(served[0].status.ok()) << served[0].status.ToString();
-  const auto& s = c.summary();
+  auto run = RunAndServeNewcomer(Options("fedjets", 3));
+  const client::ClientResult& newcomer = run.newcomer;
+  ASSERT_TRUE(newcomer.status.ok()) << newcomer.status.ToString();
+  const auto& s = run.summary;
   EXPECT_EQ(s.served_clients, 1);
 
   // What the newcomer holds after predicting is exactly what the
   // coordinator sent: the final gate and its K experts, untouched.
-  EXPECT_EQ(served[0].jit_experts.size(), static_cast<size_t>(kTopK));
-  EXPECT_GE(served[0].jit_accuracy, 0.0);
+  EXPECT_EQ(newcomer.jit_experts.size(), static_cast<size_t>(kTopK));
+  EXPECT_GE(newcomer.jit_accuracy, 0.0);
   std::map<std::string, std::string> global;
   for (const auto& p : s.final_params) global[p.name] = p.bytes;
   size_t checked = 0;
-  for (const auto& p : served[0].jit_params) {
+  for (const auto& p : newcomer.jit_params) {
     ASSERT_TRUE(global.count(p.name)) << p.name;
     EXPECT_EQ(global[p.name], p.bytes) << p.name << " changed while serving";
     ++checked;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "tests/coordinator/blobs.h"
+#include "tests/coordinator/strategy/filled_parameters.h"
 
 namespace fedjets::coordinator {
 namespace {
@@ -37,16 +38,6 @@ common::Result<std::unique_ptr<Strategy>> Make(
     const StrategyOptions& o, const common::FederationSplit& s) {
   static const common::TrainTest data = {Blobs(20, 1), Blobs(10, 2)};
   return MakeStrategy(o, data, &s);
-}
-
-// `like` with every float set to `value`.
-common::ParameterList Filled(const common::ParameterList& like, float value) {
-  common::ParameterList out = like;
-  for (auto& t : out) {
-    auto* f = reinterpret_cast<float*>(t.bytes.data());
-    std::fill(f, f + t.bytes.size() / 4, value);
-  }
-  return out;
 }
 
 // The first float of the first tensor of `params` under `prefix`.
