@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <utility>
 
 #include "client/heartbeat.h"
@@ -13,6 +14,32 @@ namespace fedjets::client {
 using common::Clock;
 using common::ParameterList;
 using common::Status;
+
+common::Result<common::RoutingLoss> RoutingLossOf(const proto::RoundTask& task,
+                                                  int64_t num_classes,
+                                                  int num_experts) {
+  common::RoutingLoss r;
+  r.weight = task.routing_loss();
+  if (!std::isfinite(r.weight) || r.weight < 0) {
+    return common::InvalidArgument(fmt::format(
+        "round task routing_loss {} must be finite and >= 0", r.weight));
+  }
+  if (r.weight == 0) return r;
+  if (task.class_experts_size() != num_classes) {
+    return common::InvalidArgument(
+        fmt::format("round task class_experts has {} entries for {} classes",
+                    task.class_experts_size(), num_classes));
+  }
+  for (int q : task.class_experts()) {
+    if (q < -1 || q >= num_experts) {
+      return common::InvalidArgument(fmt::format(
+          "round task class_experts names expert {}; want -1 or [0, {})", q,
+          num_experts));
+    }
+    r.class_experts.push_back(q);
+  }
+  return r;
+}
 
 FedJetsState::FedJetsState(common::Connection& conn, std::string run_id,
                            const LocalClient& local, common::ModelSpec spec,
@@ -49,7 +76,8 @@ awaitable<Status> FedJetsState::SetUp(const proto::Welcome& w,
   common_ = *common;
   FEDJETS_CO_RETURN_IF_ERROR(common::FromWire(
       *common_, common::TakePrefix(common::kCommonWirePrefix, cache[hash])));
-  gate_ = common::Gate(spec_.hidden, moe_.gate_hidden(), moe_.num_experts());
+  gate_ = common::Gate(spec_.hidden, moe_.gate_hidden(),
+                       moe_.num_experts() + (HasGeneralist() ? 1 : 0));
   co_return Status::Ok();
 }
 
@@ -64,9 +92,10 @@ awaitable<void> FedJetsState::EmbedOnce(int64_t round) {
 
 Status FedJetsState::LoadExperts(const ParameterList& params,
                                  const std::vector<int>& ids) {
-  experts_.assign(moe_.num_experts(), nullptr);
+  const int total = moe_.num_experts() + (HasGeneralist() ? 1 : 0);
+  experts_.assign(total, nullptr);
   for (int q : ids) {
-    if (q < 0 || q >= moe_.num_experts()) {
+    if (q < 0 || q >= total) {
       return common::InvalidArgument(
           fmt::format("expert id {} out of range", q));
     }
@@ -94,8 +123,9 @@ awaitable<common::Result<std::vector<int>>> FedJetsState::RequestExperts(
   // Round 0 is a just-in-time serve, outside any round's silence deadline.
   const auto heartbeat = round == 0 ? Clock::duration::zero() : heartbeat_;
   std::vector<int> ids = co_await OnTrainerWithHeartbeats(
-      trainer_, conn_, run_id_, round, heartbeat,
-      [this] { return common::SelectExperts(*gate_, z_, moe_.top_k()); });
+      trainer_, conn_, run_id_, round, heartbeat, [this] {
+        return common::SelectExperts(*gate_, z_, moe_.top_k(), HasGeneralist());
+      });
   proto::Envelope req = common::MakeEnvelope(run_id_, round);
   for (int q : ids) req.mutable_expert_request()->add_experts(q);
   FEDJETS_CO_RETURN_IF_ERROR(co_await conn_.Write(req, deadline));
@@ -135,7 +165,8 @@ awaitable<Status> FedJetsState::Serve(Clock::time_point deadline,
   auto jit = co_await OnTrainer(trainer_, [this] {
     std::vector<common::ClassifierImpl*> ptrs;
     for (auto& x : experts_) ptrs.push_back(x.get());
-    return common::JitPredict(*gate_, ptrs, local_.data->x, z_, moe_.top_k());
+    return common::JitPredict(*gate_, ptrs, local_.data->x, z_, moe_.top_k(),
+                              HasGeneralist());
   });
   result.jit_experts = jit.selected;
   result.jit_accuracy = jit.predictions.eq(local_.data->y)
@@ -163,24 +194,33 @@ awaitable<common::Result<TrainedRound>> FedJetsState::TrainRound(
   common::Result<common::TrainStats> stats;
   if (task.role() == proto::RoundTask::ROLE_ANCHOR) {
     ids = {task.anchor_expert()};
+    if (HasGeneralist()) ids.push_back(moe_.num_experts());
     FEDJETS_CO_RETURN_IF_ERROR(LoadExperts(params, ids));
+    common::ClassifierImpl* generalist =
+        HasGeneralist() ? experts_[moe_.num_experts()].get() : nullptr;
     stats = co_await OnTrainerWithHeartbeats(
         trainer_, conn_, run_id_, round, heartbeat_,
-        [this, o, &task, q = ids[0]] {
+        [this, o, &task, q = ids[0], generalist] {
           return common::TrainAnchor(*experts_[q], *gate_, q, *local_.data, z_,
                                      o, task.gate_lr(),
-                                     task.anchor_gate_weight());
+                                     task.anchor_gate_weight(), generalist);
         });
   } else {
+    common::MixtureExtras extras;
+    auto routing = RoutingLossOf(task, spec_.num_classes, moe_.num_experts());
+    if (!routing.ok()) co_return routing.status();
+    extras.routing = std::move(*routing);
+    if (HasGeneralist()) extras.generalist = moe_.num_experts();
     auto granted = co_await RequestExperts(round, deadline);
     if (!granted.ok()) co_return granted.status();
     ids = *granted;
     stats = co_await OnTrainerWithHeartbeats(
-        trainer_, conn_, run_id_, round, heartbeat_, [this, o, &task, &ids] {
+        trainer_, conn_, run_id_, round, heartbeat_,
+        [this, o, &task, &ids, &extras] {
           std::vector<common::ClassifierImpl*> ptrs;
           for (auto& x : experts_) ptrs.push_back(x.get());
           return common::TrainMixture(ptrs, ids, *gate_, *local_.data, z_, o,
-                                      task.gate_lr());
+                                      task.gate_lr(), extras);
         });
   }
   if (!stats.ok()) co_return stats.status();

@@ -31,6 +31,14 @@ struct TrainedRound {
   common::ParameterList update;  // the parameters to send back
 };
 
+// The supervised routing loss a normal round task asks for, checked:
+// InvalidArgument when its weight is negative or not finite or, when it is
+// on, its class -> expert map does not have `num_classes` entries, each in
+// [-1, num_experts).
+common::Result<common::RoutingLoss> RoutingLossOf(const proto::RoundTask& task,
+                                                  int64_t num_classes,
+                                                  int num_experts);
+
 class FedJetsState {
  public:
   // `conn`, `local` and `trainer` must outlive this object. While a round
@@ -51,9 +59,10 @@ class FedJetsState {
                                   common::Clock::time_point deadline);
 
   // Trains on the local data for an anchor (ROLE_ANCHOR: `params` are the
-  // gate and the anchored expert) or normal (ROLE_NORMAL: `params` are the
-  // gate; the top-K experts are asked for) task. The update holds the gate
-  // and the trained experts; the experts are dropped afterwards.
+  // gate and the anchored expert, then the generalist if the run has one)
+  // or normal (ROLE_NORMAL: `params` are the gate; the top-K experts are
+  // asked for) task. The update holds the gate and the trained experts;
+  // the experts are dropped afterwards.
   awaitable<common::Result<TrainedRound>> TrainRound(
       const proto::RoundTask& task, int64_t round,
       const common::ParameterList& params, const common::TrainOptions& o,
@@ -66,6 +75,7 @@ class FedJetsState {
                                   ClientResult& result);
 
  private:
+  bool HasGeneralist() const { return moe_.generalist_expert(); }
   // Builds the experts `ids` from their wire parameters in `params`.
   common::Status LoadExperts(const common::ParameterList& params,
                              const std::vector<int>& ids);
@@ -90,7 +100,8 @@ class FedJetsState {
   common::Classifier common_;
   torch::Tensor z_;  // common-expert embeddings of the local data
   common::Gate gate_{nullptr};
-  std::vector<common::Classifier> experts_;  // by id; only this round's set
+  // By id (the generalist's is num_experts); only this round's set.
+  std::vector<common::Classifier> experts_;
 };
 
 }  // namespace fedjets::client

@@ -46,6 +46,15 @@ void ForEachStrategyFlag(Options& s, Visitor& v) {
           "weight of the anchors' gate loss");
   v.ClearingFlag("--no-anchors", s.use_anchors,
                  "ablation: anchor clients train like normal clients");
+  v.SettingFlag("--generalist-expert", s.generalist_expert,
+                "fedjets: add a generalist expert that every sampled client "
+                "trains every round, always in each client's mixture and a "
+                "candidate when serving (the gate gets one more output)");
+  v.Value("--routing-loss", s.routing_loss,
+          "fedjets: weight of normal clients' supervised routing loss, CE "
+          "of the gate towards the expert whose anchor holds each sample's "
+          "class (0 = off; needs the anchors' classes: --partition and "
+          "--num-clients)");
   v.Value("--eval-client-examples", s.eval_examples_per_client,
           "test examples per evaluation client");
   v.Value("--finetune-epochs", s.finetune_epochs,

@@ -27,6 +27,7 @@ NUM_EXPERTS=${NUM_EXPERTS:-5}
 TOP_K=${TOP_K:-2}
 ANCHOR_SHARE=${ANCHOR_SHARE:-0.5}
 PROX_MU=${PROX_MU:-0.01}  # FedProx proximal weight (fedprox runs only)
+ROUTING_LOSS=${ROUTING_LOSS:-1}  # --routing-loss of the *-routing settings
 METHODS=${METHODS:-"fedjets fedavg fedprox"}
 # Ablations vary FedJETs only.
 ABLATION_METHODS=${ABLATION_METHODS:-"fedjets"}
@@ -48,8 +49,12 @@ CACHE=${CACHE:-runs/common-experts}
 # Setting -> fedjets-sim flags. A setting is a base, then optional suffixes:
 #   -cnn             the CNN model, CNN_ROUNDS rounds
 #   -anchor-gate     only anchors train the gate (--normal-gate-lr 0)
+#   -generalist      a generalist expert (--generalist-expert)
+#   -routing         normal clients' routing loss (--routing-loss
+#                    $ROUTING_LOSS)
 #   -N-rounds        N rounds
-# e.g. dirichlet-strong-cnn, weak-anchor-gate-150-rounds. "random-labels":
+# in that order from the end (e.g. dirichlet-generalist-routing-30-rounds,
+# dirichlet-strong-cnn, weak-anchor-gate-150-rounds). "random-labels":
 # any 4 random labels per client, the harder variant of the grouped split.
 # "warmup-R", "dirichlet-warmup-R": the common expert is R FedAvg rounds
 # of the federation.
@@ -60,8 +65,16 @@ setting_flags() {
     setting=${BASH_REMATCH[1]}
     rounds=${BASH_REMATCH[2]}
   fi
+  if [[ $setting == *-routing ]]; then
+    extra="$extra --routing-loss $ROUTING_LOSS"
+    setting=${setting%-routing}
+  fi
+  if [[ $setting == *-generalist ]]; then
+    extra="$extra --generalist-expert"
+    setting=${setting%-generalist}
+  fi
   if [[ $setting == *-anchor-gate ]]; then
-    extra="--normal-gate-lr 0"
+    extra="$extra --normal-gate-lr 0"
     setting=${setting%-anchor-gate}
   fi
   if [[ $setting == *-cnn ]]; then
@@ -91,11 +104,14 @@ setting_flags() {
 }
 
 # The setting whose runs a method shares: FedAvg and FedProx ignore the
-# gate, so an -anchor-gate variant reuses its base setting's runs.
+# gate and the experts, so an -anchor-gate, -generalist or -routing variant
+# reuses its base setting's runs.
 run_setting() {
   local setting=$1 method=$2
   if [[ $method != fedjets ]]; then
     setting=${setting/-anchor-gate/}
+    setting=${setting/-generalist/}
+    setting=${setting/-routing/}
   fi
   echo "$setting"
 }

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace fedjets::common {
 namespace {
 
@@ -50,14 +53,23 @@ torch::Tensor EmbedAll(ClassifierImpl& common, const torch::Tensor& x,
                    [&](const torch::Tensor& b) { return common.Embed(b); });
 }
 
-torch::Tensor MeanGateScores(GateImpl& gate, const torch::Tensor& z) {
-  torch::NoGradGuard no_grad;
-  gate.eval();
-  return torch::softmax(gate.forward(z), /*dim=*/1).mean(/*dim=*/0);
+torch::Tensor SpecialistLogits(GateImpl& gate, const torch::Tensor& z,
+                               bool generalist) {
+  torch::Tensor logits = gate.forward(z);
+  return generalist ? logits.narrow(/*dim=*/1, 0, logits.size(1) - 1) : logits;
 }
 
-std::vector<int> SelectExperts(GateImpl& gate, const torch::Tensor& z, int k) {
-  torch::Tensor scores = MeanGateScores(gate, z);
+torch::Tensor MeanGateScores(GateImpl& gate, const torch::Tensor& z,
+                             bool generalist) {
+  torch::NoGradGuard no_grad;
+  gate.eval();
+  return torch::softmax(SpecialistLogits(gate, z, generalist), /*dim=*/1)
+      .mean(/*dim=*/0);
+}
+
+std::vector<int> SelectExperts(GateImpl& gate, const torch::Tensor& z, int k,
+                               bool generalist) {
+  torch::Tensor scores = MeanGateScores(gate, z, generalist);
   k = std::min<int>(k, static_cast<int>(scores.size(0)));
   torch::Tensor top = std::get<1>(scores.topk(k));
   std::vector<int> ids;
@@ -65,14 +77,31 @@ std::vector<int> SelectExperts(GateImpl& gate, const torch::Tensor& z, int k) {
   return ids;
 }
 
+torch::Tensor RoutingCrossEntropy(const torch::Tensor& specialist_logits,
+                                  const torch::Tensor& y,
+                                  const RoutingLoss& routing) {
+  torch::Tensor target =
+      torch::tensor(routing.class_experts, torch::kInt64).index_select(0, y);
+  torch::Tensor rows = target.ge(0).nonzero().squeeze(1);
+  if (rows.numel() == 0) return torch::zeros({});
+  return routing.weight * torch::nn::functional::cross_entropy(
+                              specialist_logits.index_select(0, rows),
+                              target.index_select(0, rows));
+}
+
 Result<TrainStats> TrainAnchor(ClassifierImpl& expert, GateImpl& gate,
                                int expert_id, const TensorData& data,
                                const torch::Tensor& z, const TrainOptions& o,
-                               double gate_lr, double gate_weight) {
+                               double gate_lr, double gate_weight,
+                               ClassifierImpl* generalist) {
   FEDJETS_RETURN_IF_ERROR(CheckEmbeddings(data, z));
+  std::vector<torch::Tensor> params = expert.parameters();
+  if (generalist) {
+    for (auto& p : generalist->parameters()) params.push_back(p);
+    generalist->train();
+  }
   torch::optim::SGD expert_opt(
-      expert.parameters(),
-      torch::optim::SGDOptions(o.learning_rate).momentum(o.momentum));
+      params, torch::optim::SGDOptions(o.learning_rate).momentum(o.momentum));
   torch::optim::SGD gate_opt(gate.parameters(),
                              torch::optim::SGDOptions(gate_lr));
   expert.train();
@@ -84,21 +113,65 @@ Result<TrainStats> TrainAnchor(ClassifierImpl& expert, GateImpl& gate,
     torch::Tensor loss =
         torch::nn::functional::cross_entropy(expert.forward(x), y);
     torch::Tensor target = torch::full({zb.size(0)}, expert_id, torch::kInt64);
-    torch::Tensor gate_loss =
-        torch::nn::functional::cross_entropy(gate.forward(zb), target);
-    (loss + gate_weight * gate_loss).backward();
+    torch::Tensor gate_loss = torch::nn::functional::cross_entropy(
+        SpecialistLogits(gate, zb, generalist != nullptr), target);
+    torch::Tensor objective = loss + gate_weight * gate_loss;
+    if (generalist) {
+      objective = objective + torch::nn::functional::cross_entropy(
+                                  generalist->forward(x), y);
+    }
+    objective.backward();
     expert_opt.step();
     gate_opt.step();
     return loss.item<double>();
   });
 }
 
+namespace {
+
+// InvalidArgument unless the routing targets cover every local label and
+// name specialists only.
+Status CheckRoutingLoss(const RoutingLoss& r, const torch::Tensor& y,
+                        int64_t specialists) {
+  if (!std::isfinite(r.weight) || r.weight < 0) {
+    return InvalidArgument(fmt::format(
+        "routing loss weight {} must be finite and >= 0", r.weight));
+  }
+  if (r.weight == 0) return Status::Ok();
+  const int64_t max_label = y.numel() ? y.max().item<int64_t>() : -1;
+  if (max_label >= static_cast<int64_t>(r.class_experts.size())) {
+    return InvalidArgument(
+        fmt::format("the routing targets cover {} classes; a local label is {}",
+                    r.class_experts.size(), max_label));
+  }
+  for (int64_t q : r.class_experts) {
+    if (q < -1 || q >= specialists) {
+      return InvalidArgument(fmt::format(
+          "routing target expert {} is not -1 or in [0, {})", q, specialists));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
                                 const std::vector<int>& ids, GateImpl& gate,
                                 const TensorData& data, const torch::Tensor& z,
-                                const TrainOptions& o, double gate_lr) {
+                                const TrainOptions& o, double gate_lr,
+                                const MixtureExtras& extras) {
   FEDJETS_RETURN_IF_ERROR(CheckEmbeddings(data, z));
   if (ids.empty()) return InvalidArgument("no experts selected");
+  const bool generalist = extras.generalist >= 0;
+  if (generalist &&
+      std::find(ids.begin(), ids.end(), extras.generalist) == ids.end()) {
+    return InvalidArgument(
+        fmt::format("the generalist expert {} is not among the experts trained",
+                    extras.generalist));
+  }
+  FEDJETS_RETURN_IF_ERROR(
+      CheckRoutingLoss(extras.routing, data.y,
+                       static_cast<int64_t>(experts.size()) - generalist));
   std::vector<torch::Tensor> params;
   for (int id : ids) {
     if (id < 0 || id >= static_cast<int>(experts.size()) || !experts[id]) {
@@ -118,17 +191,32 @@ Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
     auto [x, y, zb] = SelectRows(data, z, idx);
     expert_opt.zero_grad();
     gate_opt.zero_grad();
+    torch::Tensor gate_logits = gate.forward(zb);
     torch::Tensor w =
-        torch::softmax(gate.forward(zb).index_select(1, cols), /*dim=*/1);
-    torch::Tensor mix;
+        torch::softmax(gate_logits.index_select(1, cols), /*dim=*/1);
+    torch::Tensor mix, generalist_logits;
     for (size_t k = 0; k < ids.size(); ++k) {
-      torch::Tensor p = torch::softmax(experts[ids[k]]->forward(x), 1) *
+      torch::Tensor logits = experts[ids[k]]->forward(x);
+      if (ids[k] == extras.generalist) generalist_logits = logits;
+      torch::Tensor p = torch::softmax(logits, 1) *
                         w.select(1, static_cast<int64_t>(k)).unsqueeze(1);
       mix = mix.defined() ? mix + p : p;
     }
     torch::Tensor loss =
         torch::nn::functional::nll_loss(torch::log(mix + 1e-8), y);
-    loss.backward();
+    torch::Tensor objective = loss;
+    if (generalist) {
+      objective = objective +
+                  torch::nn::functional::cross_entropy(generalist_logits, y);
+    }
+    if (extras.routing.weight > 0) {
+      torch::Tensor specialist =
+          generalist ? gate_logits.narrow(1, 0, gate_logits.size(1) - 1)
+                     : gate_logits;
+      objective =
+          objective + RoutingCrossEntropy(specialist, y, extras.routing);
+    }
+    objective.backward();
     expert_opt.step();
     gate_opt.step();
     return loss.item<double>();
@@ -152,15 +240,23 @@ torch::Tensor PredictByExpert(const std::vector<ClassifierImpl*>& experts,
 
 JitPrediction JitPredict(GateImpl& gate,
                          const std::vector<ClassifierImpl*>& experts,
-                         const torch::Tensor& x, const torch::Tensor& z,
-                         int k) {
+                         const torch::Tensor& x, const torch::Tensor& z, int k,
+                         bool generalist) {
   torch::NoGradGuard no_grad;
   JitPrediction out;
-  out.selected = SelectExperts(gate, z, k);
+  out.selected = SelectExperts(gate, z, k, generalist);
   torch::Tensor cols = torch::tensor(
       std::vector<int64_t>(out.selected.begin(), out.selected.end()));
-  torch::Tensor best = gate.forward(z).index_select(1, cols).argmax(1);
-  out.chosen = cols.index_select(0, best);
+  torch::Tensor logits = gate.forward(z);
+  torch::Tensor best = logits.index_select(1, cols).argmax(1);
+  out.routed = cols.index_select(0, best);
+  out.chosen = out.routed;
+  if (generalist) {
+    torch::Tensor candidates =
+        torch::cat({cols, torch::full({1}, logits.size(1) - 1, torch::kInt64)});
+    out.chosen = candidates.index_select(
+        0, logits.index_select(1, candidates).argmax(1));
+  }
   out.predictions = PredictByExpert(experts, x, out.chosen);
   return out;
 }

@@ -47,31 +47,77 @@ ParameterList ExpertWire(ClassifierImpl& expert, int q);
 torch::Tensor EmbedAll(ClassifierImpl& common, const torch::Tensor& x,
                        int64_t batch_size = 1024);
 
-// Gate softmax averaged over all samples [M].
-torch::Tensor MeanGateScores(GateImpl& gate, const torch::Tensor& z);
+// With a generalist expert (--generalist-expert) the gate has M + 1
+// outputs: the M specialists, then the generalist (expert id M). The
+// generalist is never selected (top-K stays over the specialists); it is
+// in every client's mixture and a candidate for every served sample.
+// `generalist` below says whether the gate's last output is it.
 
-// The client's expert set: top-k of the mean softmax, best first.
-std::vector<int> SelectExperts(GateImpl& gate, const torch::Tensor& z, int k);
+// The gate's logits over the specialists only [B, M]: all of them without
+// a generalist, all but the last with one.
+torch::Tensor SpecialistLogits(GateImpl& gate, const torch::Tensor& z,
+                               bool generalist);
+
+// Gate softmax over the specialists, averaged over all samples [M].
+torch::Tensor MeanGateScores(GateImpl& gate, const torch::Tensor& z,
+                             bool generalist = false);
+
+// The client's expert set: top-k specialists of the mean softmax, best
+// first.
+std::vector<int> SelectExperts(GateImpl& gate, const torch::Tensor& z, int k,
+                               bool generalist = false);
+
+// Supervised routing (--routing-loss): a client that holds labels adds
+// weight * CE(specialist logits, class_experts[y]) to its loss, the target
+// the expert whose anchor holds the sample's class. Classes no anchor
+// holds (class_experts[c] = -1) add nothing. Off when weight is 0.
+struct RoutingLoss {
+  double weight = 0;
+  std::vector<int64_t> class_experts;  // [num_classes]: expert id or -1
+};
+
+// weight * the mean routing cross-entropy of the samples whose class has an
+// expert (a scalar; 0 when none has), over the specialist logits [B, M].
+torch::Tensor RoutingCrossEntropy(const torch::Tensor& specialist_logits,
+                                  const torch::Tensor& y,
+                                  const RoutingLoss& routing);
 
 // Anchor client: trains its expert with cross-entropy and the gate towards
-// the one-hot target `expert_id` (weight gate_weight), with separate
-// optimizers (experts: SGD momentum; gate: plain SGD at gate_lr).
+// the one-hot target `expert_id` over the specialists (weight gate_weight),
+// with separate optimizers (experts: SGD momentum; gate: plain SGD at
+// gate_lr). A `generalist`, when given, trains beside the expert with its
+// own cross-entropy (and the gate's last output is its, untouched here).
 Result<TrainStats> TrainAnchor(ClassifierImpl& expert, GateImpl& gate,
                                int expert_id, const TensorData& data,
                                const torch::Tensor& z, const TrainOptions& o,
-                               double gate_lr, double gate_weight);
+                               double gate_lr, double gate_weight,
+                               ClassifierImpl* generalist = nullptr);
 
-// Normal client: trains the gate and its K experts with cross-entropy on
-// the gate-weighted mixture of the experts' class probabilities (weights:
-// softmax of the gate logits restricted to `ids`).
+// What a normal client's training adds to the plain mixture.
+struct MixtureExtras {
+  // The generalist's id in `ids` (the gate's last output), or -1: it is
+  // in the mixture like the others and also trains on its own
+  // cross-entropy, so that every client trains it as FedAvg would.
+  int generalist = -1;
+  RoutingLoss routing;
+};
+
+// Normal client: trains the gate and its experts `ids` with cross-entropy
+// on the gate-weighted mixture of the experts' class probabilities
+// (weights: softmax of the gate logits restricted to `ids`), plus what
+// `extras` asks for.
 Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
                                 const std::vector<int>& ids, GateImpl& gate,
                                 const TensorData& data, const torch::Tensor& z,
-                                const TrainOptions& o, double gate_lr);
+                                const TrainOptions& o, double gate_lr,
+                                const MixtureExtras& extras = {});
 
 struct JitPrediction {
-  std::vector<int> selected;  // the client's top-k experts
+  std::vector<int> selected;  // the client's top-k specialists
   torch::Tensor chosen;       // [N] expert used per sample
+  // [N] the selected specialist the gate scores highest per sample: where
+  // the sample was routed (= chosen without a generalist).
+  torch::Tensor routed;
   torch::Tensor predictions;  // [N] class per sample
 };
 
@@ -81,13 +127,15 @@ torch::Tensor PredictByExpert(const std::vector<ClassifierImpl*>& experts,
                               const torch::Tensor& x,
                               const torch::Tensor& chosen);
 
-// Zero-shot prediction: pick the top-k experts from the unlabeled data,
-// then predict each sample with the selected expert the gate scores
-// highest for it. `experts[id]` must be set for every selected id (others
+// Zero-shot prediction: pick the top-k specialists from the unlabeled
+// data, then predict each sample with the candidate the gate scores
+// highest for it: the selected specialists, and the generalist (expert M)
+// when there is one. `experts[id]` must be set for every candidate (others
 // may be null). No gradient step.
 JitPrediction JitPredict(GateImpl& gate,
                          const std::vector<ClassifierImpl*>& experts,
-                         const torch::Tensor& x, const torch::Tensor& z, int k);
+                         const torch::Tensor& x, const torch::Tensor& z, int k,
+                         bool generalist = false);
 
 // Mean entropy (nats) of the per-sample gate softmax.
 double GateEntropy(GateImpl& gate, const torch::Tensor& z);

@@ -309,6 +309,7 @@ void to_json(json& j, const EvalEvent& e) {
   if (e.anchor_routed_accuracy) {
     j["anchor_routed_accuracy"] = *e.anchor_routed_accuracy;
   }
+  if (e.generalist_share) j["generalist_share"] = *e.generalist_share;
 }
 
 void from_json(const json& j, EvalEvent& e) {
@@ -321,6 +322,7 @@ void from_json(const json& j, EvalEvent& e) {
   f.Optional("routing_accuracy", e.routing_accuracy);
   f.Optional("gate_entropy", e.gate_entropy);
   f.Optional("anchor_routed_accuracy", e.anchor_routed_accuracy);
+  f.Optional("generalist_share", e.generalist_share);
 }
 
 void to_json(json& j, const BaselinesEvent& e) {

@@ -145,6 +145,9 @@ struct EvalEvent {
   // fedjets: on unseen clients; anchor_routed_accuracy needs anchors.
   std::optional<double> routing_accuracy, gate_entropy;
   std::optional<double> anchor_routed_accuracy;
+  // fedjets --generalist-expert: the share of unseen clients' test samples
+  // served by the generalist expert.
+  std::optional<double> generalist_share;
   bool operator==(const EvalEvent&) const = default;
 };
 

@@ -33,7 +33,8 @@ Status FedJetsStrategy::Aggregate(int round, std::vector<ClientUpdate>& updates,
     FEDJETS_RETURN_IF_ERROR(common::FromWire(*gate_, *gate));
   }
   std::vector<int> load(m, 0);
-  for (int q = 0; q < m; ++q) {
+  // The specialists, then the generalist (every update holds it).
+  for (int q = 0; q < static_cast<int>(experts_.size()); ++q) {
     std::vector<ParameterList> parts;
     std::vector<common::WeightedParameters> in;
     parts.reserve(updates.size());
@@ -45,7 +46,7 @@ Status FedJetsStrategy::Aggregate(int round, std::vector<ClientUpdate>& updates,
           common::TakePrefix(common::ExpertWirePrefix(q), u.params));
       in.push_back({&parts.back(), static_cast<double>(u.num_samples)});
     }
-    load[q] = static_cast<int>(in.size());
+    if (q < m) load[q] = static_cast<int>(in.size());
     if (in.empty()) continue;  // nobody trained it: unchanged
     auto avg = aggregator.Combine(in);
     if (!avg.ok()) return avg.status().Annotate(fmt::format("expert {}", q));
@@ -70,7 +71,7 @@ Status FedJetsStrategy::Restore(const ParameterList& params) {
   if (params.size() != now.size()) {
     return common::InvalidArgument(
         fmt::format("the state holds {} tensors, the gate and {} experts "
-                    "have {}",
+                    "have {} (was --generalist-expert the same?)",
                     params.size(), experts_.size(), now.size()));
   }
   // Checked whole first, so the loads below cannot fail half-way.
@@ -97,8 +98,10 @@ Status FedJetsStrategy::Save(const std::filesystem::path& dir) {
   };
   FEDJETS_RETURN_IF_ERROR(save(ctx_.common_expert, "common_expert.pt"));
   FEDJETS_RETURN_IF_ERROR(save(gate_, "gate.pt"));
-  for (size_t q = 0; q < experts_.size(); ++q) {
-    FEDJETS_RETURN_IF_ERROR(save(experts_[q], fmt::format("expert-{}.pt", q)));
+  for (int q = 0; q < static_cast<int>(experts_.size()); ++q) {
+    FEDJETS_RETURN_IF_ERROR(save(
+        experts_[q], q == GeneralistId() ? std::string("generalist.pt")
+                                         : fmt::format("expert-{}.pt", q)));
   }
   return Status::Ok();
 }

@@ -11,12 +11,18 @@ EvalEvent FedJetsStrategy::Evaluate(int round) {
   const int k = ctx_.options.top_k;
   auto ptrs = ExpertPointers();
   size_t index = 0;
-  std::vector<torch::Tensor> chosen;
+  std::vector<torch::Tensor> routed;
+  int64_t generalist_used = 0, unseen_samples = 0;
   ClientScores s = ScoreClients(ctx_.eval_clients, [&](const EvalClient& c,
                                                        ClientAccuracy& info) {
-    auto jit = common::JitPredict(*gate_, ptrs, c.test.x, eval_z_[index++], k);
+    auto jit = common::JitPredict(*gate_, ptrs, c.test.x, eval_z_[index++], k,
+                                  HasGeneralist());
     info.experts = jit.selected;
-    chosen.push_back(jit.chosen);
+    routed.push_back(jit.routed);
+    if (c.unseen) {
+      generalist_used += jit.chosen.eq(GeneralistId()).sum().item<int64_t>();
+      unseen_samples += jit.chosen.size(0);
+    }
     return jit.predictions;
   });
   EvalEvent e;
@@ -26,10 +32,13 @@ EvalEvent FedJetsStrategy::Evaluate(int round) {
   e.algorithm = "fedjets";
   // Whole test split, each sample routed to its top-1 expert of all M.
   auto all = common::JitPredict(*gate_, ptrs, ctx_.test.x, test_z_,
-                                ctx_.options.num_experts);
+                                ctx_.options.num_experts, HasGeneralist());
   e.test_accuracy =
       all.predictions.eq(ctx_.test.y).to(torch::kFloat64).mean().item<double>();
-  last_routing_ = Routing(chosen, *gate_);
+  last_routing_ = Routing(routed, *gate_);
+  if (HasGeneralist() && unseen_samples > 0) {
+    e.generalist_share = static_cast<double>(generalist_used) / unseen_samples;
+  }
   if (last_routing_.total > 0) {
     e.routing_accuracy =
         static_cast<double>(last_routing_.correct) / last_routing_.total;
@@ -94,17 +103,17 @@ double FedJetsStrategy::AnchorRoutedAccuracy() {
 ReferenceGateEval FedJetsStrategy::ReferenceGateScores() {
   auto ptrs = ExpertPointers();
   size_t index = 0;
-  std::vector<torch::Tensor> chosen;
+  std::vector<torch::Tensor> routed;
   ReferenceGateEval s;
   s.accuracy = ScoreClients(ctx_.eval_clients, [&](const EvalClient& c,
                                                    ClientAccuracy&) {
                  auto jit =
                      common::JitPredict(*ctx_.reference_gate, ptrs, c.test.x,
                                         eval_z_[index++], ctx_.options.top_k);
-                 chosen.push_back(jit.chosen);
+                 routed.push_back(jit.routed);
                  return jit.predictions;
                }).accuracy;
-  RoutingStats r = Routing(chosen, *ctx_.reference_gate);
+  RoutingStats r = Routing(routed, *ctx_.reference_gate);
   if (r.total > 0) {
     s.routing_accuracy = static_cast<double>(r.correct) / r.total;
   }
@@ -112,7 +121,7 @@ ReferenceGateEval FedJetsStrategy::ReferenceGateScores() {
 }
 
 FedJetsStrategy::RoutingStats FedJetsStrategy::Routing(
-    const std::vector<torch::Tensor>& chosen_per_client,
+    const std::vector<torch::Tensor>& routed_per_client,
     common::GateImpl& gate) {
   RoutingStats r;
   r.confusion.assign(ctx_.spec.num_classes,
@@ -123,7 +132,7 @@ FedJetsStrategy::RoutingStats FedJetsStrategy::Routing(
     const auto& c = ctx_.eval_clients[i];
     if (!c.unseen) continue;
     auto y = c.test.y.accessor<int64_t, 1>();
-    auto chosen = chosen_per_client[i].accessor<int64_t, 1>();
+    auto chosen = routed_per_client[i].accessor<int64_t, 1>();
     for (int64_t j = 0; j < y.size(0); ++j) {
       ++r.confusion[y[j]][chosen[j]];
       if (chosen[j] < static_cast<int64_t>(ctx_.anchor_classes.size())) {

@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "coordinator/strategy/update_aggregator.h"
 
@@ -30,6 +31,9 @@ FedJetsStrategy::FedJetsStrategy(StrategyContext ctx, common::Gate gate,
   for (const auto& c : ctx_.eval_clients) {
     eval_z_.push_back(common::EmbedAll(*ctx_.common_expert, c.test.x));
   }
+  if (ctx_.options.routing_loss > 0) {
+    class_experts_ = ClassOwners(ctx_.anchor_classes, ctx_.spec.num_classes);
+  }
 }
 
 void FedJetsStrategy::FillWelcome(const SessionInfo& s, proto::Welcome& w) {
@@ -38,6 +42,7 @@ void FedJetsStrategy::FillWelcome(const SessionInfo& s, proto::Welcome& w) {
   w.mutable_moe()->set_num_experts(ctx_.options.num_experts);
   w.mutable_moe()->set_top_k(ctx_.options.top_k);
   w.mutable_moe()->set_gate_hidden(ctx_.options.gate_hidden);
+  w.mutable_moe()->set_generalist_expert(HasGeneralist());
   w.set_common_expert_hash(common_hash_);
   const bool cached = std::find(s.cached_models.begin(), s.cached_models.end(),
                                 common_hash_) != s.cached_models.end();
@@ -56,33 +61,49 @@ asio::awaitable<Status> FedJetsStrategy::AfterWelcome(
                                             deadline);
 }
 
+proto::RoundTask FedJetsStrategy::TaskFor(int round, Role role,
+                                          int anchor_expert) const {
+  const auto& o = ctx_.options;
+  proto::RoundTask t;
+  t.set_local_epochs(o.local_epochs);
+  t.set_batch_size(o.batch_size);
+  t.set_learning_rate(o.learning_rate);
+  t.set_momentum(o.momentum);
+  t.set_seed(RoundSeed(o.seed, round));
+  t.set_gate_lr(role == Role::kAnchor ? o.gate_lr : NormalGateLr());
+  t.set_anchor_gate_weight(o.anchor_gate_weight);
+  if (role == Role::kAnchor) {
+    t.set_role(proto::RoundTask::ROLE_ANCHOR);
+    t.set_anchor_expert(anchor_expert);
+  } else {
+    t.set_role(proto::RoundTask::ROLE_NORMAL);
+    if (o.routing_loss > 0) {
+      t.set_routing_loss(o.routing_loss);
+      for (int64_t q : class_experts_) {
+        t.add_class_experts(static_cast<int32_t>(q));
+      }
+    }
+  }
+  return t;
+}
+
 asio::awaitable<common::Result<SentTask>> FedJetsStrategy::SendTask(
     common::Connection& c, const std::string& run_id, int round,
     const SessionInfo& s, Role role, Clock::time_point deadline) {
   const auto& o = ctx_.options;
   proto::Envelope task = common::MakeEnvelope(run_id, round);
+  // anchor_expert is in [0, num_experts): ValidateHello.
+  *task.mutable_round_task() = TaskFor(round, role, s.anchor_expert);
   auto* t = task.mutable_round_task();
-  t->set_local_epochs(o.local_epochs);
-  t->set_batch_size(o.batch_size);
-  t->set_learning_rate(o.learning_rate);
-  t->set_momentum(o.momentum);
-  t->set_seed(RoundSeed(o.seed, round));
-  t->set_gate_lr(role == Role::kAnchor ? o.gate_lr : NormalGateLr());
-  t->set_anchor_gate_weight(o.anchor_gate_weight);
   // Held to the end of the exchange: the task's gate and the granted
   // experts come from the same round's models.
   const std::shared_ptr<const ModelSnapshot> snapshot = published();
   ParameterList out = GateOf(*snapshot);
   std::vector<int> experts;
   if (role == Role::kAnchor) {
-    const int q = s.anchor_expert;  // in [0, num_experts): ValidateHello
-    t->set_role(proto::RoundTask::ROLE_ANCHOR);
-    t->set_anchor_expert(q);
-    experts = {q};
+    experts = WithGeneralist({s.anchor_expert});
     auto e = ExpertsOf(*snapshot, experts);
     out.insert(out.end(), e.begin(), e.end());
-  } else {
-    t->set_role(proto::RoundTask::ROLE_NORMAL);
   }
   t->set_num_tensors(static_cast<int32_t>(out.size()));
   FEDJETS_CO_RETURN_IF_ERROR(co_await SendWithHeader(c, task, out, deadline));
@@ -124,6 +145,11 @@ double FedJetsStrategy::NormalGateLr() const {
   return o.normal_gate_lr < 0 ? o.gate_lr : o.normal_gate_lr;
 }
 
+std::vector<int> FedJetsStrategy::WithGeneralist(std::vector<int> ids) const {
+  if (HasGeneralist()) ids.push_back(GeneralistId());
+  return ids;
+}
+
 ParameterList FedJetsStrategy::ExpertsOf(const ModelSnapshot& s,
                                          const std::vector<int>& ids) {
   ParameterList out;
@@ -160,6 +186,8 @@ asio::awaitable<common::Result<std::vector<int>>> FedJetsStrategy::GrantExperts(
         "expert request [{}] must name 1..{} distinct experts in [0, {})",
         fmt::join(ids, ", "), ctx_.options.top_k, m));
   }
+  // The generalist is never requested: it comes with every grant.
+  ids = WithGeneralist(std::move(ids));
   const ParameterList out = ExpertsOf(snapshot, ids);
   proto::Envelope grant = common::MakeEnvelope(run_id, round);
   for (int q : ids) grant.mutable_expert_grant()->add_experts(q);
@@ -190,12 +218,40 @@ common::Result<std::unique_ptr<Strategy>> MakeFedJetsStrategy(
         fmt::format("need 1 <= --top-k ({}) <= --num-experts ({})", o.top_k,
                     o.num_experts));
   }
+  if (!std::isfinite(o.routing_loss) || o.routing_loss < 0) {
+    return common::InvalidArgument(fmt::format(
+        "--routing-loss {} must be finite and >= 0", o.routing_loss));
+  }
+  if (o.routing_loss > 0) {
+    // The class -> expert map comes from the anchors' class sets.
+    if (context.anchor_classes.empty()) {
+      return common::InvalidArgument(
+          "--routing-loss needs the anchors' class sets: give a simulated "
+          "layout (--partition and --num-clients) with anchors");
+    }
+    if (static_cast<int>(context.anchor_classes.size()) > o.num_experts) {
+      return common::InvalidArgument(
+          fmt::format("--routing-loss: {} anchor class sets for {} experts",
+                      context.anchor_classes.size(), o.num_experts));
+    }
+    for (const auto& held : context.anchor_classes) {
+      for (int64_t c : held) {
+        if (c < 0 || c >= context.spec.num_classes) {
+          return common::InvalidArgument(fmt::format(
+              "--routing-loss: anchor class {} outside the {} classes", c,
+              context.spec.num_classes));
+        }
+      }
+    }
+  }
   // The gate's initial weights follow --seed; each expert starts as a copy
-  // of the common expert.
+  // of the common expert (the generalist too, seeded after the others).
   torch::manual_seed(o.seed);
-  common::Gate gate(o.model_hidden, o.gate_hidden, o.num_experts);
+  common::Gate gate(o.model_hidden, o.gate_hidden,
+                    o.num_experts + (o.generalist_expert ? 1 : 0));
   std::vector<common::Classifier> experts;
-  for (int q = 0; q < o.num_experts; ++q) {
+  const int total = o.num_experts + (o.generalist_expert ? 1 : 0);
+  for (int q = 0; q < total; ++q) {
     auto e = common::MakeClassifier(context.spec, o.seed + q);
     if (!e.ok()) return e.status().Annotate(fmt::format("expert {}", q));
     if (Status st = common::CopyWeights(*context.common_expert, **e);

@@ -22,8 +22,8 @@ namespace fedjets::coordinator {
 class FedJetsStrategy : public Strategy {
  public:
   // `gate` and `experts` (num_experts of them, each a copy of the common
-  // expert) are the initial global state; the context holds the common
-  // expert.
+  // expert, then the generalist with --generalist-expert) are the initial
+  // global state; the context holds the common expert.
   FedJetsStrategy(StrategyContext ctx, common::Gate gate,
                   std::vector<common::Classifier> experts);
 
@@ -43,6 +43,10 @@ class FedJetsStrategy : public Strategy {
 
   common::Status Aggregate(int round, std::vector<ClientUpdate>& updates,
                            RoundEvent& round_event) override;
+  // The task a client of `role` is sent in `round` (anchor_expert: the
+  // anchor's expert), without its tensor count. A normal client's carries
+  // the routing loss and its class -> expert map when --routing-loss is on.
+  proto::RoundTask TaskFor(int round, Role role, int anchor_expert) const;
   EvalEvent Evaluate(int round) override;
   std::vector<Event> FinalEvents() override;
   StartEvent StartInfo() override;
@@ -59,6 +63,13 @@ class FedJetsStrategy : public Strategy {
 
   // Gate learning rate of normal clients (--normal-gate-lr, or --gate-lr).
   double NormalGateLr() const;
+  bool HasGeneralist() const { return ctx_.options.generalist_expert; }
+  // The generalist's expert id (one past the specialists): its wire prefix
+  // is ExpertWirePrefix(GeneralistId()) and its gate output the last.
+  int GeneralistId() const { return ctx_.options.num_experts; }
+  // `ids` and, with a generalist, its id after them: what a client with
+  // specialists `ids` trains or is served.
+  std::vector<int> WithGeneralist(std::vector<int> ids) const;
   // The parts of a snapshot (ModelSnapshot::parts: the gate, then each
   // expert), named for the wire.
   static const common::ParameterList& GateOf(const ModelSnapshot& s) {
@@ -87,14 +98,17 @@ class FedJetsStrategy : public Strategy {
   // Zero-shot accuracy and routing accuracy on the unseen clients with the
   // centrally trained reference gate in place of the federated one.
   ReferenceGateEval ReferenceGateScores();
-  // Where unseen clients' samples went: chosen[i] is the expert JitPredict
-  // (with `gate`) used for each test sample of evaluation client i.
-  RoutingStats Routing(const std::vector<torch::Tensor>& chosen_per_client,
+  // Where unseen clients' samples went: routed[i] is the specialist
+  // JitPredict (with `gate`) routed each test sample of evaluation client
+  // i to.
+  RoutingStats Routing(const std::vector<torch::Tensor>& routed_per_client,
                        common::GateImpl& gate);
 
   StrategyContext ctx_;
   common::Gate gate_{nullptr};
-  std::vector<common::Classifier> experts_;
+  std::vector<common::Classifier> experts_;  // specialists, then generalist
+  // --routing-loss: per class, the expert whose anchor holds it, or -1.
+  std::vector<int64_t> class_experts_;
   common::ParameterList common_wire_;
   std::string common_hash_;
   torch::Tensor test_z_;

@@ -37,6 +37,14 @@ struct StrategyOptions {
   double normal_gate_lr = -1;
   double anchor_gate_weight = 1.0;
   bool use_anchors = true;  // false: the no-anchor ablation
+  // One more expert, trained by every sampled client every round and
+  // averaged over all of them, always in every client's mixture and a
+  // candidate at serving; the gate gets an M+1-th output for it.
+  bool generalist_expert = false;
+  // Weight of the supervised routing loss of normal clients: CE of the
+  // gate towards the expert whose anchor holds each sample's class; 0 =
+  // off. Needs the anchors' class sets (a simulated layout).
+  double routing_loss = 0;
   // Evaluation clients: test examples per client.
   int64_t eval_examples_per_client = 500;
   int64_t eval_examples = 0;  // cap on the global test split (0 = all)

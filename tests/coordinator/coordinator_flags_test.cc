@@ -150,6 +150,8 @@ StrategyOptions NonDefaultStrategyOptions() {
   want.normal_gate_lr = 0;
   want.anchor_gate_weight = 2.5;
   want.use_anchors = false;
+  want.generalist_expert = true;
+  want.routing_loss = 0.5;
   want.eval_examples_per_client = 77;
   want.eval_examples = 1000;
   want.finetune_epochs = 2;
@@ -198,18 +200,19 @@ TEST(StrategyFlagsTest, StrategyArgsWritesEveryStrategyFlag) {
   }
   // A new strategy flag belongs in NonDefaultStrategyOptions and in the
   // round trip above too.
-  EXPECT_EQ(flags, 30);
+  EXPECT_EQ(flags, 32);
 }
 
 // An empty cache folder and unset flags are left out; every value is
 // written.
 TEST(StrategyFlagsTest, DefaultOptionsWriteOnlyValues) {
   const std::vector<std::string> args = StrategyArgs(StrategyOptions{});
-  for (const char* unset : {"--common-expert-cache", "--no-anchors",
-                            "--baselines", "--no-update-checks"}) {
+  for (const char* unset :
+       {"--common-expert-cache", "--no-anchors", "--generalist-expert",
+        "--baselines", "--no-update-checks"}) {
     EXPECT_EQ(std::find(args.begin(), args.end(), unset), args.end()) << unset;
   }
-  EXPECT_EQ(args.size(), 2u * 25);
+  EXPECT_EQ(args.size(), 2u * 26);
 }
 
 TEST_F(CoordinatorFlagsTest,

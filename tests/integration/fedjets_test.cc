@@ -14,82 +14,10 @@
 
 #include "common/learn/moe.h"
 #include "common/learn/update_bounds.h"
-#include "tests/integration/loopback_federation.h"
+#include "tests/integration/fedjets_federation.h"
 
 namespace fedjets {
 namespace {
-
-constexpr int kClients = 15;
-constexpr int kExperts = 5;
-constexpr int kTopK = 2;
-
-class FedJetsTest : public LoopbackFederationTest {
- protected:
-  // Every federation of the suite has the same common expert (same
-  // examples, model, budget and seed), so they share one pretraining
-  // through the common-expert cache: the first one pretrains it, the
-  // others load it. Under ctest, FEDJETS_TEST_COMMON_EXPERT_CACHE names a
-  // folder emptied once per ctest run and shared by the suite's processes;
-  // run directly, the binary uses a temporary folder of its own.
-  static void SetUpTestSuite() {
-    const char* shared = std::getenv("FEDJETS_TEST_COMMON_EXPERT_CACHE");
-    owns_cache_dir_ = shared == nullptr || *shared == '\0';
-    cache_dir_ = owns_cache_dir_ ? fs::temp_directory_path() /
-                                       ("fedjets-common-expert-" +
-                                        std::to_string(std::random_device{}()))
-                                 : fs::path(shared);
-  }
-  static void TearDownTestSuite() {
-    if (owns_cache_dir_) fs::remove_all(cache_dir_);
-  }
-
-  coordinator::CoordinatorOptions Options(const std::string& algorithm,
-                                          int rounds) const {
-    auto o = CoordinatorOpts(kClients, rounds);
-    o.clients_per_round = 10;
-    o.partition = "grouped";
-    o.num_clients = kClients;
-    auto& s = o.strategy;
-    s.algorithm = algorithm;
-    s.model_family = "mlp";
-    s.model_hidden = 64;
-    s.common_expert = "examples:3000:epochs:3";
-    s.common_expert_cache = cache_dir_.string();
-    s.num_experts = kExperts;
-    s.top_k = kTopK;
-    s.learning_rate = 0.01;
-    s.batch_size = 32;
-    s.eval_examples = 500;
-    s.eval_examples_per_client = 300;
-    s.finetune_epochs = 1;
-    return o;
-  }
-
-  std::vector<client::LocalClient> AllClients() {
-    std::vector<int> shards(kClients);
-    std::iota(shards.begin(), shards.end(), 0);
-    return Shards(shards, kClients, "grouped", kExperts, /*max_examples=*/300);
-  }
-
-  // Runs a whole federation; returns the coordinator's summary.
-  coordinator::RunSummary RunFederation(
-      const coordinator::CoordinatorOptions& o) {
-    coordinator::Coordinator c(o);
-    EXPECT_TRUE(c.Prepare().ok());
-    common::Status st;
-    std::thread t([&] { st = c.Run(); });
-    for (const auto& r :
-         client::RunClients(ClientOpts(c.port(), "client-0"), AllClients())) {
-      EXPECT_TRUE(r.status.ok()) << r.name << ": " << r.status.ToString();
-    }
-    t.join();
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    return c.summary();
-  }
-
-  static inline fs::path cache_dir_;
-  static inline bool owns_cache_dir_ = false;
-};
 
 TEST_F(FedJetsTest, ZeroShotAccuracyOnUnseenClientsBeatsFedAvg) {
   auto fedjets = RunFederation(Options("fedjets", 25));
@@ -145,38 +73,20 @@ TEST_F(FedJetsTest, NormalClientsLeaveTheGateAloneWithNormalGateLrZero) {
 }
 
 TEST_F(FedJetsTest, AnchorsGetOnlyTheirExpertAndServingTakesNoStep) {
-  auto o = Options("fedjets", 3);
-  o.linger = true;  // keep serving just-in-time clients after the rounds
-  coordinator::Coordinator c(o);
-  ASSERT_TRUE(c.Prepare().ok());
-  common::Status st;
-  std::thread t([&] { st = c.Run(); });
-  for (const auto& r :
-       client::RunClients(ClientOpts(c.port(), "client-0"), AllClients())) {
-    ASSERT_TRUE(r.status.ok()) << r.name << ": " << r.status.ToString();
-  }
-  // A client that never trained: held-out shard data, served just in time.
-  auto jit_opts = ClientOpts(c.port(), "client-1");
-  jit_opts.serve = true;
-  auto newcomer = Shards({kClients - 1}, kClients, "grouped", kExperts, 200);
-  newcomer[0].name = "newcomer";
-  auto served = client::RunClients(jit_opts, newcomer);
-  c.Stop();
-  t.join();
-  ASSERT_TRUE(st.ok()) << st.ToString();
-  ASSERT_EQ(served.size(), 1u);
-  ASSERT_TRUE(served[0].status.ok()) << served[0].status.ToString();
-  const auto& s = c.summary();
+  auto run = RunAndServeNewcomer(Options("fedjets", 3));
+  const client::ClientResult& newcomer = run.newcomer;
+  ASSERT_TRUE(newcomer.status.ok()) << newcomer.status.ToString();
+  const auto& s = run.summary;
   EXPECT_EQ(s.served_clients, 1);
 
   // What the newcomer holds after predicting is exactly what the
   // coordinator sent: the final gate and its K experts, untouched.
-  EXPECT_EQ(served[0].jit_experts.size(), static_cast<size_t>(kTopK));
-  EXPECT_GE(served[0].jit_accuracy, 0.0);
+  EXPECT_EQ(newcomer.jit_experts.size(), static_cast<size_t>(kTopK));
+  EXPECT_GE(newcomer.jit_accuracy, 0.0);
   std::map<std::string, std::string> global;
   for (const auto& p : s.final_params) global[p.name] = p.bytes;
   size_t checked = 0;
-  for (const auto& p : served[0].jit_params) {
+  for (const auto& p : newcomer.jit_params) {
     ASSERT_TRUE(global.count(p.name)) << p.name;
     EXPECT_EQ(global[p.name], p.bytes) << p.name << " changed while serving";
     ++checked;

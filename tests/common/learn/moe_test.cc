@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <utility>
+
 namespace fedjets::common {
 namespace {
 
@@ -131,6 +134,180 @@ TEST(MoeTest, JitPredictTakesNoGradientStep) {
     EXPECT_EQ(before[i].bytes, after[i].bytes);
   for (size_t i = 0; i < e0_before.size(); ++i) {
     EXPECT_EQ(e0_before[i].bytes, e0_after[i].bytes);
+  }
+}
+
+// A gate over 4-d embeddings with `specialists` outputs and one more for
+// the generalist, whose output bias is set to `generalist_bias`.
+Gate GeneralistGate(int specialists, float generalist_bias) {
+  Gate gate(4, 8, specialists + 1);
+  torch::NoGradGuard no_grad;
+  for (auto& p : gate->named_parameters()) {
+    if (p.key() == "fc2.bias") p.value()[specialists].fill_(generalist_bias);
+  }
+  return gate;
+}
+
+TEST(MoeTest, TopKSelectionNeverPicksTheGeneralist) {
+  torch::manual_seed(0);
+  Gate gate = GeneralistGate(3, /*generalist_bias=*/100.0f);
+  torch::Tensor z = torch::randn({32, 4});
+  EXPECT_EQ(MeanGateScores(*gate, z, /*generalist=*/true).size(0), 3);
+  auto ids = SelectExperts(*gate, z, 3, /*generalist=*/true);
+  ASSERT_EQ(ids.size(), 3u);
+  for (int q : ids) EXPECT_LT(q, 3);
+  // Without the flag the same gate's last output would win.
+  EXPECT_EQ(SelectExperts(*gate, z, 1)[0], 3);
+}
+
+TEST(MoeTest, ServingUsesTheGeneralistWhereTheGateScoresItHighest) {
+  torch::manual_seed(0);
+  Experts experts = MakeExperts(4, /*classes=*/5);  // 3 + the generalist
+  ASSERT_EQ(experts.owned.size(), 4u);
+  torch::Tensor x = torch::randn({64, 4});
+  Gate favoured = GeneralistGate(3, 100.0f);
+  auto jit = JitPredict(*favoured, experts.pointers, x, x, 2, true);
+  ASSERT_EQ(jit.selected.size(), 2u);
+  EXPECT_TRUE(jit.chosen.eq(3).all().item<bool>());
+  EXPECT_TRUE(jit.routed.lt(3).all().item<bool>());
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(jit.predictions.equal(experts.owned[3]->forward(x).argmax(1)));
+  Gate shunned = GeneralistGate(3, -100.0f);
+  auto without = JitPredict(*shunned, experts.pointers, x, x, 2, true);
+  EXPECT_TRUE(without.chosen.equal(without.routed));
+}
+
+TEST(MoeTest, AnchorTrainsTheGeneralistAndLeavesItsGateOutputAlone) {
+  torch::manual_seed(0);
+  Toy toy = MakeToy(64, 1, 1.0f);
+  Gate gate = GeneralistGate(3, 0.0f);
+  Experts experts = MakeExperts(4, /*classes=*/2);
+  ASSERT_EQ(experts.owned.size(), 4u);
+  auto generalist_before = ToWire(*experts.owned[3]);
+  auto gate_before = ToWire(*gate);
+  TrainOptions o;
+  o.learning_rate = 0.05;
+  ASSERT_TRUE(TrainAnchor(*experts.pointers[0], *gate, 0, toy.data, toy.z, o,
+                          0.5, 1.0, experts.pointers[3])
+                  .ok());
+  EXPECT_NE(ToWire(*experts.owned[3])[0].bytes, generalist_before[0].bytes);
+  auto gate_after = ToWire(*gate);
+  for (size_t i = 0; i < gate_after.size(); ++i) {
+    if (gate_after[i].name != "fc2.weight" && gate_after[i].name != "fc2.bias")
+      continue;
+    // Row 3 (the generalist's output) got no gradient from the anchor.
+    const size_t row_bytes = gate_after[i].bytes.size() / 4;  // 4 outputs
+    EXPECT_EQ(gate_after[i].bytes.substr(3 * row_bytes),
+              gate_before[i].bytes.substr(3 * row_bytes))
+        << gate_after[i].name;
+    EXPECT_NE(gate_after[i].bytes, gate_before[i].bytes);
+  }
+}
+
+TEST(MoeTest, MixtureTrainsTheGeneralistOnlyWhenItIsAmongTheExperts) {
+  torch::manual_seed(0);
+  Toy toy = MakeToy(64, 0, -1.0f);
+  Gate gate = GeneralistGate(2, 0.0f);
+  Experts experts = MakeExperts(3, /*classes=*/2);
+  ASSERT_EQ(experts.owned.size(), 3u);
+  TrainOptions o;
+  MixtureExtras extras;
+  extras.generalist = 2;
+  EXPECT_FALSE(TrainMixture(experts.pointers, {0}, *gate, toy.data, toy.z, o,
+                            0.1, extras)
+                   .ok());
+  auto before = ToWire(*experts.owned[2]);
+  ASSERT_TRUE(TrainMixture(experts.pointers, {0, 2}, *gate, toy.data, toy.z, o,
+                           0.1, extras)
+                  .ok());
+  EXPECT_NE(ToWire(*experts.owned[2])[0].bytes, before[0].bytes);
+}
+
+// Two classes in two clusters; class 0 belongs to expert 2, class 1 to
+// expert 0 (of 3).
+struct RoutingToy {
+  TensorData data;
+  torch::Tensor z;
+  RoutingLoss routing{1.0, {2, 0}};
+};
+
+RoutingToy MakeRoutingToy() {
+  Toy a = MakeToy(64, 0, -1.0f), b = MakeToy(64, 1, 1.0f);
+  RoutingToy t;
+  t.data.x = torch::cat({a.data.x, b.data.x});
+  t.data.y = torch::cat({a.data.y, b.data.y});
+  t.z = t.data.x.clone();
+  return t;
+}
+
+// The routing cross-entropy (weight 1) of `gate` on the toy, and the share
+// of samples whose top-1 gate choice is their class's expert.
+std::pair<double, double> RoutingScore(GateImpl& gate, const RoutingToy& t) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor logits = gate.forward(t.z);
+  RoutingLoss unit = t.routing;
+  unit.weight = 1.0;
+  torch::Tensor target =
+      torch::tensor(unit.class_experts).index_select(0, t.data.y);
+  return {
+      RoutingCrossEntropy(logits, t.data.y, unit).item<double>(),
+      logits.argmax(1).eq(target).to(torch::kFloat64).mean().item<double>()};
+}
+
+TEST(MoeTest, RoutingLossTeachesTheGateTheClassExpertMap) {
+  RoutingToy toy = MakeRoutingToy();
+  TrainOptions o;
+  o.learning_rate = 0.05;
+  o.local_epochs = 5;
+  o.batch_size = 16;
+  std::map<double, std::pair<double, double>> after;
+  std::pair<double, double> before;
+  for (double weight : {0.0, 1.0}) {
+    torch::manual_seed(0);
+    Gate gate(4, 8, 3);
+    Experts experts = MakeExperts(3, /*classes=*/2);
+    ASSERT_EQ(experts.owned.size(), 3u);
+    before = RoutingScore(*gate, toy);
+    MixtureExtras extras;
+    extras.routing = toy.routing;
+    extras.routing.weight = weight;
+    ASSERT_TRUE(TrainMixture(experts.pointers, {0, 2}, *gate, toy.data, toy.z,
+                             o, 0.5, extras)
+                    .ok());
+    after[weight] = RoutingScore(*gate, toy);
+  }
+  EXPECT_LT(after[1.0].first, before.first);
+  EXPECT_LT(after[1.0].first, after[0.0].first);
+  EXPECT_GT(after[1.0].second, after[0.0].second);
+  EXPECT_GT(after[1.0].second, 0.9);
+}
+
+TEST(MoeTest, RoutingCrossEntropyIgnoresClassesWithoutAnExpert) {
+  torch::Tensor logits = torch::randn({4, 3});
+  torch::Tensor y = torch::tensor({0, 1, 0, 1}, torch::kInt64);
+  RoutingLoss none{2.0, {-1, -1}};
+  EXPECT_EQ(RoutingCrossEntropy(logits, y, none).item<double>(), 0.0);
+  RoutingLoss half{2.0, {1, -1}};
+  torch::Tensor rows = torch::tensor({0, 2}, torch::kInt64);
+  const double want =
+      2.0 * torch::nn::functional::cross_entropy(
+                logits.index_select(0, rows), torch::ones({2}, torch::kInt64))
+                .item<double>();
+  EXPECT_DOUBLE_EQ(RoutingCrossEntropy(logits, y, half).item<double>(), want);
+}
+
+TEST(MoeTest, MixtureRefusesRoutingTargetsOutsideTheSpecialists) {
+  RoutingToy toy = MakeRoutingToy();
+  Gate gate(4, 8, 3);
+  Experts experts = MakeExperts(3, /*classes=*/2);
+  ASSERT_EQ(experts.owned.size(), 3u);
+  for (RoutingLoss bad : {RoutingLoss{1.0, {3, 0}}, RoutingLoss{1.0, {0}},
+                          RoutingLoss{-1.0, {0, 1}}}) {
+    MixtureExtras extras;
+    extras.routing = bad;
+    auto st = TrainMixture(experts.pointers, {0}, *gate, toy.data, toy.z,
+                           TrainOptions{}, 0.1, extras);
+    EXPECT_EQ(st.status().code(), StatusCode::kInvalidArgument);
   }
 }
 

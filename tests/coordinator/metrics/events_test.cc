@@ -171,6 +171,8 @@ TEST(EventsTest, EvalEventSurvivesALine) {
   e.gate_entropy = 1.25;
   e.anchor_routed_accuracy = 0.95;
   EXPECT_EQ(RoundTrip(e), e);
+  e.generalist_share = 0.25;
+  EXPECT_EQ(RoundTrip(e), e);
 }
 
 TEST(EventsTest, FinalEventsSurviveALine) {

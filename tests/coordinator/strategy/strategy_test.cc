@@ -8,6 +8,7 @@
 
 #include "coordinator/strategy/strategy_context.h"
 #include "tests/coordinator/blobs.h"
+#include "tests/coordinator/strategy/filled_parameters.h"
 
 namespace fedjets::coordinator {
 namespace {
@@ -69,16 +70,6 @@ TEST(MakeStrategyTest, FedAvgBaselinesReportAFailedFineTuning) {
     ASSERT_TRUE(m->error) << EventLine(events[0]);
     EXPECT_NE(m->error->find("'seen-0'"), std::string::npos) << *m->error;
   }
-}
-
-// Every parameter of `like` set to `value`.
-common::ParameterList Filled(const common::ParameterList& like, float value) {
-  common::ParameterList out = like;
-  for (auto& t : out) {
-    auto* f = reinterpret_cast<float*>(t.bytes.data());
-    std::fill(f, f + t.bytes.size() / 4, value);
-  }
-  return out;
 }
 
 TEST(MakeStrategyTest, StreamingFedAvgFoldsEachUpdateAsItArrives) {
