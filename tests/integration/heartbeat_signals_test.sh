@@ -150,6 +150,9 @@ client_signals)
   start_client 1 client-1 --log-level debug
   wait_for "$work/coordinator.log" "client 'client-0' joined"
   wait_for "$work/coordinator.log" "client 'client-1' joined"
+  # The coordinator logs the join before the client has read its Welcome:
+  # a signal in between would end a client that has not joined yet.
+  wait_for "$work/client-0.log" "joined run"
   # Waiting between rounds: goodbye, exit 0, and the name is free at once.
   kill -TERM "${client_pid[0]}"
   wait_exit "${client_pid[0]}" 60
