@@ -22,7 +22,10 @@ awaitable<ClientResult> ClientSession::Run() {
   asio::steady_timer pause(co_await asio::this_coro::executor);
   pause_ = &pause;
   const int waker = leave_.Add([this] { WakeToLeave(); });
-  Clock::time_point rejoin_until{};
+  // A first join whose connection breaks (a coordinator at its limit of
+  // pending handshakes closes new ones; a handshake times out under load)
+  // is tried again too, until --connect-timeout after the start.
+  Clock::time_point rejoin_until = Clock::now() + opt_.connect_timeout;
   auto backoff = std::chrono::milliseconds(500);
   for (;;) {
     joined_ = false;
@@ -34,8 +37,7 @@ awaitable<ClientResult> ClientSession::Run() {
       break;
     }
     // Only a session whose connection broke comes back: a refusal, a
-    // protocol error or a goodbye ends the client. A join that fails
-    // is tried again only while joining again after a loss.
+    // protocol error or a goodbye ends the client.
     if (!opt_.reconnect || opt_.serve) break;
     if (joined_) {
       if (!IsConnectionLoss(result_.status)) break;
@@ -45,21 +47,22 @@ awaitable<ClientResult> ClientSession::Run() {
       rejoin_until = Clock::now() + opt_.connect_timeout;
       backoff = std::chrono::milliseconds(500);
     } else {
-      // The coordinator may still hold our old session until it finds
-      // it gone (CODE_ALREADY_CONNECTED), or be frozen or restarting.
-      const bool retry = result_.reconnects > 0 &&
-                         (IsConnectionLoss(result_.status) ||
+      // After a loss the coordinator may still hold our old session until
+      // it finds it gone (CODE_ALREADY_CONNECTED); on a first join that
+      // refusal means another client holds the name, and ends this one.
+      const bool retry = IsConnectionLoss(result_.status) ||
+                         (result_.reconnects > 0 &&
                           refusal_ == proto::Error::CODE_ALREADY_CONNECTED);
       if (!retry) break;
       if (Clock::now() >= rejoin_until) {
         result_.status = result_.status.Annotate(
-            fmt::format("gave up joining again after {} s (--connect-timeout)",
+            fmt::format("gave up joining after {} s (--connect-timeout)",
                         std::chrono::duration_cast<std::chrono::seconds>(
                             opt_.connect_timeout)
                             .count()));
         break;
       }
-      spdlog::info("[{}] joining again failed ({}); retrying", local_.name,
+      spdlog::info("[{}] joining failed ({}); retrying", local_.name,
                    result_.status.ToString());
       co_await Pause(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));

@@ -194,8 +194,14 @@ asio::awaitable<Result<uint32_t>> Connection::ReadFrameHeader(
                     n, kFrameHeaderBytes));
   }
   if (ec) {
-    co_return Unavailable(
-        fmt::format("read from {} failed: {}", peer_, ec.message()));
+    const std::string what =
+        fmt::format("read from {} failed: {}", peer_, ec.message());
+    // A TLS alert (under TLS 1.3 a client learns here that the
+    // coordinator refused its certificate) is a refusal, not a loss.
+    if (ec.category() == asio::error::get_ssl_category()) {
+      co_return PermissionDenied(what);
+    }
+    co_return Unavailable(what);
   }
   const uint32_t length = DecodeFrameHeader(header);
   if (Status st = CheckFrameLength(length, limits_.max_frame_bytes); !st.ok()) {
