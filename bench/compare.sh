@@ -23,6 +23,13 @@
 # after the last round (--eval-every R), so round times compare training
 # rounds.
 #
+# Both sides run with OMP_WAIT_POLICY=passive unless the environment sets
+# it: with libgomp's default spin-waiting, a 2-thread PyTorch process on a
+# 2-core machine that other work shares runs up to 10x slower (its idle
+# thread spins on the core the working one needs), while fedjets' processes,
+# which run more OpenMP threads than there are cores, get throttled spinning
+# from libgomp anyway.
+#
 # Every loop run is first checked against the fedjets run before it: the
 # same per-client class counts (partition.txt) and the same clients drawn
 # in every round (metrics.jsonl); a mismatch stops the script.
@@ -49,6 +56,7 @@ while (($#)); do
   shift
 done
 python=${PYTHON:-/usr/bin/python3}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 bin=${FEDJETS_BIN_DIR:-build/bin}
 if ! "$python" -c 'import torch' 2>/dev/null; then
   echo "compare.sh: SKIPPED: $python cannot import torch (install" \
@@ -95,26 +103,31 @@ common="--rounds $rounds --eval-every $rounds --seed 1"
 
 now() { date +%s.%N; }
 
-# The coordinator closes connections beyond --max-pending-handshakes (256)
-# and a client whose first TLS handshake is reset does not try again, so a
-# run whose log shows such a refusal would wait for that client until the
-# coordinator's 600 s --wait-timeout. Such a run is stopped at once and
-# started again (before any round ran), at most 3 times.
-readonly refused='closing a new connection: --max-pending-handshakes'
+# A client whose first join fails does not try again: refused beyond the
+# coordinator's --max-pending-handshakes (256), or its TLS handshake timing
+# out on a loaded machine. The coordinator would then wait for it until its
+# 600 s --wait-timeout. A run whose log shows the coordinator closing a
+# connection is stopped at once and started again, at most 3 times.
+readonly refused='closing (a new connection|connection from)'
 
 # Runs fedjets-sim; prints "wall round_median accuracy" to stdout.
 run_fedjets() {
   local fig=$1 rep=$2 dir=$out/fedjets-$1-$2 log=$out/fedjets-$1-$2.log
   local t0 t1 pid watcher attempt rc
   for attempt in 1 2 3; do
-    rm -rf "$dir"
+    # A stopped attempt's processes may still write to its log and run
+    # directory while they exit: each attempt has its own.
+    if ((attempt > 1)); then
+      mv "$log" "$log.failed-$((attempt - 1))"
+      mv "$dir" "$dir.failed-$((attempt - 1))"
+    fi
     t0=$(now)
     # shellcheck disable=SC2086
     "$bin/fedjets-sim" ${fed[$fig]} ${fedjets_own[$fig]} $common \
       --run-dir "$dir" >"$log" 2>&1 &
     pid=$!
     (while kill -0 "$pid" 2>/dev/null; do
-       if grep -q -- "$refused" "$log"; then kill -TERM "$pid"; exit; fi
+       if grep -Eaq -- "$refused" "$log"; then kill -TERM "$pid"; exit; fi
        sleep 0.5
      done) &
     watcher=$!
@@ -123,10 +136,9 @@ run_fedjets() {
     t1=$(now)
     kill "$watcher" 2>/dev/null || true
     wait "$watcher" 2>/dev/null || true
-    if grep -q -- "$refused" "$log"; then
-      echo "compare.sh: figure $fig rep $rep attempt $attempt: a client was" \
-           "refused at --max-pending-handshakes; starting again" >&2
-      cp "$log" "$log.refused-$attempt"
+    if grep -Eaq -- "$refused" "$log"; then
+      echo "compare.sh: figure $fig rep $rep attempt $attempt: a client" \
+           "failed to join (see $log.failed-$attempt); starting again" >&2
       continue
     fi
     if ((rc != 0)); then
@@ -136,8 +148,8 @@ run_fedjets() {
     fi
     break
   done
-  if grep -q -- "$refused" "$log"; then
-    echo "compare.sh: every attempt had a refused client; see $log" >&2
+  if grep -Eaq -- "$refused" "$log"; then
+    echo "compare.sh: in every attempt a client failed to join; see $log" >&2
     exit 1
   fi
   "$python" - "$dir/metrics.jsonl" "$t0" "$t1" <<'EOF'
@@ -178,7 +190,8 @@ EOF
 }
 
 echo "compare.sh: $reps repetitions of $rounds rounds; results in $out"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg);" \
+     "OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
 results=$out/results.txt
 : >"$results"
 IFS=, read -ra figs <<<"$figures"
