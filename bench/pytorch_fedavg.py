@@ -299,23 +299,32 @@ def check_draws(run_dir, draws, losses):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                   help="model family, as fedjets' --model")
+    p.add_argument("--clients", type=int, default=4,
+                   help="clients in the federation")
     p.add_argument("--clients-per-round", type=int, default=0,
                    help="clients sampled per round (0 = all)")
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=5, help="federated rounds")
     p.add_argument("--threads", type=int, default=1,
                    help="torch.set_num_threads")
     p.add_argument("--max-examples", type=int, default=0,
                    help="cap on each client's training examples (0 = whole "
                         "shard)")
-    p.add_argument("--partition", default="iid", choices=["iid"])
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--local-epochs", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--partition", default="iid", choices=["iid"],
+                   help="split of the training data (only fedjets' iid)")
+    p.add_argument("--seed", type=int, default=1,
+                   help="fedjets' --seed: split, draws, weights, shuffling")
+    p.add_argument("--local-epochs", type=int, default=1,
+                   help="local epochs per round")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="local batch size")
+    p.add_argument("--lr", type=float, default=0.01,
+                   help="client SGD learning rate")
+    p.add_argument("--momentum", type=float, default=0.9,
+                   help="client SGD momentum")
+    p.add_argument("--hidden", type=int, default=128,
+                   help="width of the penultimate layer")
     p.add_argument("--eval-every", type=int, default=1,
                    help="evaluate every N rounds (and after the last)")
     p.add_argument("--eval-examples", type=int, default=0,
