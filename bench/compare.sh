@@ -26,9 +26,8 @@
 # Both sides run with OMP_WAIT_POLICY=passive unless the environment sets
 # it: with libgomp's default spin-waiting, a 2-thread PyTorch process on a
 # 2-core machine that other work shares runs up to 10x slower (its idle
-# thread spins on the core the working one needs), while fedjets' processes,
-# which run more OpenMP threads than there are cores, get throttled spinning
-# from libgomp anyway.
+# thread spins on the core the working one needs); fedjets' processes
+# suffered far less from it (docs/PERFORMANCE.md).
 #
 # Every loop run is first checked against the fedjets run before it: the
 # same per-client class counts (partition.txt) and the same clients drawn
