@@ -1,38 +1,28 @@
 #!/usr/bin/python3
 """A plain single-process PyTorch FedAvg loop: the baseline fedjets is timed
-against (issue #15, targets 1 and 2; docs/PERFORMANCE.md).
+against (issue #15, targets 1 and 2; docs/PERFORMANCE.md, bench/compare.sh).
 
 No network, no serialization, no processes: clients are index lists into one
-tensor, trained one after the other on one model object, and the round's
-updates are folded into a running weighted sum. It is the floor for any
-Python framework. Run it with Debian's python3-torch (LibTorch 1.13, the
-same library and BLAS fedjets links):
+tensor, trained one after the other on one model, and the round's updates are
+folded into a running weighted sum: the floor for any Python framework. Run it
+with Debian's python3-torch (the LibTorch 1.13 and BLAS fedjets links):
 
   /usr/bin/python3 bench/pytorch_fedavg.py --model mlp --clients 1000 \\
-      --clients-per-round 100 --rounds 5 --threads 2
+      --clients-per-round 100 --rounds 5 --threads 1
 
-What it shares with fedjets (common/learn/model.cc, training.cc,
-common/data/partition.cc, coordinator/client_sampling.cc,
-coordinator/strategy/fedavg_strategy.cc), so that only the machinery differs:
-- the models, layer for layer and in the same registration order, built after
-  torch.manual_seed(seed) as MakeClassifier does (same initial weights);
-- the recipe: SGD (lr, momentum, no weight decay) created afresh for every
-  client and round, cross-entropy, batches of --batch-size drawn from
-  torch.randperm with a generator seeded with the round seed (seed * 1000003 +
-  round) for each client, --local-epochs epochs;
-- the data: Fashion-MNIST IDX scaled to [0, 1], shape [1, 28, 28]; the iid
-  split is fedjets' own (a std::mt19937_64 Fisher-Yates shuffle with its
-  rejection draws, cut into near-equal parts, each part sorted, the first
-  --max-examples kept), reimplemented here bit for bit;
-- which clients train: fedjets' DrawRound (clients sorted by name, the
-  paired Fisher-Yates shuffle libstdc++'s std::shuffle runs, one
-  mt19937_64(seed) across rounds);
-- the aggregation: sample-weighted mean accumulated in float64 in client-name
-  order, each update scaled by its weight / total;
-- evaluation of the global model on the whole test split, before the first
-  round and every --eval-every rounds (and after the last).
-fedjets also scores its evaluation clients when it evaluates (11 clients of
-500 test examples with the iid split); this loop does not.
+It computes what fedjets computes (common/learn/model.cc and training.cc,
+common/data/partition.cc, coordinator/client_sampling.cc and
+strategy/fedavg_strategy.cc): the same models built in the same order after
+torch.manual_seed(seed) (same initial weights); SGD (lr, momentum, no weight
+decay) created afresh per client and round, cross-entropy, batches from
+torch.randperm seeded with the round seed (seed * 1000003 + round); Fashion-
+MNIST scaled to [0, 1] and fedjets' iid split (its std::mt19937_64
+Fisher-Yates shuffle, reimplemented bit for bit, then --max-examples); the
+clients fedjets' DrawRound draws; the sample-weighted mean in float64 in
+client-name order; evaluation on the test split before round 1, every
+--eval-every rounds and after the last (fedjets also scores its evaluation
+clients; this loop does not). --check-against verifies split and draws
+against a fedjets-sim run directory.
 
 Prints one line per round and, last, a machine-readable line:
   SUMMARY {"round_seconds": [...], "wall_seconds": ..., "accuracy": ...}
