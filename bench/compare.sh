@@ -102,55 +102,19 @@ common="--rounds $rounds --eval-every $rounds --seed 1"
 
 now() { date +%s.%N; }
 
-# A client whose first join fails does not try again: refused beyond the
-# coordinator's --max-pending-handshakes (256), or its TLS handshake timing
-# out on a loaded machine. The coordinator would then wait for it until its
-# 600 s --wait-timeout. A run whose log shows the coordinator closing a
-# connection is stopped at once and started again, at most 3 times.
-readonly refused='closing (a new connection|connection from)'
-
 # Runs fedjets-sim; prints "wall round_median accuracy" to stdout.
 run_fedjets() {
-  local fig=$1 rep=$2 dir=$out/fedjets-$1-$2 log=$out/fedjets-$1-$2.log
-  local t0 t1 pid watcher attempt rc
-  for attempt in 1 2 3; do
-    # A stopped attempt's processes may still write to its log and run
-    # directory while they exit: each attempt has its own.
-    if ((attempt > 1)); then
-      mv "$log" "$log.failed-$((attempt - 1))"
-      mv "$dir" "$dir.failed-$((attempt - 1))"
-    fi
-    t0=$(now)
-    # shellcheck disable=SC2086
-    "$bin/fedjets-sim" ${fed[$fig]} ${fedjets_own[$fig]} $common \
-      --run-dir "$dir" >"$log" 2>&1 &
-    pid=$!
-    (while kill -0 "$pid" 2>/dev/null; do
-       if grep -Eaq -- "$refused" "$log"; then kill -TERM "$pid"; exit; fi
-       sleep 0.5
-     done) &
-    watcher=$!
-    rc=0
-    wait "$pid" || rc=$?
-    t1=$(now)
-    kill "$watcher" 2>/dev/null || true
-    wait "$watcher" 2>/dev/null || true
-    if grep -Eaq -- "$refused" "$log"; then
-      echo "compare.sh: figure $fig rep $rep attempt $attempt: a client" \
-           "failed to join (see $log.failed-$attempt); starting again" >&2
-      continue
-    fi
-    if ((rc != 0)); then
-      echo "compare.sh: fedjets-sim failed; see $log" >&2
-      tail -20 "$log" >&2
-      exit 1
-    fi
-    break
-  done
-  if grep -Eaq -- "$refused" "$log"; then
-    echo "compare.sh: in every attempt a client failed to join; see $log" >&2
+  local fig=$1 dir=$out/fedjets-$1-$2 log=$out/fedjets-$1-$2.log
+  local t0 t1
+  t0=$(now)
+  # shellcheck disable=SC2086
+  if ! "$bin/fedjets-sim" ${fed[$fig]} ${fedjets_own[$fig]} $common \
+    --run-dir "$dir" >"$log" 2>&1; then
+    echo "compare.sh: fedjets-sim failed; see $log" >&2
+    tail -20 "$log" >&2
     exit 1
   fi
+  t1=$(now)
   "$python" - "$dir/metrics.jsonl" "$t0" "$t1" <<'EOF'
 import json, statistics, sys
 rounds, acc = [], None

@@ -36,31 +36,20 @@ case $figure in
 esac
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-run="" metrics=""
+run=$out/run metrics=$run/metrics.jsonl log=$out/sim.log
 rounds_done() {
   local n
   n=$(grep -c '"event":"round"' "$metrics" 2>/dev/null || true)
   echo "${n:-0}"
 }
 
-# A run in which a client failed to join would wait 600 s for it (see
-# bench/compare.sh): it is stopped and started again, at most 3 times.
-refused='closing (a new connection|connection from)'
-for attempt in 1 2 3 4; do
-  ((attempt <= 3)) || { echo "a client failed to join in every attempt" >&2; exit 1; }
-  run=$out/run-$attempt metrics=$run/metrics.jsonl log=$out/sim-$attempt.log
-  # shellcheck disable=SC2086
-  "$bin/fedjets-sim" $args --rounds "$rounds" --eval-every "$rounds" \
-    --seed 1 --run-dir "$run" >"$log" 2>&1 &
-  sim=$!
-  until (($(rounds_done) >= 2)); do
-    if grep -Eaq -- "$refused" "$log"; then
-      kill -TERM "$sim"; wait "$sim" || true; continue 2
-    fi
-    kill -0 "$sim" 2>/dev/null || { echo "fedjets-sim ended early; see $log" >&2; exit 1; }
-    sleep 0.1
-  done
-  break
+# shellcheck disable=SC2086
+"$bin/fedjets-sim" $args --rounds "$rounds" --eval-every "$rounds" \
+  --seed 1 --run-dir "$run" >"$log" 2>&1 &
+sim=$!
+until (($(rounds_done) >= 2)); do
+  kill -0 "$sim" 2>/dev/null || { echo "fedjets-sim ended early; see $log" >&2; exit 1; }
+  sleep 0.1
 done
 pids=$(pgrep -P "$sim" | paste -sd,)
 # utime + stime in clock ticks, per process.
