@@ -20,6 +20,16 @@ std::string Endpoint(const asio::ip::tcp::socket& s) {
   return fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
+// A TLS error (an alert: a refused certificate, which under TLS 1.3 a
+// client first reads after its handshake) is a refusal; any other (reset,
+// closed) is a loss: the peer may be restarting, and a client may try again.
+Status LossOrRefusal(const boost::system::error_code& ec, std::string what) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    return PermissionDenied(std::move(what));
+  }
+  return Unavailable(std::move(what));
+}
+
 }  // namespace
 
 Status ValidateLimits(const ConnectionLimits& l) {
@@ -131,14 +141,8 @@ asio::awaitable<Status> Connection::Handshake(
         "TLS handshake with {} timed out: {}", peer_, TimeoutCause()));
   }
   if (ec) {
-    // A connection that broke (reset, closed) is not a refusal: the peer
-    // may be restarting, and a client may try again.
-    const std::string what =
-        fmt::format("TLS handshake with {} failed: {}", peer_, ec.message());
-    if (ec.category() != asio::error::get_ssl_category()) {
-      co_return Unavailable(what);
-    }
-    co_return PermissionDenied(what);
+    co_return LossOrRefusal(ec, fmt::format("TLS handshake with {} failed: {}",
+                                            peer_, ec.message()));
   }
   co_return Status::Ok();
 }
@@ -194,14 +198,8 @@ asio::awaitable<Result<uint32_t>> Connection::ReadFrameHeader(
                     n, kFrameHeaderBytes));
   }
   if (ec) {
-    const std::string what =
-        fmt::format("read from {} failed: {}", peer_, ec.message());
-    // A TLS alert (under TLS 1.3 a client learns here that the
-    // coordinator refused its certificate) is a refusal, not a loss.
-    if (ec.category() == asio::error::get_ssl_category()) {
-      co_return PermissionDenied(what);
-    }
-    co_return Unavailable(what);
+    co_return LossOrRefusal(
+        ec, fmt::format("read from {} failed: {}", peer_, ec.message()));
   }
   const uint32_t length = DecodeFrameHeader(header);
   if (Status st = CheckFrameLength(length, limits_.max_frame_bytes); !st.ok()) {
