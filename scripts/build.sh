@@ -6,6 +6,13 @@
 #                                  they need (README command 1, scripts/demo.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Ninja for a new build directory (an existing one keeps its generator;
+# CMAKE_GENERATOR=... chooses another). Ninja compiles a target's units as
+# soon as the headers they need exist, without waiting for the libraries
+# the target links to, so both cores stay busy: the demo's three binaries
+# built cold in 184 s with Ninja against 294 s with Makefiles, for the same
+# 356 s of compiler CPU (docs/OPERATIONS.md).
+export CMAKE_GENERATOR=${CMAKE_GENERATOR:-Ninja}
 if [[ ${1:-} == --demo ]]; then
   bash scripts/install-deps.sh demo
   # Tests, benchmarks and examples off: their packages are not installed.

@@ -12,7 +12,7 @@ profile=${1:-all}
 # Building fedjets-sim, fedjets-coordinator, fedjets-client and running the
 # demo on Fashion-MNIST (gnuplot draws the partition summary).
 demo_packages=(
-  build-essential cmake ccache
+  build-essential cmake ninja-build ccache
   libboost1.81-dev libssl-dev zlib1g-dev
   libprotobuf-dev protobuf-compiler
   libtorch-dev libopenblas0-openmp

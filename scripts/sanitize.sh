@@ -26,6 +26,8 @@ case $mode in
   *) echo "usage: scripts/sanitize.sh [address|thread]" >&2; exit 2 ;;
 esac
 bash scripts/install-deps.sh
+# Ninja for new build directories, as scripts/build.sh.
+export CMAKE_GENERATOR=${CMAKE_GENERATOR:-Ninja}
 
 thread_stage() {
   # Each entry: a test executable and the gtest filter it runs with.
