@@ -17,7 +17,7 @@
 #include "client/client.h"
 #include "client/session.h"
 #include "common/learn/model.h"
-#include "common/learn/moe.h"
+#include "common/learn/moe_serving.h"
 #include "common/learn/training.h"
 #include "common/net/connection.h"
 #include "proto/fedjets.pb.h"

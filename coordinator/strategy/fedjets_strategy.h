@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "common/learn/moe.h"
+#include "common/learn/moe_serving.h"
 #include "coordinator/strategy/strategy_context.h"
 
 namespace fedjets::coordinator {

@@ -5,6 +5,8 @@
 #include <map>
 #include <utility>
 
+#include "common/learn/moe_serving.h"
+
 namespace fedjets::common {
 namespace {
 
