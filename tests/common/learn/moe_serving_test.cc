@@ -6,29 +6,10 @@
 #include <vector>
 
 #include "common/learn/label_shift.h"
+#include "tests/common/learn/toy_experts.h"
 
 namespace fedjets::common {
 namespace {
-
-// `n` MLP experts over 4 features, expert q seeded with q.
-struct Experts {
-  std::vector<Classifier> owned;
-  std::vector<ClassifierImpl*> pointers;
-};
-
-Experts MakeExperts(int n, int64_t classes) {
-  Experts e;
-  for (int q = 0; q < n; ++q) {
-    auto c = MakeClassifier({"mlp", {4}, classes, 8}, q);
-    if (!c.ok()) {
-      ADD_FAILURE() << c.status().ToString();
-      break;
-    }
-    e.owned.push_back(*c);
-    e.pointers.push_back(e.owned.back().get());
-  }
-  return e;
-}
 
 // Label shift on a known model: three classes, x ~ N(mean_j, 1) in 1-d,
 // posteriors computed under a uniform prior, samples drawn with `prior`.
