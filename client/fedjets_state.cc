@@ -41,6 +41,21 @@ common::Result<common::RoutingLoss> RoutingLossOf(const proto::RoundTask& task,
   return r;
 }
 
+common::Result<common::ServeOptions> ServeOptionsOf(
+    const proto::MoeConfig& moe) {
+  if (!(moe.serve_mass() >= 0 && moe.serve_mass() <= 1)) {
+    return common::InvalidArgument(
+        fmt::format("serve_mass {} must be in [0, 1]", moe.serve_mass()));
+  }
+  if (moe.serve_max_k() < 0 || moe.serve_max_k() > moe.num_experts()) {
+    return common::InvalidArgument(
+        fmt::format("serve_max_k {} must be in [0, {}]", moe.serve_max_k(),
+                    moe.num_experts()));
+  }
+  return common::ServeOptions{moe.serve_mixture(), moe.serve_mass(),
+                              moe.serve_max_k()};
+}
+
 FedJetsState::FedJetsState(common::Connection& conn, std::string run_id,
                            const LocalClient& local, common::ModelSpec spec,
                            proto::MoeConfig moe,
@@ -57,6 +72,9 @@ FedJetsState::FedJetsState(common::Connection& conn, std::string run_id,
 awaitable<Status> FedJetsState::SetUp(const proto::Welcome& w,
                                       ModelCache& cache,
                                       Clock::time_point deadline) {
+  auto serve = ServeOptionsOf(moe_);
+  if (!serve.ok()) co_return serve.status();
+  serve_ = *serve;
   const std::string& hash = w.common_expert_hash();
   if (w.common_expert_tensors() > 0) {
     auto params = co_await common::ReceiveParameters(
@@ -123,7 +141,11 @@ awaitable<common::Result<std::vector<int>>> FedJetsState::RequestExperts(
   // Round 0 is a just-in-time serve, outside any round's silence deadline.
   const auto heartbeat = round == 0 ? Clock::duration::zero() : heartbeat_;
   std::vector<int> ids = co_await OnTrainerWithHeartbeats(
-      trainer_, conn_, run_id_, round, heartbeat, [this] {
+      trainer_, conn_, run_id_, round, heartbeat, [this, round] {
+        if (round == 0) {
+          return common::ServingExperts(*gate_, z_, moe_.top_k(),
+                                        HasGeneralist(), serve_);
+        }
         return common::SelectExperts(*gate_, z_, moe_.top_k(), HasGeneralist());
       });
   proto::Envelope req = common::MakeEnvelope(run_id_, round);
@@ -166,7 +188,7 @@ awaitable<Status> FedJetsState::Serve(Clock::time_point deadline,
     std::vector<common::ClassifierImpl*> ptrs;
     for (auto& x : experts_) ptrs.push_back(x.get());
     return common::JitPredict(*gate_, ptrs, local_.data->x, z_, moe_.top_k(),
-                              HasGeneralist());
+                              HasGeneralist(), serve_);
   });
   result.jit_experts = jit.selected;
   result.jit_accuracy = jit.predictions.eq(local_.data->y)

@@ -17,7 +17,7 @@
 #include "client/client.h"
 #include "client/session.h"
 #include "common/learn/model.h"
-#include "common/learn/moe.h"
+#include "common/learn/moe_serving.h"
 #include "common/learn/training.h"
 #include "common/net/connection.h"
 #include "proto/fedjets.pb.h"
@@ -38,6 +38,12 @@ struct TrainedRound {
 common::Result<common::RoutingLoss> RoutingLossOf(const proto::RoundTask& task,
                                                   int64_t num_classes,
                                                   int num_experts);
+
+// How the run serves zero-shot clients (MoeConfig's serve_* fields),
+// checked: InvalidArgument when serve_mass is outside [0, 1] or
+// serve_max_k outside [0, num_experts].
+common::Result<common::ServeOptions> ServeOptionsOf(
+    const proto::MoeConfig& moe);
 
 class FedJetsState {
  public:
@@ -68,7 +74,8 @@ class FedJetsState {
       const common::ParameterList& params, const common::TrainOptions& o,
       common::Clock::time_point deadline);
 
-  // Just in time: receives the gate, asks for the top-K experts, predicts
+  // Just in time: receives the gate, asks for its experts (the top-K, or
+  // those covering the run's serve_mass of its EM expert prior), predicts
   // the local labels without training, fills `result`'s jit_* fields and
   // says goodbye.
   awaitable<common::Status> Serve(common::Clock::time_point deadline,
@@ -84,9 +91,9 @@ class FedJetsState {
   awaitable<void> EmbedOnce(int64_t round);
   // The gate and experts `ids` as wire parameters.
   common::ParameterList MoeWire(const std::vector<int>& ids);
-  // Picks the top-K experts from the local data, asks for them and loads
-  // what the coordinator grants. In a round (not 0, serving) it sends
-  // heartbeats while it picks.
+  // Picks the top-K experts from the local data (in round 0, serving: as
+  // serve_ says), asks for them and loads what the coordinator grants. In
+  // a round (not 0) it sends heartbeats while it picks.
   awaitable<common::Result<std::vector<int>>> RequestExperts(
       int64_t round, common::Clock::time_point deadline);
 
@@ -95,6 +102,7 @@ class FedJetsState {
   const LocalClient& local_;
   const common::ModelSpec spec_;
   const proto::MoeConfig moe_;
+  common::ServeOptions serve_;  // from moe_, checked in SetUp
   const common::Clock::duration heartbeat_;
   asio::thread_pool& trainer_;
   common::Classifier common_;

@@ -55,6 +55,25 @@ void ForEachStrategyFlag(Options& s, Visitor& v) {
           "of the gate towards the expert whose anchor holds each sample's "
           "class (0 = off; needs the anchors' classes: --partition and "
           "--num-clients)");
+  v.SettingFlag("--serve-mixture", s.serve_mixture,
+                "fedjets: serve zero-shot clients the gate-weighted mixture "
+                "of their experts (softmax of the gate over them), as "
+                "training does, instead of each sample's highest-scoring "
+                "expert");
+  v.Value("--serve-mass", s.serve_mass,
+          "fedjets: serve zero-shot clients the fewest experts covering "
+          "this share of their expert prior, estimated without labels by "
+          "EM label-shift correction of the gate's scores, which are "
+          "corrected by that prior (0 = off: the top-K of the mean gate "
+          "score; in (0, 1])");
+  v.Value("--serve-max-k", s.serve_max_k,
+          "fedjets: with --serve-mass, at most this many experts (0 = "
+          "--num-experts)");
+  v.SettingFlag("--serve-label-shift", s.serve_label_shift,
+                "fedavg/fedprox: correct each evaluation client's "
+                "predictions for its class prior, estimated without labels "
+                "by EM label-shift correction (the baseline of "
+                "--serve-mass)");
   v.Value("--eval-client-examples", s.eval_examples_per_client,
           "test examples per evaluation client");
   v.Value("--finetune-epochs", s.finetune_epochs,

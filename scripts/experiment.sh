@@ -28,6 +28,9 @@ TOP_K=${TOP_K:-2}
 ANCHOR_SHARE=${ANCHOR_SHARE:-0.5}
 PROX_MU=${PROX_MU:-0.01}  # FedProx proximal weight (fedprox runs only)
 ROUTING_LOSS=${ROUTING_LOSS:-1}  # --routing-loss of the *-routing settings
+# --serve-mass and --serve-max-k of the *-em settings.
+SERVE_MASS=${SERVE_MASS:-0.9}
+SERVE_MAX_K=${SERVE_MAX_K:-3}
 METHODS=${METHODS:-"fedjets fedavg fedprox"}
 # Ablations vary FedJETs only.
 ABLATION_METHODS=${ABLATION_METHODS:-"fedjets"}
@@ -52,8 +55,13 @@ CACHE=${CACHE:-runs/common-experts}
 #   -generalist      a generalist expert (--generalist-expert)
 #   -routing         normal clients' routing loss (--routing-loss
 #                    $ROUTING_LOSS)
+#   -soft            soft zero-shot serving (--serve-mixture)
+#   -em              zero-shot experts by EM prior and adaptive K
+#                    (--serve-mass $SERVE_MASS --serve-max-k $SERVE_MAX_K);
+#                    FedAvg/FedProx: their EM baseline (--serve-label-shift)
 #   -N-rounds        N rounds
 # in that order from the end (e.g. dirichlet-generalist-routing-30-rounds,
+# weak-routing-soft-em-30-rounds,
 # dirichlet-strong-cnn, weak-anchor-gate-150-rounds). "random-labels":
 # any 4 random labels per client, the harder variant of the grouped split.
 # "warmup-R", "dirichlet-warmup-R": the common expert is R FedAvg rounds
@@ -64,6 +72,15 @@ setting_flags() {
   if [[ $setting =~ ^(.*)-([0-9]+)-rounds$ ]]; then
     setting=${BASH_REMATCH[1]}
     rounds=${BASH_REMATCH[2]}
+  fi
+  if [[ $setting == *-em ]]; then
+    extra="$extra --serve-mass $SERVE_MASS --serve-max-k $SERVE_MAX_K"
+    extra="$extra --serve-label-shift"
+    setting=${setting%-em}
+  fi
+  if [[ $setting == *-soft ]]; then
+    extra="$extra --serve-mixture"
+    setting=${setting%-soft}
   fi
   if [[ $setting == *-routing ]]; then
     extra="$extra --routing-loss $ROUTING_LOSS"
@@ -104,14 +121,16 @@ setting_flags() {
 }
 
 # The setting whose runs a method shares: FedAvg and FedProx ignore the
-# gate and the experts, so an -anchor-gate, -generalist or -routing variant
-# reuses its base setting's runs.
+# gate and the experts, so an -anchor-gate, -generalist, -routing or -soft
+# variant reuses its base setting's runs (an -em one does not: FedAvg and
+# FedProx then serve with --serve-label-shift).
 run_setting() {
   local setting=$1 method=$2
   if [[ $method != fedjets ]]; then
     setting=${setting/-anchor-gate/}
     setting=${setting/-generalist/}
     setting=${setting/-routing/}
+    setting=${setting/-soft/}
   fi
   echo "$setting"
 }

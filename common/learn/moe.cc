@@ -223,44 +223,6 @@ Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
   });
 }
 
-torch::Tensor PredictByExpert(const std::vector<ClassifierImpl*>& experts,
-                              const torch::Tensor& x,
-                              const torch::Tensor& chosen) {
-  torch::NoGradGuard no_grad;
-  torch::Tensor out = torch::zeros({x.size(0)}, torch::kInt64);
-  for (size_t q = 0; q < experts.size(); ++q) {
-    torch::Tensor rows =
-        chosen.eq(static_cast<int64_t>(q)).nonzero().squeeze(1);
-    if (rows.numel() == 0) continue;
-    torch::Tensor pred = Logits(*experts[q], x.index_select(0, rows)).argmax(1);
-    out.index_copy_(0, rows, pred);
-  }
-  return out;
-}
-
-JitPrediction JitPredict(GateImpl& gate,
-                         const std::vector<ClassifierImpl*>& experts,
-                         const torch::Tensor& x, const torch::Tensor& z, int k,
-                         bool generalist) {
-  torch::NoGradGuard no_grad;
-  JitPrediction out;
-  out.selected = SelectExperts(gate, z, k, generalist);
-  torch::Tensor cols = torch::tensor(
-      std::vector<int64_t>(out.selected.begin(), out.selected.end()));
-  torch::Tensor logits = gate.forward(z);
-  torch::Tensor best = logits.index_select(1, cols).argmax(1);
-  out.routed = cols.index_select(0, best);
-  out.chosen = out.routed;
-  if (generalist) {
-    torch::Tensor candidates =
-        torch::cat({cols, torch::full({1}, logits.size(1) - 1, torch::kInt64)});
-    out.chosen = candidates.index_select(
-        0, logits.index_select(1, candidates).argmax(1));
-  }
-  out.predictions = PredictByExpert(experts, x, out.chosen);
-  return out;
-}
-
 double GateEntropy(GateImpl& gate, const torch::Tensor& z) {
   torch::NoGradGuard no_grad;
   gate.eval();

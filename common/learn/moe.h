@@ -1,6 +1,6 @@
 // FedJETs mixture-of-experts pieces (arXiv 2306.08586): the gating network
 // over common-expert embeddings, the two local training procedures (anchor
-// and normal clients) and just-in-time zero-shot prediction.
+// and normal clients); zero-shot serving is in common/learn/moe_serving.h.
 //
 // Experts are Classifiers of the common expert's architecture; the gate
 // sees only z = common.Embed(x), computed once per client. Functions run on
@@ -111,31 +111,6 @@ Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
                                 const TensorData& data, const torch::Tensor& z,
                                 const TrainOptions& o, double gate_lr,
                                 const MixtureExtras& extras = {});
-
-struct JitPrediction {
-  std::vector<int> selected;  // the client's top-k specialists
-  torch::Tensor chosen;       // [N] expert used per sample
-  // [N] the selected specialist the gate scores highest per sample: where
-  // the sample was routed (= chosen without a generalist).
-  torch::Tensor routed;
-  torch::Tensor predictions;  // [N] class per sample
-};
-
-// Predicts sample i with expert chosen[i] ([N] expert ids; each chosen
-// expert must be set). No gradient step.
-torch::Tensor PredictByExpert(const std::vector<ClassifierImpl*>& experts,
-                              const torch::Tensor& x,
-                              const torch::Tensor& chosen);
-
-// Zero-shot prediction: pick the top-k specialists from the unlabeled
-// data, then predict each sample with the candidate the gate scores
-// highest for it: the selected specialists, and the generalist (expert M)
-// when there is one. `experts[id]` must be set for every candidate (others
-// may be null). No gradient step.
-JitPrediction JitPredict(GateImpl& gate,
-                         const std::vector<ClassifierImpl*>& experts,
-                         const torch::Tensor& x, const torch::Tensor& z, int k,
-                         bool generalist = false);
 
 // Mean entropy (nats) of the per-sample gate softmax.
 double GateEntropy(GateImpl& gate, const torch::Tensor& z);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "common/base/atomic_file.h"
+#include "common/learn/label_shift.h"
 #include "coordinator/strategy/strategy_context.h"
 #include "coordinator/strategy/update_aggregator.h"
 
@@ -126,7 +127,10 @@ class FedAvgStrategy : public Strategy {
   EvalEvent Evaluate(int round) override {
     ClientScores s = ScoreClients(
         ctx_.eval_clients, [&](const EvalClient& c, ClientAccuracy&) {
-          return common::Logits(*model_, c.test.x).argmax(1);
+          torch::Tensor logits = common::Logits(*model_, c.test.x);
+          return ctx_.options.serve_label_shift
+                     ? common::LabelShiftPredictions(logits)
+                     : logits.argmax(1);
         });
     EvalEvent e;
     e.accuracy = s.accuracy;

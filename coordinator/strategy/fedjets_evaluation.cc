@@ -16,7 +16,7 @@ EvalEvent FedJetsStrategy::Evaluate(int round) {
   ClientScores s = ScoreClients(ctx_.eval_clients, [&](const EvalClient& c,
                                                        ClientAccuracy& info) {
     auto jit = common::JitPredict(*gate_, ptrs, c.test.x, eval_z_[index++], k,
-                                  HasGeneralist());
+                                  HasGeneralist(), Serving());
     info.experts = jit.selected;
     routed.push_back(jit.routed);
     if (c.unseen) {
@@ -109,7 +109,8 @@ ReferenceGateEval FedJetsStrategy::ReferenceGateScores() {
                                                    ClientAccuracy&) {
                  auto jit =
                      common::JitPredict(*ctx_.reference_gate, ptrs, c.test.x,
-                                        eval_z_[index++], ctx_.options.top_k);
+                                        eval_z_[index++], ctx_.options.top_k,
+                                        /*generalist=*/false, Serving());
                  routed.push_back(jit.routed);
                  return jit.predictions;
                }).accuracy;

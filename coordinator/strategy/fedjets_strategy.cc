@@ -43,6 +43,9 @@ void FedJetsStrategy::FillWelcome(const SessionInfo& s, proto::Welcome& w) {
   w.mutable_moe()->set_top_k(ctx_.options.top_k);
   w.mutable_moe()->set_gate_hidden(ctx_.options.gate_hidden);
   w.mutable_moe()->set_generalist_expert(HasGeneralist());
+  w.mutable_moe()->set_serve_mixture(ctx_.options.serve_mixture);
+  w.mutable_moe()->set_serve_mass(ctx_.options.serve_mass);
+  w.mutable_moe()->set_serve_max_k(ctx_.options.serve_max_k);
   w.set_common_expert_hash(common_hash_);
   const bool cached = std::find(s.cached_models.begin(), s.cached_models.end(),
                                 common_hash_) != s.cached_models.end();
@@ -108,7 +111,8 @@ asio::awaitable<common::Result<SentTask>> FedJetsStrategy::SendTask(
   t->set_num_tensors(static_cast<int32_t>(out.size()));
   FEDJETS_CO_RETURN_IF_ERROR(co_await SendWithHeader(c, task, out, deadline));
   if (role != Role::kAnchor) {
-    auto granted = co_await GrantExperts(c, *snapshot, run_id, round, deadline);
+    auto granted = co_await GrantExperts(c, *snapshot, run_id, round,
+                                         ctx_.options.top_k, deadline);
     if (!granted.ok()) co_return granted.status();
     experts = *granted;
   }
@@ -133,7 +137,8 @@ asio::awaitable<Status> FedJetsStrategy::Serve(common::Connection& c,
   const ParameterList& gate = GateOf(*snapshot);
   task.mutable_round_task()->set_num_tensors(static_cast<int32_t>(gate.size()));
   FEDJETS_CO_RETURN_IF_ERROR(co_await SendWithHeader(c, task, gate, deadline));
-  auto granted = co_await GrantExperts(c, *snapshot, run_id, 0, deadline);
+  auto granted = co_await GrantExperts(c, *snapshot, run_id, 0,
+                                       MaxServedExperts(), deadline);
   if (!granted.ok()) co_return granted.status();
   auto bye = co_await c.Read(deadline);  // the client reports and leaves
   if (!bye.ok()) co_return bye.status();
@@ -143,6 +148,17 @@ asio::awaitable<Status> FedJetsStrategy::Serve(common::Connection& c,
 double FedJetsStrategy::NormalGateLr() const {
   const auto& o = ctx_.options;
   return o.normal_gate_lr < 0 ? o.gate_lr : o.normal_gate_lr;
+}
+
+common::ServeOptions FedJetsStrategy::Serving() const {
+  const auto& o = ctx_.options;
+  return {o.serve_mixture, o.serve_mass, o.serve_max_k};
+}
+
+int FedJetsStrategy::MaxServedExperts() const {
+  const auto& o = ctx_.options;
+  if (o.serve_mass <= 0) return o.top_k;
+  return o.serve_max_k > 0 ? o.serve_max_k : o.num_experts;
 }
 
 std::vector<int> FedJetsStrategy::WithGeneralist(std::vector<int> ids) const {
@@ -168,7 +184,8 @@ std::vector<common::ClassifierImpl*> FedJetsStrategy::ExpertPointers() {
 
 asio::awaitable<common::Result<std::vector<int>>> FedJetsStrategy::GrantExperts(
     common::Connection& c, const ModelSnapshot& snapshot,
-    const std::string& run_id, int round, Clock::time_point deadline) {
+    const std::string& run_id, int round, int max_experts,
+    Clock::time_point deadline) {
   auto req = co_await ReadClientMessage(c, run_id, round, deadline);
   if (!req.ok()) co_return req.status();
   if (!req->has_expert_request()) {
@@ -179,12 +196,12 @@ asio::awaitable<common::Result<std::vector<int>>> FedJetsStrategy::GrantExperts(
   const int m = ctx_.options.num_experts;
   std::vector<int> sorted = ids;
   std::sort(sorted.begin(), sorted.end());
-  if (ids.empty() || static_cast<int>(ids.size()) > ctx_.options.top_k ||
+  if (ids.empty() || static_cast<int>(ids.size()) > max_experts ||
       std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end() ||
       sorted.front() < 0 || sorted.back() >= m) {
     co_return common::InvalidArgument(fmt::format(
         "expert request [{}] must name 1..{} distinct experts in [0, {})",
-        fmt::join(ids, ", "), ctx_.options.top_k, m));
+        fmt::join(ids, ", "), max_experts, m));
   }
   // The generalist is never requested: it comes with every grant.
   ids = WithGeneralist(std::move(ids));
@@ -217,6 +234,15 @@ common::Result<std::unique_ptr<Strategy>> MakeFedJetsStrategy(
     return common::InvalidArgument(
         fmt::format("need 1 <= --top-k ({}) <= --num-experts ({})", o.top_k,
                     o.num_experts));
+  }
+  if (!(o.serve_mass >= 0 && o.serve_mass <= 1)) {
+    return common::InvalidArgument(
+        fmt::format("--serve-mass {} must be in [0, 1]", o.serve_mass));
+  }
+  if (o.serve_max_k < 0 || o.serve_max_k > o.num_experts) {
+    return common::InvalidArgument(
+        fmt::format("need 0 <= --serve-max-k ({}) <= --num-experts ({})",
+                    o.serve_max_k, o.num_experts));
   }
   if (!std::isfinite(o.routing_loss) || o.routing_loss < 0) {
     return common::InvalidArgument(fmt::format(

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "common/learn/moe.h"
+#include "common/learn/moe_serving.h"
 #include "coordinator/strategy/strategy_context.h"
 
 namespace fedjets::coordinator {
@@ -67,6 +67,10 @@ class FedJetsStrategy : public Strategy {
   // The generalist's expert id (one past the specialists): its wire prefix
   // is ExpertWirePrefix(GeneralistId()) and its gate output the last.
   int GeneralistId() const { return ctx_.options.num_experts; }
+  // How zero-shot clients are served (--serve-mixture, --serve-mass,
+  // --serve-max-k), and the most experts a serving client may request.
+  common::ServeOptions Serving() const;
+  int MaxServedExperts() const;
   // `ids` and, with a generalist, its id after them: what a client with
   // specialists `ids` trains or is served.
   std::vector<int> WithGeneralist(std::vector<int> ids) const;
@@ -80,11 +84,12 @@ class FedJetsStrategy : public Strategy {
                                          const std::vector<int>& ids);
   std::vector<common::ClassifierImpl*> ExpertPointers();
 
-  // Reads the client's ExpertRequest and sends the granted experts of
-  // `snapshot`.
+  // Reads the client's ExpertRequest (1..max_experts distinct
+  // specialists) and sends the granted experts of `snapshot`.
   boost::asio::awaitable<common::Result<std::vector<int>>> GrantExperts(
       common::Connection& c, const ModelSnapshot& snapshot,
-      const std::string& run_id, int round, common::Clock::time_point deadline);
+      const std::string& run_id, int round, int max_experts,
+      common::Clock::time_point deadline);
   // The gate and experts `ids` of `s` as a round sends them: what an
   // update must match (in that order), and what its delta is measured
   // from.

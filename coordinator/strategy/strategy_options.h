@@ -45,6 +45,19 @@ struct StrategyOptions {
   // gate towards the expert whose anchor holds each sample's class; 0 =
   // off. Needs the anchors' class sets (a simulated layout).
   double routing_loss = 0;
+  // Zero-shot serving (evaluation clients and fedjets-client --serve):
+  // the gate-weighted mixture of the candidates instead of each sample's
+  // highest-scoring one; and, with serve_mass > 0, the client's experts
+  // are those covering serve_mass of its EM-estimated expert prior (at
+  // most serve_max_k, 0 = all M) instead of the top-K
+  // (common/learn/moe_serving.h).
+  bool serve_mixture = false;
+  double serve_mass = 0;
+  int serve_max_k = 0;
+  // FedAvg/FedProx: correct each evaluation client's predictions for its
+  // class prior, estimated from its unlabelled samples by EM
+  // (common/learn/label_shift.h); the baseline of serve_mass.
+  bool serve_label_shift = false;
   // Evaluation clients: test examples per client.
   int64_t eval_examples_per_client = 500;
   int64_t eval_examples = 0;  // cap on the global test split (0 = all)

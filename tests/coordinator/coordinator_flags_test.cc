@@ -152,6 +152,10 @@ StrategyOptions NonDefaultStrategyOptions() {
   want.use_anchors = false;
   want.generalist_expert = true;
   want.routing_loss = 0.5;
+  want.serve_mixture = true;
+  want.serve_mass = 0.9;
+  want.serve_max_k = 3;
+  want.serve_label_shift = true;
   want.eval_examples_per_client = 77;
   want.eval_examples = 1000;
   want.finetune_epochs = 2;
@@ -200,7 +204,7 @@ TEST(StrategyFlagsTest, StrategyArgsWritesEveryStrategyFlag) {
   }
   // A new strategy flag belongs in NonDefaultStrategyOptions and in the
   // round trip above too.
-  EXPECT_EQ(flags, 32);
+  EXPECT_EQ(flags, 36);
 }
 
 // An empty cache folder and unset flags are left out; every value is
@@ -209,10 +213,11 @@ TEST(StrategyFlagsTest, DefaultOptionsWriteOnlyValues) {
   const std::vector<std::string> args = StrategyArgs(StrategyOptions{});
   for (const char* unset :
        {"--common-expert-cache", "--no-anchors", "--generalist-expert",
-        "--baselines", "--no-update-checks"}) {
+        "--serve-mixture", "--serve-label-shift", "--baselines",
+        "--no-update-checks"}) {
     EXPECT_EQ(std::find(args.begin(), args.end(), unset), args.end()) << unset;
   }
-  EXPECT_EQ(args.size(), 2u * 26);
+  EXPECT_EQ(args.size(), 2u * 28);
 }
 
 TEST_F(CoordinatorFlagsTest,

@@ -1,6 +1,7 @@
 // FedJETs beyond the paper's recipe, end to end over real loopback sockets
-// and mutual TLS (issue #14): the generalist expert (--generalist-expert)
-// and the supervised routing loss of normal clients (--routing-loss).
+// and mutual TLS (issue #14): the generalist expert (--generalist-expert),
+// the supervised routing loss of normal clients (--routing-loss) and
+// zero-shot serving (--serve-mixture, --serve-mass, --serve-max-k).
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -9,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "common/learn/moe.h"
+#include "common/learn/moe_serving.h"
 #include "tests/integration/fedjets_federation.h"
 
 namespace fedjets {
@@ -68,18 +69,22 @@ TEST_F(FedJetsTest, GeneralistIsTrainedByEveryClientAndServed) {
   }
 }
 
-// The last eval event's routing accuracy in `run_dir`'s metrics.jsonl.
-std::optional<double> FinalRoutingAccuracy(const fs::path& run_dir) {
+// The last eval event in `run_dir`'s metrics.jsonl.
+std::optional<coordinator::EvalEvent> FinalEval(const fs::path& run_dir) {
   std::ifstream in(run_dir / "metrics.jsonl");
-  std::optional<double> routing;
+  std::optional<coordinator::EvalEvent> last;
   for (std::string line; std::getline(in, line);) {
     auto event = coordinator::ParseEvent(line);
     if (!event.ok()) continue;
-    if (auto* e = std::get_if<coordinator::EvalEvent>(&*event)) {
-      routing = e->routing_accuracy;
-    }
+    if (auto* e = std::get_if<coordinator::EvalEvent>(&*event)) last = *e;
   }
-  return routing;
+  return last;
+}
+
+// The last eval event's routing accuracy in `run_dir`'s metrics.jsonl.
+std::optional<double> FinalRoutingAccuracy(const fs::path& run_dir) {
+  auto e = FinalEval(run_dir);
+  return e ? e->routing_accuracy : std::nullopt;
 }
 
 // Normal clients alone (no anchor in any round): without the routing loss
@@ -105,6 +110,49 @@ TEST_F(FedJetsTest, RoutingLossRaisesRoutingAccuracyOfNormalClients) {
   EXPECT_GT(routing[1.0], routing[0.0] + 0.1)
       << "routing accuracy " << routing[0.0] << " without the routing loss, "
       << routing[1.0] << " with it";
+}
+
+// The serving flags reach both zero-shot paths: the coordinator's
+// evaluation clients (unseen ones included) and a fedjets-client --serve.
+// A tiny --serve-mass is covered by one expert, whatever the prior. The
+// whole mass takes every expert with a prior left, beyond --top-k 1 for
+// the two-group clients (the newcomer among them), which the coordinator
+// then grants a serving client, and never more than --serve-max-k.
+TEST_F(FedJetsTest, ServingFlagsReachEvaluationAndServedClients) {
+  for (double mass : {0.01, 1.0}) {
+    SCOPED_TRACE(mass);
+    auto o = Options("fedjets", 2);
+    const bool whole = mass == 1.0;
+    if (whole) o.strategy.top_k = 1;
+    o.strategy.serve_mixture = true;
+    o.strategy.serve_mass = mass;
+    o.strategy.serve_max_k = whole ? 3 : 0;
+    o.run_dir = (dir_ / ("serve-" + std::to_string(mass))).string();
+    auto run = RunAndServeNewcomer(o);
+    ASSERT_TRUE(run.newcomer.status.ok()) << run.newcomer.status.ToString();
+    auto eval = FinalEval(o.run_dir);
+    ASSERT_TRUE(eval) << "no eval event in " << o.run_dir;
+    int unseen = 0, beyond_top_k = 0;
+    for (const auto& c : eval->clients) {
+      ASSERT_TRUE(c.experts) << c.name;
+      unseen += c.unseen;
+      if (whole) {
+        EXPECT_LE(c.experts->size(), 3u) << c.name;
+        beyond_top_k += c.experts->size() > 1;
+      } else {
+        EXPECT_EQ(c.experts->size(), 1u) << c.name;
+      }
+    }
+    EXPECT_GT(unseen, 0);
+    if (whole) {
+      EXPECT_GT(run.newcomer.jit_experts.size(), 1u);
+      EXPECT_LE(run.newcomer.jit_experts.size(), 3u);
+      EXPECT_GT(beyond_top_k, 0);
+    } else {
+      EXPECT_EQ(run.newcomer.jit_experts.size(), 1u);
+    }
+    EXPECT_GT(run.newcomer.jit_accuracy, 0);
+  }
 }
 
 }  // namespace

@@ -5,6 +5,9 @@
 #include <map>
 #include <utility>
 
+#include "common/learn/moe_serving.h"
+#include "tests/common/learn/toy_experts.h"
+
 namespace fedjets::common {
 namespace {
 
@@ -20,27 +23,6 @@ Toy MakeToy(int64_t n, int64_t label, float center) {
   t.data.y = torch::full({n}, label, torch::kInt64);
   t.z = t.data.x.clone();
   return t;
-}
-
-// `n` MLP experts over 4 features, expert q seeded with q; `pointers`
-// views `owned`.
-struct Experts {
-  std::vector<Classifier> owned;
-  std::vector<ClassifierImpl*> pointers;
-};
-
-Experts MakeExperts(int n, int64_t classes) {
-  Experts e;
-  for (int q = 0; q < n; ++q) {
-    auto c = MakeClassifier({"mlp", {4}, classes, 8}, q);
-    if (!c.ok()) {
-      ADD_FAILURE() << c.status().ToString();
-      break;
-    }
-    e.owned.push_back(*c);
-    e.pointers.push_back(e.owned.back().get());
-  }
-  return e;
 }
 
 TEST(MoeTest, SelectExpertsReturnsTopKOfMeanScoresBestFirst) {

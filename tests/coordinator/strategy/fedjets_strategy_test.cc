@@ -1,6 +1,6 @@
 // The FedJETs strategy without a network (issue #14): the generalist
-// expert's place in the models and its aggregation, and the routing loss's
-// round task.
+// expert's place in the models and its aggregation, the routing loss's
+// round task, and the serving options in the Welcome.
 #include "coordinator/strategy/fedjets_strategy.h"
 
 #include <gtest/gtest.h>
@@ -161,6 +161,46 @@ TEST(FedJetsStrategyTest, RoutingLossNeedsAnchorsAndAFiniteNonNegativeWeight) {
     auto s = Make(o, AnchoredSplit());
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.status().message().find("--routing-loss"), std::string::npos);
+  }
+}
+
+TEST(FedJetsStrategyTest, TheWelcomeSaysHowZeroShotClientsAreServed) {
+  StrategyOptions o = FedJetsOptions();
+  o.serve_mixture = true;
+  o.serve_mass = 0.9;
+  o.serve_max_k = 3;
+  auto s = Make(o, AnchoredSplit());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  proto::Welcome w;
+  (*s)->FillWelcome(SessionInfo{}, w);
+  EXPECT_TRUE(w.moe().serve_mixture());
+  EXPECT_DOUBLE_EQ(w.moe().serve_mass(), 0.9);
+  EXPECT_EQ(w.moe().serve_max_k(), 3);
+
+  auto plain = Make(FedJetsOptions(), AnchoredSplit());
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  proto::Welcome d;
+  (*plain)->FillWelcome(SessionInfo{}, d);
+  EXPECT_FALSE(d.moe().serve_mixture());
+  EXPECT_EQ(d.moe().serve_mass(), 0);
+  EXPECT_EQ(d.moe().serve_max_k(), 0);
+}
+
+TEST(FedJetsStrategyTest, ServeMassIsAShareAndServeMaxKAtMostTheExperts) {
+  for (double bad : {-0.5, 1.5, std::nan("")}) {
+    StrategyOptions o = FedJetsOptions();
+    o.serve_mass = bad;
+    auto s = Make(o, AnchoredSplit());
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.status().message().find("--serve-mass"), std::string::npos);
+  }
+  for (int bad : {-1, kExperts + 1}) {
+    StrategyOptions o = FedJetsOptions();
+    o.serve_mass = 0.9;
+    o.serve_max_k = bad;
+    auto s = Make(o, AnchoredSplit());
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.status().message().find("--serve-max-k"), std::string::npos);
   }
 }
 
