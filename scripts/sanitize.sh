@@ -3,14 +3,16 @@
 #   address  builds the LibTorch-free unit tests and the fuzz targets with
 #            clang-14 under AddressSanitizer + UndefinedBehaviorSanitizer
 #            into build-sanitize/, runs those unit tests (ctest -L unit),
-#            then runs each fuzz target for a bounded time;
+#            then runs each fuzz target for a bounded time; then builds
+#            the tests that need LibTorch with GCC under the same
+#            sanitizers into build-asan/ and runs them;
 #   thread   builds the tests where threads meet (TLS connections, the
 #            coordinator's network and worker threads, serving while
 #            rounds aggregate) with GCC under ThreadSanitizer into
 #            build-tsan/ and runs them.
 # Any sanitizer report or fuzzer finding fails the stage; a fuzzer finding
-# is saved under build-sanitize/fuzz-findings/, a race report in
-# build-tsan/<test>.log.
+# is saved under build-sanitize/fuzz-findings/, a report of the GCC builds
+# in build-asan/<test>.log or build-tsan/<test>.log.
 #   scripts/sanitize.sh              both (what CI runs)
 #   scripts/sanitize.sh address      only ASan+UBSan and the fuzz targets
 #   scripts/sanitize.sh thread       only ThreadSanitizer
@@ -29,53 +31,74 @@ bash scripts/install-deps.sh
 # Ninja for new build directories, as scripts/build.sh.
 export CMAKE_GENERATOR=${CMAKE_GENERATOR:-Ninja}
 
+# Builds test executables with GCC and the given -fsanitize flags into
+# BUILD, runs each with its gtest filter and fails if any test fails or the
+# sanitizer reports. GCC, not clang: these tests need LibTorch, whose
+# headers clang 14 cannot compile in C++20 (see address_stage).
+#   gcc_sanitized_tests BUILD WHAT FLAGS "executable:filter"...
+gcc_sanitized_tests() {
+  local build=$1 what=$2 flags=$3
+  shift 3
+  local tests=("$@") targets=()
+  for t in "${tests[@]}"; do targets+=("${t%%:*}"); done
+  CC=gcc CXX=g++ cmake -S . -B "$build" \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 \
+    -DCMAKE_CXX_FLAGS="$flags -fno-omit-frame-pointer -g1" \
+    -DCMAKE_EXE_LINKER_FLAGS="$flags" \
+    -DFEDJETS_BUILD_TESTS=ON -DFEDJETS_BUILD_EXAMPLES=OFF >/dev/null
+  local start=$SECONDS
+  cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
+  echo "sanitize: $what build took $((SECONDS - start)) s"
+  start=$SECONDS
+  local status=0
+  for t in "${tests[@]}"; do
+    local name=${t%%:*} filter=${t#*:}
+    echo "sanitize: $name ($filter) under $what"
+    if ! "$build/bin/$name" --gtest_filter="$filter" \
+      >"$build/$name.log" 2>&1; then
+      status=1
+      tail -n 40 "$build/$name.log" >&2
+      echo "sanitize: $name failed or $what reported" \
+        "$(grep -cE '^(WARNING: ThreadSanitizer|==[0-9]+==ERROR|.*runtime error:)' \
+          "$build/$name.log") findings; see $build/$name.log" >&2
+    fi
+  done
+  echo "sanitize: $what tests took $((SECONDS - start)) s"
+  [[ $status == 0 ]] && echo "sanitize: $what clean"
+  return $status
+}
+
 thread_stage() {
-  # Each entry: a test executable and the gtest filter it runs with.
   # Transport: Connection over TLS and plain TCP (an io_context and a
   # client thread). Coordinators with clients in one process (network
   # thread, worker thread, training threads): connection caps, hostile
   # clients, a FedAvg federation, strategies sending the published
   # snapshot, and FedJETs clients served while rounds aggregate.
-  local tests=(
-    "transport_test:*"
-    "connection_limits_test:*"
-    "hostile_client_test:*"
-    "federation_test:*"
-    "model_snapshot_test:*"
-    "fedjets_test:*ServedWhileRoundsRun*"
-  )
-  local targets=()
-  for t in "${tests[@]}"; do targets+=("${t%%:*}"); done
-  # GCC, not clang: these tests need LibTorch, whose headers clang 14
-  # cannot compile in C++20 (see address_stage).
-  CC=gcc CXX=g++ cmake -S . -B build-tsan \
-    -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 \
-    -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer -g1" \
-    -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
-    -DFEDJETS_BUILD_TESTS=ON -DFEDJETS_BUILD_EXAMPLES=OFF >/dev/null
-  local start=$SECONDS
-  cmake --build build-tsan -j"$(nproc)" --target "${targets[@]}"
-  echo "sanitize: ThreadSanitizer build took $((SECONDS - start)) s"
-  start=$SECONDS
   # Suppressions name third-party libraries only (uninstrumented LibTorch
   # and its OpenMP runtime); a report with our frames is never hidden.
-  export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/scripts/tsan-suppressions.txt:second_deadlock_stack=1:halt_on_error=0:exitcode=66}
-  local status=0
-  for t in "${tests[@]}"; do
-    local name=${t%%:*} filter=${t#*:}
-    echo "sanitize: $name ($filter) under ThreadSanitizer"
-    if ! "build-tsan/bin/$name" --gtest_filter="$filter" \
-      >"build-tsan/$name.log" 2>&1; then
-      status=1
-      tail -n 40 "build-tsan/$name.log" >&2
-      echo "sanitize: $name failed or ThreadSanitizer reported" \
-        "$(grep -c '^WARNING: ThreadSanitizer' "build-tsan/$name.log") races;" \
-        "see build-tsan/$name.log" >&2
-    fi
-  done
-  echo "sanitize: ThreadSanitizer tests took $((SECONDS - start)) s"
-  [[ $status == 0 ]] && echo "sanitize: ThreadSanitizer clean"
-  return $status
+  TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/scripts/tsan-suppressions.txt:second_deadlock_stack=1:halt_on_error=0:exitcode=66} \
+    gcc_sanitized_tests build-tsan ThreadSanitizer -fsanitize=thread \
+    "transport_test:*" \
+    "connection_limits_test:*" \
+    "hostile_client_test:*" \
+    "federation_test:*" \
+    "model_snapshot_test:*" \
+    "fedjets_test:*ServedWhileRoundsRun*"
+}
+
+# The tests that need LibTorch under ASan+UBSan (address_stage covers the
+# LibTorch-free ones with clang): the learn, coordinator, client and sim
+# unit tests, and the integration tests where the coordinator decodes
+# tensors a peer sent (hostile clients, a whole federation). The first
+# report aborts the process, so it fails its test.
+address_libtorch_stage() {
+  ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_stack_use_after_return=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    gcc_sanitized_tests build-asan "ASan+UBSan (GCC)" \
+    "-fsanitize=address,undefined -fno-sanitize-recover=all" \
+    "learn_test:*" "coordinator_test:*" "client_test:*" "sim_test:*" \
+    "aggregate_test:*" "prometheus_test:*" \
+    "hostile_client_test:*" "federation_test:*"
 }
 
 address_stage() {
@@ -137,5 +160,8 @@ address_stage() {
   echo "sanitize: unit tests and fuzz targets ($targets) clean"
 }
 
-if [[ $mode == address || $mode == all ]]; then address_stage; fi
+if [[ $mode == address || $mode == all ]]; then
+  address_stage
+  address_libtorch_stage
+fi
 if [[ $mode == thread || $mode == all ]]; then thread_stage; fi
