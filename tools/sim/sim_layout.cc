@@ -35,13 +35,13 @@ common::Status SummarizePartition(const SimOptions& o,
   std::vector<std::vector<int64_t>> hist;
   for (const auto& s : *shards) hist.push_back(common::ClassCounts(s));
   auto per_client = common::IsPerClientDataset(o.data);
-  std::string how = per_client.ok() && *per_client
-                        ? "one file per client"
-                        : "partition " + o.partition;
+  std::string how = per_client.ok() && *per_client ? "one file per client"
+                                                   : "partition " + o.partition;
   if (so.validation_fraction > 0) {
-    how += fmt::format(" after {} of the training split was held out for {} "
-                       "validation clients",
-                       so.validation_fraction, o.validation_clients);
+    how += fmt::format(
+        " after {} of the training split was held out for {} "
+        "validation clients",
+        so.validation_fraction, o.validation_clients);
   }
   const std::string title =
       fmt::format("{} ({}): {} clients, {}, seed {}", o.data.name, o.data.path,

@@ -52,8 +52,8 @@ class ValidationSplitTest : public ::testing::Test {
 };
 
 TEST_F(ValidationSplitTest, SliceIsStratifiedAndDisjointFromEveryClient) {
-  for (const char* partition : {"grouped", "grouped-random", "dirichlet:0.3",
-                                "iid", "classes:3"}) {
+  for (const char* partition :
+       {"grouped", "grouped-random", "dirichlet:0.3", "iid", "classes:3"}) {
     auto split = MakeFederationSplit(labels_, 10, Options(partition));
     ASSERT_TRUE(split.ok()) << partition << ": " << split.status().ToString();
     const auto& slice = split->validation_indices;
@@ -160,8 +160,8 @@ TEST_F(ValidationSplitTest, IsDeterministicForASeed) {
 // options without them. With them, the grouped layout keeps its clients'
 // class sets and its unseen test clients; only the examples move.
 TEST_F(ValidationSplitTest, NoValidationClientsLeavesTheSplitAsItWas) {
-  for (const char* partition : {"grouped", "grouped-random", "dirichlet:0.3",
-                                "iid"}) {
+  for (const char* partition :
+       {"grouped", "grouped-random", "dirichlet:0.3", "iid"}) {
     SplitOptions plain = Options(partition);
     plain.validation_fraction = 0;
     plain.num_validation_eval = 0;
