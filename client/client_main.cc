@@ -64,6 +64,11 @@ int main(int argc, char** argv) {
       app, "--num-experts", d.num_experts,
       "FedJETs layout: shards 0..N-1 are the anchors of experts "
       "0..N-1 (must match the coordinator)");
+  common::AddOptionWithDefault(
+      app, "--validation-fraction", d.validation_fraction,
+      "share of the training split held out for the coordinator's "
+      "validation clients, never trained on (must match the coordinator's "
+      "--validation-fraction when it has --validation-clients; 0 = none)");
   app.add_flag_callback(
       "--no-reconnect", [&o] { o.reconnect = false; },
       "exit when the connection to the coordinator breaks instead of "

@@ -16,6 +16,7 @@ common::Result<std::vector<LocalClient>> LoadLocalClients(
   so.seed = o.seed;
   so.max_examples_per_client = o.max_examples_per_client;
   so.num_experts = o.num_experts;
+  so.validation_fraction = o.validation_fraction;
   auto shards = common::LoadShards(so, o.shards);
   if (!shards.ok()) return shards.status().Annotate("loading local data");
   std::vector<LocalClient> out;

@@ -25,6 +25,9 @@ struct DataOptions {
   std::string name_prefix = "client-";
   // FedJETs layout: shards 0..num_experts-1 anchor experts 0..num_experts-1.
   int num_experts = 0;
+  // Share of the training split held out for the coordinator's validation
+  // clients (common/data/shards.h); 0 = none.
+  double validation_fraction = 0;
 };
 
 common::Result<std::vector<LocalClient>> LoadLocalClients(

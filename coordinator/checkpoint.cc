@@ -77,6 +77,9 @@ common::Result<std::string> EncodeCheckpoint(const Checkpoint& c) {
   p.set_final_accuracy(c.final_accuracy);
   p.set_final_seen_accuracy(c.final_seen_accuracy);
   p.set_final_unseen_accuracy(c.final_unseen_accuracy);
+  if (c.final_validation_accuracy != -1.0) {  // -1: none (left out)
+    p.set_final_validation_accuracy(c.final_validation_accuracy);
+  }
   p.set_client_bytes_total(c.client_bytes_total);
   p.set_client_exchanges(c.client_exchanges);
   if (p.ByteSizeLong() > kMaxCheckpointBodyBytes) {
@@ -127,6 +130,8 @@ common::Result<Checkpoint> DecodeCheckpoint(std::string_view bytes) {
   c.final_accuracy = p.final_accuracy();
   c.final_seen_accuracy = p.final_seen_accuracy();
   c.final_unseen_accuracy = p.final_unseen_accuracy();
+  c.final_validation_accuracy =
+      p.has_final_validation_accuracy() ? p.final_validation_accuracy() : -1.0;
   c.client_bytes_total = p.client_bytes_total();
   c.client_exchanges = p.client_exchanges();
   return c;

@@ -37,6 +37,7 @@ struct Checkpoint {
   double final_accuracy = 0.0;
   double final_seen_accuracy = -1.0;
   double final_unseen_accuracy = -1.0;
+  double final_validation_accuracy = -1.0;
   uint64_t client_bytes_total = 0;
   int64_t client_exchanges = 0;
 };

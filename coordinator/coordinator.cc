@@ -88,12 +88,22 @@ Status Coordinator::Impl::Prepare() {
   auto data = common::LoadDataset(opt_.data);
   if (!data.ok()) return data.status().Annotate("loading evaluation data");
   std::optional<common::FederationSplit> split;
+  if (opt_.validation_clients != 0 && opt_.num_clients <= 0) {
+    return common::InvalidArgument(fmt::format(
+        "--validation-clients {} needs the simulated layout they are cut "
+        "from (--partition and --num-clients)",
+        opt_.validation_clients));
+  }
   if (opt_.num_clients > 0) {
     common::SplitOptions so;
     so.partition = opt_.partition;
     so.num_clients = opt_.num_clients;
     so.num_experts = opt_.strategy.num_experts;  // anchors in the layout
     so.seed = opt_.strategy.seed;
+    so.num_validation_eval = opt_.validation_clients;
+    if (opt_.validation_clients > 0) {
+      so.validation_fraction = opt_.validation_fraction;
+    }
     auto s = common::MakeFederationSplit(data->train.labels,
                                          data->train.num_classes, so);
     if (!s.ok()) return s.status().Annotate("building the evaluation clients");

@@ -51,6 +51,12 @@ struct CoordinatorOptions {
   // number of clients the client processes use (0 = no evaluation clients).
   std::string partition = "iid";
   int num_clients = 0;
+  // Validation clients of the layout (common/data/federation_split.h),
+  // drawn from validation_fraction of the training split, which the
+  // clients must hold out too (fedjets-client --validation-fraction).
+  // 0 = none: no cut.
+  int validation_clients = 0;
+  double validation_fraction = 0.1;
   int eval_every = 1;
 
   // Beyond these, a new connection is closed at once (docs/PROTOCOL.md,
@@ -109,6 +115,7 @@ struct RoundMetrics {
   double train_loss = 0.0;
   double test_accuracy = -1.0;  // -1 when not evaluated this round
   double unseen_accuracy = -1.0;
+  double validation_accuracy = -1.0;  // -1 without validation clients
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
   double seconds = 0.0;
@@ -140,6 +147,7 @@ struct RunSummary {
   double final_accuracy = 0.0;
   double final_seen_accuracy = -1.0;
   double final_unseen_accuracy = -1.0;
+  double final_validation_accuracy = -1.0;
   int rejected_connections = 0;
   int served_clients = 0;
   int resumed_after_round = 0;  // the checkpoint's round, 0 if not resumed

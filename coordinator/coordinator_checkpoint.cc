@@ -26,6 +26,10 @@ std::string Coordinator::Impl::ConfigFingerprint() const {
   add("--num-clients", std::to_string(opt_.num_clients));
   add("--clients-per-round", std::to_string(opt_.clients_per_round));
   add("--anchor-share", fmt::format("{}", opt_.anchor_share));
+  if (opt_.validation_clients > 0) {  // older checkpoints have none
+    add("--validation-clients", std::to_string(opt_.validation_clients));
+    add("--validation-fraction", fmt::format("{}", opt_.validation_fraction));
+  }
   return fmt::format("{}", fmt::join(args, "\n"));
 }
 
@@ -66,6 +70,7 @@ Status Coordinator::Impl::LoadResumePoint() {
   summary_.final_accuracy = c->final_accuracy;
   summary_.final_seen_accuracy = c->final_seen_accuracy;
   summary_.final_unseen_accuracy = c->final_unseen_accuracy;
+  summary_.final_validation_accuracy = c->final_validation_accuracy;
   client_bytes_total_ = c->client_bytes_total;
   client_exchanges_ = c->client_exchanges;
   resume_ = std::move(*c);
@@ -87,6 +92,7 @@ awaitable<Status> Coordinator::Impl::SaveCheckpoint(
   c.final_accuracy = summary_.final_accuracy;
   c.final_seen_accuracy = summary_.final_seen_accuracy;
   c.final_unseen_accuracy = summary_.final_unseen_accuracy;
+  c.final_validation_accuracy = summary_.final_validation_accuracy;
   c.client_bytes_total = client_bytes_total_;
   c.client_exchanges = client_exchanges_;
   // The published snapshot is the state after `round`. By reference: c

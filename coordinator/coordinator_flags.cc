@@ -238,6 +238,17 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
   AddOptionWithDefault(app, "--num-clients", o.num_clients,
                        "clients in the simulated layout (0 = evaluate the "
                        "test split only)");
+  AddOptionWithDefault(
+      app, "--validation-clients", o.validation_clients,
+      "validation clients for tuning, scored every evaluation as "
+      "validation_accuracy: label mixes drawn like the unseen clients', "
+      "examples from --validation-fraction of the training split, which "
+      "no client trains on (0 = none; needs --partition, --num-clients)");
+  AddOptionWithDefault(
+      app, "--validation-fraction", o.validation_fraction,
+      "share of each class's training examples cut off for the validation "
+      "clients when there are any; give every fedjets-client the same "
+      "--validation-fraction");
   app.add_flag("--linger", o.linger,
                "after the last round keep serving just-in-time clients until "
                "interrupted");

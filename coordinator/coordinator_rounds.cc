@@ -236,9 +236,11 @@ awaitable<Status> Coordinator::Impl::Drive() {
           co_await OnWorkers([&] { return strategy_->Evaluate(round); });
       m.test_accuracy = eval.test_accuracy;
       m.unseen_accuracy = eval.accuracy.unseen.value_or(-1.0);
+      m.validation_accuracy = eval.accuracy.validation.value_or(-1.0);
       summary_.final_accuracy = m.test_accuracy;
       summary_.final_seen_accuracy = eval.accuracy.seen.value_or(-1.0);
       summary_.final_unseen_accuracy = m.unseen_accuracy;
+      summary_.final_validation_accuracy = m.validation_accuracy;
       Record(eval);
     }
     m.seconds =
@@ -258,6 +260,9 @@ awaitable<Status> Coordinator::Impl::Drive() {
       round_event.updates_rejected = m.updates_rejected;
     }
     if (m.test_accuracy >= 0) round_event.test_accuracy = m.test_accuracy;
+    if (m.validation_accuracy >= 0) {
+      round_event.validation_accuracy = m.validation_accuracy;
+    }
     Record(round_event);
     log_.PrintRow(m);
     // A failed checkpoint costs a resume some rounds, not this run.

@@ -89,6 +89,9 @@ Status Coordinator::Impl::SaveRun() {
   if (summary_.final_unseen_accuracy >= 0) {
     end.accuracy.unseen = summary_.final_unseen_accuracy;
   }
+  if (summary_.final_validation_accuracy >= 0) {
+    end.accuracy.validation = summary_.final_validation_accuracy;
+  }
   Record(end);
   return Status::Ok();
 }

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "coordinator/training_recipes.h"
 
 namespace fedjets::coordinator {
@@ -15,12 +17,27 @@ std::vector<EvalClient> BuildEvalClients(const common::TrainTest& data,
                                          int64_t per_client, uint64_t seed) {
   std::vector<EvalClient> out;
   uint64_t k = 0;
+  // Validation clients draw from the validation slice alone.
+  std::vector<int64_t> slice_labels;
+  for (int64_t i : split.validation_indices) {
+    slice_labels.push_back(data.train.labels[i]);
+  }
   for (const auto& spec : split.eval_clients) {
     EvalClient c;
     c.name = spec.name;
-    c.unseen = spec.unseen;
+    c.kind = spec.kind;
     for (size_t i = 0; i < spec.class_weights.size(); ++i) {
       if (spec.class_weights[i] > 0) c.classes.push_back(i);
+    }
+    if (spec.kind == common::EvalClientKind::kValidation) {
+      auto idx = common::SampleByClass(slice_labels, spec.class_weights,
+                                       per_client, seed * 7919 + k);
+      ++k;
+      for (int64_t& i : idx) i = split.validation_indices[i];
+      if (idx.empty()) continue;
+      c.test = common::ToTensors(common::Subset(data.train, idx));
+      out.push_back(std::move(c));
+      continue;
     }
     auto test_idx = common::SampleByClass(data.test.labels, spec.class_weights,
                                           per_client, seed * 7919 + k);
@@ -37,27 +54,35 @@ std::vector<EvalClient> BuildEvalClients(const common::TrainTest& data,
 
 namespace {
 
-// Mean accuracy over seen and over unseen clients.
-class SeenUnseenMean {
+// Mean accuracy over the clients of each kind.
+class MeanByKind {
  public:
   // The client's accuracy with predictions `pred`, added to its mean.
   double Add(const EvalClient& c, const torch::Tensor& pred) {
     const double acc =
         pred.eq(c.test.y).to(torch::kFloat64).mean().item<double>();
-    sum_[c.unseen] += acc;
-    ++n_[c.unseen];
+    const auto kind = static_cast<size_t>(c.kind);
+    sum_[kind] += acc;
+    ++n_[kind];
     return acc;
   }
   SplitAccuracy Means() const {
     SplitAccuracy a;
-    if (n_[0]) a.seen = sum_[0] / n_[0];
-    if (n_[1]) a.unseen = sum_[1] / n_[1];
+    a.seen = Mean(common::EvalClientKind::kSeen);
+    a.unseen = Mean(common::EvalClientKind::kUnseen);
+    a.validation = Mean(common::EvalClientKind::kValidation);
     return a;
   }
 
  private:
-  double sum_[2] = {0, 0};
-  int n_[2] = {0, 0};
+  std::optional<double> Mean(common::EvalClientKind kind) const {
+    const auto k = static_cast<size_t>(kind);
+    if (n_[k] == 0) return std::nullopt;
+    return sum_[k] / n_[k];
+  }
+
+  double sum_[3] = {0, 0, 0};
+  int n_[3] = {0, 0, 0};
 };
 
 }  // namespace
@@ -67,11 +92,11 @@ ClientScores ScoreClients(
     const std::function<torch::Tensor(const EvalClient&, ClientAccuracy&)>&
         predict) {
   ClientScores out;
-  SeenUnseenMean mean;
+  MeanByKind mean;
   for (const auto& c : clients) {
     ClientAccuracy info;
     info.name = c.name;
-    info.unseen = c.unseen;
+    info.kind = c.kind;
     info.labels = c.classes;
     torch::Tensor pred = predict(c, info);
     info.accuracy = mean.Add(c, pred);
@@ -92,8 +117,9 @@ SplitAccuracy ScoreReference(
     const std::vector<EvalClient>& clients,
     const std::function<common::Result<torch::Tensor>(const EvalClient&)>&
         predict) {
-  SeenUnseenMean mean;
+  MeanByKind mean;
   for (const auto& c : clients) {
+    if (c.kind == common::EvalClientKind::kValidation) continue;
     auto pred = predict(c);
     if (!pred.ok()) return UnscoredReference(pred.status());
     mean.Add(c, *pred);

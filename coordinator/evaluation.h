@@ -1,6 +1,7 @@
 // Evaluation helpers shared by the strategies: the held-out evaluation
-// clients (seen and unseen label mixes), scoring a predictor on them, the
-// reference gate and the fine-tuning reference baselines.
+// clients (seen and unseen label mixes, and validation clients cut from
+// the training split), scoring a predictor on them, the reference gate
+// and the fine-tuning reference baselines.
 #pragma once
 
 #include <torch/torch.h>
@@ -20,10 +21,14 @@ namespace fedjets::coordinator {
 
 struct EvalClient {
   std::string name;
-  bool unseen = false;
+  common::EvalClientKind kind = common::EvalClientKind::kSeen;
   std::vector<int64_t> classes;  // classes with positive weight
-  common::TensorData test;       // drawn from the test split
-  common::TensorData train;      // labelled local data for fine-tuning
+  // What it is scored on: drawn from the test split, or for a validation
+  // client from the split's validation slice of the training split.
+  common::TensorData test;
+  // Labelled local data for fine-tuning (none for a validation client:
+  // the reference methods leave those out).
+  common::TensorData train;
 };
 
 // Test and train examples for each evaluation client of the split.
@@ -32,7 +37,8 @@ std::vector<EvalClient> BuildEvalClients(const common::TrainTest& data,
                                          int64_t examples_per_client,
                                          uint64_t seed);
 
-// Every client's accuracy and the means over seen and unseen clients.
+// Every client's accuracy and the means over seen, unseen and validation
+// clients.
 struct ClientScores {
   SplitAccuracy accuracy;
   std::vector<ClientAccuracy> clients;
@@ -47,8 +53,9 @@ ClientScores ScoreClients(
         predict);
 
 // Scores a reference method (an entry of the `baselines` event) on every
-// client. When `predict` fails for a client the method has no number:
-// UnscoredReference(the error).
+// seen and unseen client (validation clients are for tuning the federated
+// method, and have no fine-tuning data). When `predict` fails for a client the
+// method has no number: UnscoredReference(the error).
 SplitAccuracy ScoreReference(
     const std::vector<EvalClient>& clients,
     const std::function<common::Result<torch::Tensor>(const EvalClient&)>&

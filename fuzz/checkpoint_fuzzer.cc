@@ -68,6 +68,7 @@ bool SameCheckpoint(const coordinator::Checkpoint& a,
          same_bits(a.final_accuracy, b.final_accuracy) &&
          same_bits(a.final_seen_accuracy, b.final_seen_accuracy) &&
          same_bits(a.final_unseen_accuracy, b.final_unseen_accuracy) &&
+         same_bits(a.final_validation_accuracy, b.final_validation_accuracy) &&
          a.client_bytes_total == b.client_bytes_total &&
          a.client_exchanges == b.client_exchanges;
 }

@@ -11,6 +11,9 @@
 # so an interrupted grid continues where it stopped; FORCE=1 reruns them.
 # A run that fails is logged and left unfinished: fedjets-report lists it
 # and keeps it out of the means. Extra arguments go to every fedjets-sim.
+# The grid's hyper-parameters (PROX_MU, ROUTING_LOSS, SERVE_MASS, ...) are
+# fixed values: choose them on validation clients cut from the training
+# split with scripts/tune.sh, never on this grid's unseen (test) clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -9,12 +9,13 @@
 #include <set>
 
 #include "common/base/seeded_random.h"
+#include "common/data/federation_layout.h"
 #include "common/data/partition.h"
 
 namespace fedjets::common {
 namespace {
 
-using ClassSet = std::vector<int64_t>;
+using federation_internal::ClassSet;
 
 std::vector<ClassSet> MakeGroups(int64_t num_classes, int num_groups,
                                  std::mt19937_64& rng) {
@@ -33,12 +34,6 @@ ClassSet Union(const ClassSet& a, const ClassSet& b) {
   ClassSet u;
   std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(u));
   return u;
-}
-
-std::vector<double> Uniform(const ClassSet& s, int64_t num_classes) {
-  std::vector<double> w(num_classes, 0.0);
-  for (int64_t c : s) w[c] = 1.0 / static_cast<double>(s.size());
-  return w;
 }
 
 ClassSet RandomSet(int64_t num_classes, size_t size, std::mt19937_64& rng) {
@@ -104,9 +99,32 @@ std::vector<int64_t> SampleByClass(const std::vector<int64_t>& labels,
   return out;
 }
 
-Result<FederationSplit> MakeFederationSplit(const std::vector<int64_t>& labels,
-                                            int64_t num_classes,
-                                            const SplitOptions& o) {
+namespace federation_internal {
+
+std::vector<double> Uniform(const ClassSet& s, int64_t num_classes) {
+  std::vector<double> w(num_classes, 0.0);
+  for (int64_t c : s) w[c] = 1.0 / static_cast<double>(s.size());
+  return w;
+}
+
+// Up to `count` distinct random class sets of `size` that are not in
+// `held` (10000 draws at most).
+std::vector<ClassSet> DrawUnheldSets(int64_t num_classes, size_t size,
+                                     const std::set<ClassSet>& held, int count,
+                                     std::mt19937_64& rng) {
+  std::vector<ClassSet> out;
+  for (int tries = 0; tries < 10000 && static_cast<int>(out.size()) < count;
+       ++tries) {
+    ClassSet s = RandomSet(num_classes, size, rng);
+    if (!held.count(s) && std::find(out.begin(), out.end(), s) == out.end()) {
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
+Result<FederationSplit> MakeLayout(const std::vector<int64_t>& labels,
+                                   int64_t num_classes, const SplitOptions& o) {
   const int m = o.num_experts;
   if (o.num_clients < 1) return InvalidArgument("need at least one client");
   if (m < 0 || m > num_classes) {
@@ -174,15 +192,8 @@ Result<FederationSplit> MakeFederationSplit(const std::vector<int64_t>& labels,
       split.clients[first_normal + j].classes = s;
       held.insert(s);
     }
-    for (int tries = 0; tries < 10000 && static_cast<int>(unseen_sets.size()) <
-                                             o.num_unseen_eval;
-         ++tries) {
-      ClassSet s = RandomSet(num_classes, size, rng);
-      if (!held.count(s) && std::find(unseen_sets.begin(), unseen_sets.end(),
-                                      s) == unseen_sets.end()) {
-        unseen_sets.push_back(s);
-      }
-    }
+    unseen_sets =
+        DrawUnheldSets(num_classes, size, held, o.num_unseen_eval, rng);
     AssignByClassSets(labels, num_classes, split.clients, rng);
   } else {
     auto spec = ParsePartitionSpec(o.partition);
@@ -220,16 +231,8 @@ Result<FederationSplit> MakeFederationSplit(const std::vector<int64_t>& labels,
     for (int j = 0; j < num_normal; ++j)
       held.insert(split.clients[first_normal + j].classes);
     if (spec->kind == PartitionSpec::Kind::kClasses) {
-      for (int tries = 0;
-           tries < 10000 &&
-           static_cast<int>(unseen_sets.size()) < o.num_unseen_eval;
-           ++tries) {
-        ClassSet s = RandomSet(num_classes, spec->classes_per_client, rng);
-        if (!held.count(s) && std::find(unseen_sets.begin(), unseen_sets.end(),
-                                        s) == unseen_sets.end()) {
-          unseen_sets.push_back(s);
-        }
-      }
+      unseen_sets = DrawUnheldSets(num_classes, spec->classes_per_client, held,
+                                   o.num_unseen_eval, rng);
     }
     if (spec->kind == PartitionSpec::Kind::kDirichlet) {
       std::gamma_distribution<double> gamma(spec->alpha, 1.0);
@@ -238,24 +241,26 @@ Result<FederationSplit> MakeFederationSplit(const std::vector<int64_t>& labels,
         double total = 0;
         for (double& v : w) total += (v = gamma(rng));
         for (double& v : w) v = total > 0 ? v / total : 1.0 / num_classes;
-        split.eval_clients.push_back({fmt::format("unseen-{}", u), true, w});
+        split.eval_clients.push_back(
+            {fmt::format("unseen-{}", u), EvalClientKind::kUnseen, w});
       }
     }
     if (spec->kind == PartitionSpec::Kind::kIid) {
       split.eval_clients.push_back(
-          {"unseen-0", true,
+          {"unseen-0", EvalClientKind::kUnseen,
            std::vector<double>(num_classes, 1.0 / num_classes)});
     }
   }
   for (auto& c : split.clients) std::sort(c.indices.begin(), c.indices.end());
   for (int j = 0; j < std::min(o.num_seen_eval, num_normal); ++j) {
     split.eval_clients.push_back(
-        {fmt::format("seen-{}", first_normal + j), false,
+        {fmt::format("seen-{}", first_normal + j), EvalClientKind::kSeen,
          Histogram(labels, split.clients[first_normal + j].indices,
                    num_classes)});
   }
   for (size_t u = 0; u < unseen_sets.size(); ++u) {
-    split.eval_clients.push_back({fmt::format("unseen-{}", u), true,
+    split.eval_clients.push_back({fmt::format("unseen-{}", u),
+                                  EvalClientKind::kUnseen,
                                   Uniform(unseen_sets[u], num_classes)});
   }
   for (size_t k = 0; k < split.clients.size(); ++k) {
@@ -269,4 +274,5 @@ Result<FederationSplit> MakeFederationSplit(const std::vector<int64_t>& labels,
   return split;
 }
 
+}  // namespace federation_internal
 }  // namespace fedjets::common

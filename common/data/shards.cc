@@ -44,6 +44,13 @@ Result<std::vector<Dataset>> LoadShards(const ShardOptions& o,
   if (!loader.ok()) return loader.status();
   std::vector<Dataset> out;
   if (loader->load_client) {
+    if (o.validation_fraction > 0) {
+      return InvalidArgument(fmt::format(
+          "--validation-fraction {}: dataset '{}' holds one file per client, "
+          "so no validation slice can be cut from a shared training split; "
+          "use a dataset split by --partition for validation clients",
+          o.validation_fraction, o.data.name));
+    }
     for (int s : shards) {
       const std::string what =
           fmt::format("dataset '{}' client {}", o.data.name, s);
@@ -64,6 +71,7 @@ Result<std::vector<Dataset>> LoadShards(const ShardOptions& o,
   so.num_clients = o.num_shards;
   so.num_experts = o.num_experts;
   so.seed = o.seed;
+  so.validation_fraction = o.validation_fraction;
   auto split = MakeFederationSplit(train.labels, train.num_classes, so);
   if (!split.ok()) return split.status();
   for (int s : shards) {

@@ -28,6 +28,10 @@ struct ShardOptions {
   // FedJETs layout: shards 0..num_experts-1 are the anchors, each holding
   // one class group (common/federation_split.h). 0 = plain partition.
   int num_experts = 0;
+  // Share of the training split cut off for the coordinator's validation
+  // clients before the shards are made (SplitOptions::validation_fraction;
+  // must match the coordinator's). 0 = none. Per-client datasets refuse it.
+  double validation_fraction = 0;
 };
 
 // True when `data` names a per-client dataset. NotFound for an unknown name.

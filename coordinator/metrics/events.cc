@@ -69,6 +69,7 @@ class Fields {
 void ReadFields(const Fields& f, SplitAccuracy& a) {
   f.Optional("seen_accuracy", a.seen);
   f.Optional("unseen_accuracy", a.unseen);
+  f.Optional("validation_accuracy", a.validation);
   f.Optional("error", a.error);
 }
 
@@ -76,12 +77,14 @@ void ReadFields(const Fields& f, ClientAccuracy& c) {
   f.Required("name", c.name);
   std::string kind;
   f.Required("kind", kind);
-  if (kind != "seen" && kind != "unseen") {
+  auto parsed = common::ParseEvalClientKind(kind);
+  if (!parsed) {
     throw std::invalid_argument(
-        fmt::format("field \"{}\" is \"{}\", expected \"seen\" or \"unseen\"",
+        fmt::format("field \"{}\" is \"{}\", expected \"seen\", \"unseen\" or "
+                    "\"validation\"",
                     f.Name("kind"), kind));
   }
-  c.unseen = kind == "unseen";
+  c.kind = *parsed;
   f.Required("labels", c.labels);
   f.Required("accuracy", c.accuracy);
   f.Optional("experts", c.experts);
@@ -140,6 +143,7 @@ void Fields::Read(const json& j, const std::string& path, T& out) {
 void PutAccuracy(json& j, const SplitAccuracy& a) {
   if (a.seen) j["seen_accuracy"] = *a.seen;
   if (a.unseen) j["unseen_accuracy"] = *a.unseen;
+  if (a.validation) j["validation_accuracy"] = *a.validation;
   if (a.error) j["error"] = *a.error;
 }
 
@@ -224,6 +228,9 @@ void to_json(json& j, const RoundEvent& e) {
        {"bytes_received", e.bytes_received},
        {"seconds", e.seconds}};
   if (e.test_accuracy) j["test_accuracy"] = *e.test_accuracy;
+  if (e.validation_accuracy) {
+    j["validation_accuracy"] = *e.validation_accuracy;
+  }
   if (e.expert_load) j["expert_load"] = *e.expert_load;
   if (e.updates_rejected) j["updates_rejected"] = *e.updates_rejected;
   if (e.attempts) j["attempts"] = *e.attempts;
@@ -242,6 +249,7 @@ void from_json(const json& j, RoundEvent& e) {
   f.Required("bytes_received", e.bytes_received);
   f.Required("seconds", e.seconds);
   f.Optional("test_accuracy", e.test_accuracy);
+  f.Optional("validation_accuracy", e.validation_accuracy);
   f.Optional("expert_load", e.expert_load);
   f.Optional("updates_rejected", e.updates_rejected);
   f.Optional("attempts", e.attempts);
@@ -288,7 +296,7 @@ void from_json(const json& j, SplitAccuracy& a) {
 
 void to_json(json& j, const ClientAccuracy& c) {
   j = {{"name", c.name},
-       {"kind", c.unseen ? "unseen" : "seen"},
+       {"kind", std::string(common::EvalClientKindName(c.kind))},
        {"labels", c.labels},
        {"accuracy", c.accuracy}};
   if (c.experts) j["experts"] = *c.experts;

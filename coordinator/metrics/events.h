@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/base/status.h"
+#include "common/data/eval_client_kind.h"
 
 namespace fedjets::coordinator {
 
@@ -76,6 +77,8 @@ struct RoundEvent {
   uint64_t bytes_received = 0;
   double seconds = 0.0;
   std::optional<double> test_accuracy;  // when evaluated this round
+  // When evaluated this round and the run has validation clients.
+  std::optional<double> validation_accuracy;
   // fedjets: per expert, the number of clients that trained it.
   std::optional<std::vector<int>> expert_load;
   // Updates the coordinator refused, by reason ("num_samples",
@@ -113,21 +116,25 @@ struct RoundFailedEvent {
   bool operator==(const RoundFailedEvent&) const = default;
 };
 
-// Mean accuracy over the seen and over the unseen evaluation clients
-// (JSON: seen_accuracy, unseen_accuracy); empty when there are none of
-// that kind. A reference method that could not be scored has no numbers
-// and says why in `error`.
+// Mean accuracy over the seen, the unseen and the validation evaluation
+// clients (JSON: seen_accuracy, unseen_accuracy, validation_accuracy);
+// empty when there are none of that kind. A reference method that could
+// not be scored has no numbers and says why in `error`.
 struct SplitAccuracy {
   std::optional<double> seen;
   std::optional<double> unseen;
   std::optional<std::string> error = {};  // "= {}": aggregates may omit it
+  // Validation clients cut from the training split (--validation-clients);
+  // the reference methods leave them out.
+  std::optional<double> validation = {};
   bool operator==(const SplitAccuracy&) const = default;
 };
 
-// One evaluation client's score (JSON kind: "seen" / "unseen").
+// One evaluation client's score (JSON kind: "seen", "unseen" or
+// "validation").
 struct ClientAccuracy {
   std::string name;
-  bool unseen = false;
+  common::EvalClientKind kind = common::EvalClientKind::kSeen;
   std::vector<int64_t> labels;  // the classes it holds
   double accuracy = 0.0;
   std::optional<std::vector<int>> experts;  // fedjets: the ones it picked
@@ -140,7 +147,7 @@ struct EvalEvent {
   int round = 0;
   std::string algorithm;
   double test_accuracy = 0.0;
-  SplitAccuracy accuracy;  // flattened: seen_accuracy, unseen_accuracy
+  SplitAccuracy accuracy;  // flattened: seen_, unseen_, validation_accuracy
   std::vector<ClientAccuracy> clients;
   // fedjets: on unseen clients; anchor_routed_accuracy needs anchors.
   std::optional<double> routing_accuracy, gate_entropy;
@@ -181,7 +188,7 @@ struct EndEvent {
   double final_test_accuracy = 0.0;
   uint64_t full_model_bytes = 0;
   double bytes_per_client_round = 0.0;
-  SplitAccuracy accuracy;  // flattened: seen_accuracy, unseen_accuracy
+  SplitAccuracy accuracy;  // flattened: seen_, unseen_, validation_accuracy
   bool operator==(const EndEvent&) const = default;
 };
 

@@ -19,7 +19,7 @@ EvalEvent FedJetsStrategy::Evaluate(int round) {
                                   HasGeneralist(), Serving());
     info.experts = jit.selected;
     routed.push_back(jit.routed);
-    if (c.unseen) {
+    if (c.kind == common::EvalClientKind::kUnseen) {
       generalist_used += jit.chosen.eq(GeneralistId()).sum().item<int64_t>();
       unseen_samples += jit.chosen.size(0);
     }
@@ -88,7 +88,7 @@ double FedJetsStrategy::AnchorRoutedAccuracy() {
   double sum = 0;
   int n = 0;
   for (const auto& c : ctx_.eval_clients) {
-    if (!c.unseen) continue;
+    if (c.kind != common::EvalClientKind::kUnseen) continue;
     torch::Tensor chosen = owner.index_select(0, c.test.y);
     torch::Tensor held = chosen.ge(0);
     const double n_held = held.sum().item<double>();
@@ -131,7 +131,7 @@ FedJetsStrategy::RoutingStats FedJetsStrategy::Routing(
   int unseen = 0;
   for (size_t i = 0; i < ctx_.eval_clients.size(); ++i) {
     const auto& c = ctx_.eval_clients[i];
-    if (!c.unseen) continue;
+    if (c.kind != common::EvalClientKind::kUnseen) continue;
     auto y = c.test.y.accessor<int64_t, 1>();
     auto chosen = routed_per_client[i].accessor<int64_t, 1>();
     for (int64_t j = 0; j < y.size(0); ++j) {

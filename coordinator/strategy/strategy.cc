@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "coordinator/common_expert.h"
 #include "coordinator/strategy/strategy_context.h"
 #include "coordinator/strategy/update_aggregator.h"
@@ -106,6 +108,24 @@ asio::awaitable<common::Result<ClientUpdate>> ReceiveClientUpdate(
   co_return u;
 }
 
+namespace {
+
+// The training split without the split's validation slice; nothing when
+// there is none (the training split is the pool).
+std::optional<common::Dataset> TrainingPool(
+    const common::Dataset& train, const common::FederationSplit* split) {
+  if (!split || split->validation_indices.empty()) return std::nullopt;
+  std::vector<bool> held_out(train.size(), false);
+  for (int64_t i : split->validation_indices) held_out[i] = true;
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < train.size(); ++i) {
+    if (!held_out[i]) keep.push_back(i);
+  }
+  return common::Subset(train, keep);
+}
+
+}  // namespace
+
 common::Result<std::unique_ptr<Strategy>> MakeStrategy(
     const StrategyOptions& o, const common::TrainTest& data,
     const common::FederationSplit* split) {
@@ -132,11 +152,15 @@ common::Result<std::unique_ptr<Strategy>> MakeStrategy(
         BuildEvalClients(data, *split, o.eval_examples_per_client, o.seed);
     ctx.anchor_classes = split->anchor_classes;
   }
+  // The validation slice is held out of everything the coordinator
+  // trains, as it is of the clients' shards.
+  const std::optional<common::Dataset> pool = TrainingPool(data.train, split);
+  const common::Dataset& train = pool ? *pool : data.train;
   auto source = ParseCommonExpert(o.common_expert);
   if (!source.ok()) return source.status();
   if (!source->none()) {
     auto c = source->file.empty()
-                 ? PretrainCommonExpert(ctx.spec, data.train, source->examples,
+                 ? PretrainCommonExpert(ctx.spec, train, source->examples,
                                         source->epochs, o.seed,
                                         o.common_expert_cache)
                  : LoadCommonExpert(ctx.spec, source->file);
@@ -149,9 +173,8 @@ common::Result<std::unique_ptr<Strategy>> MakeStrategy(
   }
   if (o.algorithm == "fedjets" && o.baselines && ctx.common_expert &&
       !ctx.anchor_classes.empty()) {
-    auto g =
-        TrainReferenceGate(*ctx.common_expert, data.train, ctx.anchor_classes,
-                           o.gate_hidden, kReferenceGateEpochs, o.seed);
+    auto g = TrainReferenceGate(*ctx.common_expert, train, ctx.anchor_classes,
+                                o.gate_hidden, kReferenceGateEpochs, o.seed);
     if (!g.ok()) return g.status().Annotate("reference gate");
     ctx.reference_gate = *g;
   }

@@ -61,6 +61,21 @@ TEST(CheckpointTest, RoundTripsEveryField) {
   EXPECT_EQ(d->client_exchanges, 4);
 }
 
+// Absent in runs without validation clients and in older files (read as
+// -1, "none"); a real 0 stays 0.
+TEST(CheckpointTest, ValidationAccuracyIsKeptOnlyWhenThereIsOne) {
+  Checkpoint c = MakeCheckpoint(2);
+  auto none = DecodeCheckpoint(EncodeCheckpoint(c).value());
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->final_validation_accuracy, -1.0);
+  for (double v : {0.0, 0.65}) {
+    c.final_validation_accuracy = v;
+    auto d = DecodeCheckpoint(EncodeCheckpoint(c).value());
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ(d->final_validation_accuracy, v);
+  }
+}
+
 TEST(CheckpointTest, EveryFlippedByteAndEveryTruncationIsRefused) {
   const std::string good = EncodeCheckpoint(MakeCheckpoint(1)).value();
   for (size_t i = 0; i < good.size(); ++i) {

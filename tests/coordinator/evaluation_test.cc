@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "coordinator/common_expert.h"
 #include "tests/coordinator/blobs.h"
@@ -197,16 +198,99 @@ TEST(FineTunedTest, NamesTheClientWhenItCannotTrain) {
   EXPECT_FALSE(FineTuned(**model, wider, BlobClient("c", 5), 1, 1).ok());
 }
 
+// Blobs whose first feature is the example's index (negated, minus one,
+// for the test split), so that a client's examples say where they came
+// from.
+common::Dataset Numbered(common::Dataset d, bool test) {
+  for (int64_t i = 0; i < d.size(); ++i) {
+    d.features[i * d.ExampleSize()] = test ? -1.f - i : static_cast<float>(i);
+  }
+  return d;
+}
+
+TEST(BuildEvalClientsTest, ValidationClientsDrawOnlyFromTheValidationSlice) {
+  const common::TrainTest data{Numbered(Blobs(100, 1), false),
+                               Numbered(Blobs(50, 2), true)};
+  common::SplitOptions o;
+  o.partition = "iid";
+  o.num_clients = 4;
+  o.num_experts = 0;
+  o.validation_fraction = 0.2;
+  o.num_validation_eval = 2;
+  auto split = common::MakeFederationSplit(data.train.labels, 4, o);
+  ASSERT_TRUE(split.ok()) << split.status().ToString();
+  const std::set<int64_t> slice(split->validation_indices.begin(),
+                                split->validation_indices.end());
+  const auto clients = BuildEvalClients(data, *split, 40, 1);
+  int validation = 0;
+  for (const auto& c : clients) {
+    ASSERT_GT(c.test.x.size(0), 0) << c.name;
+    auto first = c.test.x.select(1, 0).contiguous();
+    for (int64_t j = 0; j < first.size(0); ++j) {
+      const float id = first[j].item<float>();
+      if (c.kind == common::EvalClientKind::kValidation) {
+        EXPECT_TRUE(slice.count(static_cast<int64_t>(id)))
+            << c.name << " holds training example " << id
+            << ", outside the validation slice";
+      } else {
+        EXPECT_LT(id, 0) << c.name << " is scored on the test split";
+      }
+    }
+    if (c.kind == common::EvalClientKind::kValidation) {
+      ++validation;
+      EXPECT_EQ(c.test.x.size(0), 40) << c.name;
+      EXPECT_EQ(c.train.size(), 0) << c.name << " has no fine-tuning data";
+    }
+  }
+  EXPECT_EQ(validation, 2);
+}
+
 TEST(ScoreReferenceTest, AveragesSeenAndUnseenClients) {
   std::vector<EvalClient> clients = {BlobClient("a", 5), BlobClient("b", 5)};
-  clients[1].unseen = true;
+  clients[1].kind = common::EvalClientKind::kUnseen;
   SplitAccuracy s = ScoreReference(clients, [](const EvalClient& c) {
-    return c.unseen ? torch::zeros_like(c.test.y) : c.test.y.clone();
+    return c.kind == common::EvalClientKind::kUnseen
+               ? torch::zeros_like(c.test.y)
+               : c.test.y.clone();
   });
   ASSERT_TRUE(s.seen && s.unseen);
   EXPECT_DOUBLE_EQ(*s.seen, 1.0);
   EXPECT_DOUBLE_EQ(*s.unseen, 0.25);
+  EXPECT_FALSE(s.validation);
   EXPECT_FALSE(s.error);
+}
+
+// Reference methods are not tuned: validation clients are left out of
+// them (and have no fine-tuning data).
+TEST(ScoreReferenceTest, LeavesValidationClientsOut) {
+  std::vector<EvalClient> clients = {BlobClient("a", 5), BlobClient("v", 5)};
+  clients[1].kind = common::EvalClientKind::kValidation;
+  std::vector<std::string> scored;
+  SplitAccuracy s = ScoreReference(clients, [&](const EvalClient& c) {
+    scored.push_back(c.name);
+    return c.test.y.clone();
+  });
+  EXPECT_EQ(scored, std::vector<std::string>{"a"});
+  EXPECT_TRUE(s.seen);
+  EXPECT_FALSE(s.validation);
+}
+
+TEST(ScoreClientsTest, AveragesValidationClientsApart) {
+  std::vector<EvalClient> clients = {BlobClient("a", 5), BlobClient("u", 5),
+                                     BlobClient("v", 5)};
+  clients[1].kind = common::EvalClientKind::kUnseen;
+  clients[2].kind = common::EvalClientKind::kValidation;
+  ClientScores s =
+      ScoreClients(clients, [](const EvalClient& c, ClientAccuracy&) {
+        return c.kind == common::EvalClientKind::kValidation
+                   ? torch::zeros_like(c.test.y)
+                   : c.test.y.clone();
+      });
+  ASSERT_TRUE(s.accuracy.seen && s.accuracy.unseen && s.accuracy.validation);
+  EXPECT_DOUBLE_EQ(*s.accuracy.unseen, 1.0);
+  EXPECT_DOUBLE_EQ(*s.accuracy.validation, 0.25);
+  ASSERT_EQ(s.clients.size(), 3u);
+  EXPECT_EQ(s.clients[2].kind, common::EvalClientKind::kValidation);
 }
 
 TEST(ScoreReferenceTest, ReportsTheErrorInsteadOfAnAccuracy) {

@@ -135,7 +135,7 @@ TEST_F(FedJetsTest, ServingFlagsReachEvaluationAndServedClients) {
     int unseen = 0, beyond_top_k = 0;
     for (const auto& c : eval->clients) {
       ASSERT_TRUE(c.experts) << c.name;
-      unseen += c.unseen;
+      unseen += c.kind == common::EvalClientKind::kUnseen;
       if (whole) {
         EXPECT_LE(c.experts->size(), 3u) << c.name;
         beyond_top_k += c.experts->size() > 1;

@@ -253,7 +253,14 @@ std::string RenderMarkdown(const Report& report, const RenderOptions& o) {
       "client's own labelled data (local), and the final FedAvg model "
       "fine-tuned the same way (oracle, an upper reference). Bytes are per "
       "participating client per round, received + sent. Schema: "
-      "docs/METRICS.md.\n\n";
+      "docs/METRICS.md.\n\n"
+      "Validation protocol: the hyper-parameters of these runs are the "
+      "fixed values in the command lines above; the unseen (test) clients "
+      "are for reporting, not for choosing them. Values are chosen with "
+      "scripts/tune.sh on validation clients (`--validation-clients`) "
+      "drawn like the unseen ones from a slice of the training split that "
+      "no client trains on, by final `validation_accuracy` "
+      "(docs/ALGORITHM.md, \"Honest tuning\").\n\n";
   Overview(report, md);
   md +=
       "## Paper reference: Table 1 of arXiv 2306.08586 (CIFAR, not our "

@@ -9,17 +9,15 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
-#include <numeric>
 #include <thread>
 #include <vector>
 
 #include "common/base/atomic_file.h"
 #include "common/base/subprocess.h"
-#include "common/data/shards.h"
 #include "common/net/certs.h"
 #include "coordinator/coordinator_flags.h"
 #include "coordinator/strategy/update_aggregator.h"
-#include "tools/sim/partition_summary.h"
+#include "tools/sim/sim_layout.h"
 
 namespace fedjets::coordinator {
 namespace {
@@ -90,46 +88,14 @@ bool ReapUntil(std::vector<Child>& children, const Child* until,
   }
 }
 
-// Writes partition.txt and partition.png into the run directory: the
-// classes each client trains on, computed exactly as the clients will.
-Status SummarizePartition(const SimOptions& o, const fs::path& run) {
-  common::ShardOptions so;
-  so.data = o.data;
-  so.partition = o.partition;
-  so.num_shards = o.clients;
-  so.seed = o.strategy.seed;
-  so.max_examples_per_client = o.max_examples_per_client;
-  so.num_experts = o.strategy.num_experts;
-  std::vector<int> all(o.clients);
-  std::iota(all.begin(), all.end(), 0);
-  auto shards = common::LoadShards(so, all);
-  if (!shards.ok()) {
-    return shards.status().Annotate("loading the clients' data");
-  }
-  std::vector<std::vector<int64_t>> hist;
-  for (const auto& s : *shards) hist.push_back(common::ClassCounts(s));
-  auto per_client = common::IsPerClientDataset(o.data);
-  const std::string how = per_client.ok() && *per_client
-                              ? "one file per client"
-                              : "partition " + o.partition;
-  const std::string title =
-      fmt::format("{} ({}): {} clients, {}, seed {}", o.data.name, o.data.path,
-                  o.clients, how, o.strategy.seed);
-  auto summary = common::WritePartitionSummary(
-      hist, shards->front().class_names, title, run);
-  if (!summary.ok()) return summary.status();
-  if (!summary->warning.empty()) spdlog::warn("{}", summary->warning);
-  if (o.show_partition) fmt::print("{}", summary->table);
-  fmt::print("fedjets-sim: partition summary in {}{}\n", summary->table_path,
-             summary->png_path.empty() ? "" : " and " + summary->png_path);
-  std::fflush(stdout);
-  return Status::Ok();
-}
-
 }  // namespace
 
 Status RunSimulation(SimOptions o) {
   if (o.clients < 1) return common::InvalidArgument("--clients must be >= 1");
+  if (o.validation_clients < 0) {
+    return common::InvalidArgument(fmt::format(
+        "--validation-clients {} must be >= 0", o.validation_clients));
+  }
   FEDJETS_RETURN_IF_ERROR(CheckAggregationOptions(o.strategy));
   if (o.processes <= 0 || o.processes > o.clients) o.processes = o.clients;
   auto& strategy = o.strategy;
@@ -260,6 +226,12 @@ Status RunSimulation(SimOptions o) {
                                     "--log-level",
                                     "warn"};
   for (auto& a : StrategyArgs(strategy)) cargs.push_back(a);
+  if (o.validation_clients != 0) {
+    cargs.insert(
+        cargs.end(),
+        {"--validation-clients", std::to_string(o.validation_clients),
+         "--validation-fraction", fmt::format("{}", o.validation_fraction)});
+  }
   if (resume) {
     cargs.push_back("--resume");
     cargs.push_back(run.string());
@@ -341,6 +313,10 @@ Status RunSimulation(SimOptions o) {
                                      std::to_string(o.threads_per_process),
                                      "--num-experts",
                                      std::to_string(strategy.num_experts)};
+    if (o.validation_clients > 0) {
+      args.insert(args.end(), {"--validation-fraction",
+                               fmt::format("{}", ValidationFraction(o))});
+    }
     for (auto& a : tls_args(node)) args.push_back(a);
     for (auto& a : data_args) args.push_back(a);
     common::SpawnOptions logged;

@@ -32,6 +32,11 @@ struct SimOptions {
   double anchor_share = 0.5;
   int eval_every = 1;
   std::string partition = "iid";
+  // Validation clients for honest tuning (issue #14), drawn from
+  // validation_fraction of the training split that no client trains on;
+  // 0 = none (and no cut).
+  int validation_clients = 0;
+  double validation_fraction = 0.1;
   common::DatasetSource data;
   std::string run_dir;  // default: runs/sim-<time>
   // --resume: continue the run in this directory (it replaces run_dir):

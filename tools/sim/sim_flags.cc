@@ -32,6 +32,17 @@ void AddSimFlags(CLI::App& app, SimOptions& o) {
       "dirichlet:ALPHA, or the FedJETs layouts grouped (paper: "
       "anchors hold one class group each, clients two groups, "
       "unseen combinations held out) and grouped-random (fedjets: grouped)");
+  AddOptionWithDefault(
+      app, "--validation-clients", o.validation_clients,
+      "validation clients for tuning hyper-parameters (issue #14): label "
+      "mixes drawn like the unseen clients', examples from a slice of the "
+      "training split that no client trains on; scored every evaluation "
+      "like the unseen clients, as validation_accuracy in metrics.jsonl "
+      "(0 = none)");
+  AddOptionWithDefault(app, "--validation-fraction", o.validation_fraction,
+                       "share of each class's training examples cut off "
+                       "for the validation clients (with "
+                       "--validation-clients)");
   AddStrategyFlags(app, o.strategy);
   app.get_option("--common-expert")
       ->description(

@@ -88,7 +88,7 @@ TEST_F(FederationSplitTest,
     for (size_t k = 0; k < e.class_weights.size(); ++k) {
       if (e.class_weights[k] > 0) classes.push_back(k);
     }
-    if (e.unseen) {
+    if (e.kind == EvalClientKind::kUnseen) {
       ++unseen;
       EXPECT_FALSE(held.count(classes)) << e.name;
     } else {

@@ -163,7 +163,7 @@ TEST(EventsTest, EvalEventSurvivesALine) {
   e.clients[0].labels = {0, 1};
   e.clients[0].accuracy = 0.7;
   e.clients[1].name = "eval-1";
-  e.clients[1].unseen = true;
+  e.clients[1].kind = common::EvalClientKind::kUnseen;
   e.clients[1].labels = {2};
   e.clients[1].accuracy = 0.6;
   e.clients[1].experts = std::vector<int>{4, 1};
@@ -173,6 +173,25 @@ TEST(EventsTest, EvalEventSurvivesALine) {
   EXPECT_EQ(RoundTrip(e), e);
   e.generalist_share = 0.25;
   EXPECT_EQ(RoundTrip(e), e);
+  e.accuracy.validation = 0.65;
+  e.clients.push_back(e.clients[1]);
+  e.clients[2].name = "validation-0";
+  e.clients[2].kind = common::EvalClientKind::kValidation;
+  EXPECT_EQ(RoundTrip(e), e);
+  const std::string line = EventLine(e);
+  EXPECT_NE(line.find(R"("validation_accuracy":0.65)"), std::string::npos)
+      << line;
+  EXPECT_NE(line.find(R"("kind":"validation")"), std::string::npos) << line;
+}
+
+TEST(EventsTest, RoundEventCarriesTheValidationAccuracy) {
+  RoundEvent r;
+  r.round = 2;
+  EXPECT_EQ(EventLine(r).find("validation_accuracy"), std::string::npos);
+  r.validation_accuracy = 0.5;
+  EXPECT_EQ(RoundTrip(r), r);
+  EXPECT_NE(EventLine(r).find(R"("validation_accuracy":0.5)"),
+            std::string::npos);
 }
 
 TEST(EventsTest, FinalEventsSurviveALine) {
@@ -205,6 +224,8 @@ TEST(EventsTest, FinalEventsSurviveALine) {
   EXPECT_EQ(RoundTrip(end), end);
   end.accuracy.seen = 0.85;
   end.accuracy.unseen = 0.75;
+  EXPECT_EQ(RoundTrip(end), end);
+  end.accuracy.validation = 0.7;
   EXPECT_EQ(RoundTrip(end), end);
 }
 

@@ -18,7 +18,8 @@ common::TrainTest BlobData() { return {Blobs(20, 1), Blobs(10, 2)}; }
 // One seen evaluation client holding every class.
 common::FederationSplit OneEvalClient() {
   common::FederationSplit split;
-  split.eval_clients.push_back({"seen-0", false, {0.25, 0.25, 0.25, 0.25}});
+  split.eval_clients.push_back(
+      {"seen-0", common::EvalClientKind::kSeen, {0.25, 0.25, 0.25, 0.25}});
   return split;
 }
 

@@ -360,6 +360,10 @@ TEST_F(ReportTest, ResultsMdContainsThePaperTableAblationsAndCommand) {
   EXPECT_NE(md.find("fedjets-report --out docs --run X"), std::string::npos);
   EXPECT_NE(md.find("85.0 ± 7.1"), std::string::npos);  // fedjets unseen
   EXPECT_NE(md.find("gap closed by FedJETs:** 8"), std::string::npos);
+  // The page states how hyper-parameters are (not) chosen (issue #14).
+  EXPECT_NE(md.find("Validation protocol: "), std::string::npos);
+  EXPECT_NE(md.find("scripts/tune.sh on validation clients"),
+            std::string::npos);
 }
 
 TEST_F(ReportTest, RunMayServeTwoSettingsButCountsOnceInEach) {

@@ -112,6 +112,18 @@ TEST_F(SimFlagsTest, MetricsEndpointIsOffUnlessAPortIsGiven) {
   EXPECT_EQ(options_.metrics_address, "0.0.0.0");
 }
 
+TEST_F(SimFlagsTest, ValidationClientsAreOffUnlessAsked) {
+  Parse({});
+  EXPECT_EQ(options_.validation_clients, 0);
+  EXPECT_EQ(options_.validation_fraction, 0.1);
+}
+
+TEST_F(SimFlagsTest, ValidationFlagsReachTheOptions) {
+  Parse({"--validation-clients", "3", "--validation-fraction", "0.2"});
+  EXPECT_EQ(options_.validation_clients, 3);
+  EXPECT_EQ(options_.validation_fraction, 0.2);
+}
+
 TEST_F(SimFlagsTest, FlagsFromTheConfigFileCountAsGiven) {
   const std::string ini = Write("sim.ini",
                                 "algorithm=\"fedjets\"\n"
