@@ -16,14 +16,6 @@
 
 namespace fedjets::common {
 
-struct MoeOptions {
-  int num_experts = 5;
-  int top_k = 2;
-  int64_t gate_hidden = 64;
-  double gate_lr = 0.1;             // plain SGD, as in the paper (tuned lr)
-  double anchor_gate_weight = 1.0;  // weight of the anchor's gate loss
-};
-
 // Two-layer MLP scoring the experts; forward returns logits [B, M].
 class GateImpl : public torch::nn::Module {
  public:
