@@ -75,9 +75,8 @@ class IdxRowsTest : public testutil::TempDirTest {
   }
 
   static SelectRowsFn Rows(std::vector<int64_t> rows) {
-    return [rows](const Dataset&) -> Result<std::vector<int64_t>> {
-      return rows;
-    };
+    return
+        [rows](const Dataset&) -> Result<std::vector<int64_t>> { return rows; };
   }
   Result<Dataset> LoadRows(std::vector<int64_t> rows) {
     return LoadIdxTrainRows(dir_.string(), "idx", Rows(std::move(rows)));
@@ -134,8 +133,8 @@ TEST_F(IdxRowsTest, ReadsTheImagesOnlyUpToTheLastRowPicked) {
             StatusCode::kDataLoss);
   auto part = LoadRows({3, 10});
   ASSERT_TRUE(part.ok()) << part.status().ToString();
-  EXPECT_EQ(part->labels, (std::vector<int64_t>{Labels(kCount)[3],
-                                                Labels(kCount)[10]}));
+  EXPECT_EQ(part->labels,
+            (std::vector<int64_t>{Labels(kCount)[3], Labels(kCount)[10]}));
   auto past = LoadRows({3, 11});
   EXPECT_EQ(past.status().code(), StatusCode::kDataLoss);
   EXPECT_NE(past.status().message().find("before example 11"),
@@ -155,14 +154,13 @@ TEST_F(IdxRowsTest, NoRowsGiveAnEmptyDatasetWithItsMetadata) {
 }
 
 TEST_F(IdxRowsTest, RejectsRowsNotAscendingDistinctAndInRange) {
-  for (const auto& rows : std::vector<std::vector<int64_t>>{
-           {5, 3}, {2, 2}, {-1}, {kCount}}) {
+  for (const auto& rows :
+       std::vector<std::vector<int64_t>>{{5, 3}, {2, 2}, {-1}, {kCount}}) {
     EXPECT_EQ(LoadRows(rows).status().code(), StatusCode::kInvalidArgument)
         << rows.size() << " rows from " << rows[0];
   }
   auto failed = LoadIdxTrainRows(
-      dir_.string(), "idx",
-      [](const Dataset&) -> Result<std::vector<int64_t>> {
+      dir_.string(), "idx", [](const Dataset&) -> Result<std::vector<int64_t>> {
         return FailedPrecondition("no rows for you");
       });
   EXPECT_EQ(failed.status().code(), StatusCode::kFailedPrecondition);
@@ -181,10 +179,9 @@ TEST_F(IdxRowsTest, ImageAndLabelCountsMustAgree) {
 // files through `load` alone, the path every shard took before.
 TEST_F(IdxRowsTest, ShardsEqualThoseCutFromTheWholeTrainSplit) {
   static const bool registered =
-      RegisterDataset("idx-whole", "IDX files, whole splits only",
-                      [](const DatasetSource& s) {
-                        return LoadIdxDir(s.path, "idx");
-                      })
+      RegisterDataset(
+          "idx-whole", "IDX files, whole splits only",
+          [](const DatasetSource& s) { return LoadIdxDir(s.path, "idx"); })
           .ok();
   ASSERT_TRUE(registered);
   struct Layout {
@@ -208,8 +205,7 @@ TEST_F(IdxRowsTest, ShardsEqualThoseCutFromTheWholeTrainSplit) {
     o.data.name = "idx-whole";
     auto whole = LoadShards(o, l.shards);
     ASSERT_TRUE(fast.ok()) << l.partition << ": " << fast.status().ToString();
-    ASSERT_TRUE(whole.ok()) << l.partition << ": "
-                            << whole.status().ToString();
+    ASSERT_TRUE(whole.ok()) << l.partition << ": " << whole.status().ToString();
     ASSERT_EQ(fast->size(), l.shards.size());
     for (size_t i = 0; i < l.shards.size(); ++i) {
       SCOPED_TRACE(l.partition + " shard " + std::to_string(l.shards[i]));
@@ -237,8 +233,7 @@ TEST_F(IdxRowsTest, ShardErrorsNameTheDataset) {
   o.num_shards = 2;
   auto shards = LoadShards(o, {1});
   EXPECT_EQ(shards.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(shards.status().ToString().find("dataset 'idx'"),
-            std::string::npos)
+  EXPECT_NE(shards.status().ToString().find("dataset 'idx'"), std::string::npos)
       << shards.status().ToString();
   EXPECT_NE(shards.status().ToString().find("train-labels-idx1-ubyte"),
             std::string::npos);
