@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Issue 15, target 6: just-in-time serving latency (docs/PERFORMANCE.md).
-# Starts a FedJETs coordinator with --linger over mutual TLS on loopback,
-# trains it for a few rounds with 7 clients (one fedjets-client process),
-# and once the run is over and the coordinator only serves, starts a new
-# serving client (`fedjets-client --serve`, shard 7: data no client trained
-# on) RUNS times, one after the other, and times each one from process
-# start to its printed accuracy.
+# Starts a FedJETs coordinator with --linger over mutual TLS on loopback
+# (its common expert pretrained once and kept in
+# runs/serve-latency-common-expert), trains it for 3 rounds with 7 clients
+# (one fedjets-client process), and once the run is over and the
+# coordinator only serves, starts a new serving client (`fedjets-client
+# --serve`, shard 7: 200 examples no client trained on) RUNS times, one
+# after the other, and times each one from process start to its accuracy.
 #
 #   bash bench/serve_latency.sh [--runs N] [--baseline-bin DIR] [--perf]
 #                               [--out DIR]
 #
-# --baseline-bin DIR: alternate the serving client of DIR (e.g. a build of
-#   main) with this build's, A B A B ..., against the same coordinator, so
-#   that both see the same machine load.
+# --baseline-bin DIR: also run the federation of DIR's fedjets-coordinator
+#   and fedjets-client (e.g. a build of main) and alternate its serving
+#   client with this build's, A B A B ..., so that both see the same load.
 # --perf: also record each serving client with `perf record` and print the
 #   profile's shares by library (needs perf; kernel.perf_event_paranoid <= 2
 #   records the client's own user and kernel time).
@@ -53,8 +54,10 @@ for b in fedjets-certs fedjets-coordinator fedjets-client; do
     "(bash scripts/build.sh fedjets-certs fedjets-coordinator" \
     "fedjets-client)" >&2; exit 1; }
 done
-[[ -z $baseline || -x $baseline/fedjets-client ]] ||
-  { echo "serve_latency.sh: $baseline/fedjets-client not found" >&2; exit 1; }
+for b in fedjets-coordinator fedjets-client; do
+  [[ -z $baseline || -x $baseline/$b ]] ||
+    { echo "serve_latency.sh: $baseline/$b not found" >&2; exit 1; }
+done
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 pki=$out/pki
@@ -73,34 +76,40 @@ trap cleanup EXIT
   --role client >/dev/null
 tls() { echo --ca "$pki/ca.pem" --cert "$pki/$1.pem" --key "$pki/$1.key"; }
 layout=(--partition grouped --num-shards 8 --num-experts 5 --max-examples 200)
-"$bin/fedjets-coordinator" --host 127.0.0.1 --port 0 --port-file "$out/port" \
-  --run-dir "$out/run" $(tls coordinator) --algorithm fedjets --linger \
-  --rounds 3 --min-clients 7 --partition grouped --num-clients 8 \
-  --num-experts 5 --model mlp --hidden 64 --lr 0.05 --batch-size 32 \
-  --common-expert examples:2000:epochs:2 \
-  --common-expert-cache runs/serve-latency-common-expert \
-  --eval-examples 500 --eval-client-examples 100 --threads 1 --seed 1 \
-  >"$out/coordinator.log" 2>&1 &
-pids+=($!)
-coord=$!
-until [[ -s $out/port ]]; do
-  kill -0 "$coord" 2>/dev/null ||
-    { echo "the coordinator ended; see $out/coordinator.log" >&2; exit 1; }
-  sleep 0.1
-done
-port=$(cat "$out/port")
-client=(--host 127.0.0.1 --server-name localhost --port "$port" "${layout[@]}"
-        --threads 1)
-"$bin/fedjets-client" "${client[@]}" --shards 0,1,2,3,4,5,6 $(tls trainers) \
-  >"$out/trainers.log" 2>&1 &
-pids+=($!)
-until grep -q "serving just-in-time clients" "$out/coordinator.log"; do
-  kill -0 "$coord" 2>/dev/null ||
-    { echo "the coordinator ended; see $out/coordinator.log" >&2; exit 1; }
-  sleep 0.2
-done
-echo "serve_latency: coordinator trained and lingering on port $port;" \
-  "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+declare -A port
+# Starts the coordinator of BIN_DIR, trains it with that directory's client
+# and waits until it only serves; sets port[TAG].
+start_federation() {  # start_federation BIN_DIR TAG
+  local dir=$1 tag=$2 coord
+  "$dir/fedjets-coordinator" --host 127.0.0.1 --port 0 \
+    --port-file "$out/port-$tag" --run-dir "$out/run-$tag" $(tls coordinator) \
+    --algorithm fedjets --linger --rounds 3 --min-clients 7 \
+    --partition grouped --num-clients 8 --num-experts 5 --model mlp \
+    --hidden 64 --lr 0.05 --batch-size 32 \
+    --common-expert examples:2000:epochs:2 \
+    --common-expert-cache runs/serve-latency-common-expert \
+    --eval-examples 500 --eval-client-examples 100 --threads 1 --seed 1 \
+    >"$out/coordinator-$tag.log" 2>&1 &
+  coord=$!
+  pids+=("$coord")
+  until [[ -s $out/port-$tag ]]; do
+    kill -0 "$coord" 2>/dev/null ||
+      { echo "the coordinator ended; see $out/coordinator-$tag.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  port[$tag]=$(cat "$out/port-$tag")
+  "$dir/fedjets-client" --host 127.0.0.1 --server-name localhost \
+    --port "${port[$tag]}" "${layout[@]}" --threads 1 \
+    --shards 0,1,2,3,4,5,6 $(tls trainers) >"$out/trainers-$tag.log" 2>&1 &
+  pids+=($!)
+  until grep -q "serving just-in-time clients" "$out/coordinator-$tag.log"; do
+    kill -0 "$coord" 2>/dev/null ||
+      { echo "the coordinator ended; see $out/coordinator-$tag.log" >&2; exit 1; }
+    sleep 0.2
+  done
+  echo "serve_latency: $tag coordinator ($dir) trained, lingering on port" \
+    "${port[$tag]}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
 
 # Milliseconds since the epoch of the first spdlog line of file $2 that
 # matches $1 ("[YYYY-MM-DD HH:MM:SS.mmm] ..."), or nothing.
@@ -124,8 +133,9 @@ serve_once() {  # serve_once BIN_DIR TAG I
   local t0 t1
   t0=${EPOCHREALTIME/./}
   "${wrap[@]}" /usr/bin/time -f "%U %S" -o "$out/time-$tag-$i.txt" \
-    "$dir/fedjets-client" "${client[@]}" --shards 7 --serve $(tls client-7) \
-    --log-level debug >"$log" 2>&1
+    "$dir/fedjets-client" --host 127.0.0.1 --server-name localhost \
+    --port "${port[$tag]}" "${layout[@]}" --threads 1 --shards 7 --serve \
+    $(tls client-7) --log-level debug >"$log" 2>&1
   t1=${EPOCHREALTIME/./}
   grep -q "zero-shot accuracy" "$log" ||
     { echo "serving client $tag $i printed no accuracy; see $log" >&2; exit 1; }
@@ -142,6 +152,7 @@ serve_once() {  # serve_once BIN_DIR TAG I
 }
 tags=(new) dirs=("$bin")
 if [[ -n $baseline ]]; then tags=(base new) dirs=("$baseline" "$bin"); fi
+for k in "${!tags[@]}"; do start_federation "${dirs[$k]}" "${tags[$k]}"; done
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 header="run client wall_ms exit_ms cpu_ms start data join common gate embed experts predict exit"
 echo "$header" | tee "$out/runs.txt"
