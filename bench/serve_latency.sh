@@ -9,14 +9,19 @@
 # after the other, and times each one from process start to its accuracy.
 #
 #   bash bench/serve_latency.sh [--runs N] [--baseline-bin DIR] [--perf]
-#                               [--out DIR]
+#                               [--out DIR] [--smoke]
 #
 # --baseline-bin DIR: also run the federation of DIR's fedjets-coordinator
 #   and fedjets-client (e.g. a build of main) and alternate its serving
 #   client with this build's, A B A B ..., so that both see the same load.
-# --perf: also record each serving client with `perf record` and print the
-#   profile's shares by library (needs perf; kernel.perf_event_paranoid <= 2
-#   records the client's own user and kernel time).
+# --perf: also record each serving client with `perf record` (one sample
+#   per CPU millisecond) and print its CPU time per phase and the profile's
+#   shares by library (needs perf; kernel.perf_event_paranoid <= 1, or root,
+#   for kernel samples). perf's start-up and its writing of the samples
+#   count in the wall and exit times of such a run.
+# --smoke: one serving client, a smaller common expert pretrained afresh,
+#   everything in a temporary folder: checks that the whole path works and
+#   the table comes out (ctest bench_serve_latency_smoke).
 #
 # Per run (milliseconds): wall_ms, from process start to the client's line
 # with its accuracy (the first prediction; the accuracy is printed again
@@ -36,15 +41,16 @@
 # Environment: FEDJETS_BIN_DIR (default build/bin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=20 baseline="" perf=0 out=runs/serve-latency-$(date +%Y%m%d-%H%M%S)
+runs=20 baseline="" perf=0 smoke=0 out=""
 while (($#)); do
   case $1 in
+    --smoke) smoke=1 ;;
     --runs) runs=$2; shift ;;
     --baseline-bin) baseline=$(cd "$2" && pwd); shift ;;
     --perf) perf=1 ;;
     --out) out=$2; shift ;;
     *) echo "usage: bench/serve_latency.sh [--runs N] [--baseline-bin DIR]" \
-         "[--perf] [--out DIR]" >&2; exit 2 ;;
+         "[--perf] [--out DIR] [--smoke]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -58,11 +64,24 @@ for b in fedjets-coordinator fedjets-client; do
   [[ -z $baseline || -x $baseline/$b ]] ||
     { echo "serve_latency.sh: $baseline/$b not found" >&2; exit 1; }
 done
+common_expert=examples:2000:epochs:2
+common_expert_cache=runs/serve-latency-common-expert
+if ((smoke)); then
+  runs=1 common_expert=examples:500:epochs:1
+  [[ -n $out ]] || out=$(mktemp -d /tmp/fedjets-serve-latency-XXXXXX)
+  common_expert_cache=$out/common-expert
+fi
+[[ -n $out ]] || out=runs/serve-latency-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 pki=$out/pki
 pids=()
-cleanup() { local p; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if ((smoke)); then rm -rf "$out"; fi
+}
 trap cleanup EXIT
 
 # The federation: 8 shards of Fashion-MNIST in the grouped layout, 5
@@ -86,8 +105,8 @@ start_federation() {  # start_federation BIN_DIR TAG
     --algorithm fedjets --linger --rounds 3 --min-clients 7 \
     --partition grouped --num-clients 8 --num-experts 5 --model mlp \
     --hidden 64 --lr 0.05 --batch-size 32 \
-    --common-expert examples:2000:epochs:2 \
-    --common-expert-cache runs/serve-latency-common-expert \
+    --common-expert "$common_expert" \
+    --common-expert-cache "$common_expert_cache" \
     --eval-examples 500 --eval-client-examples 100 --threads 1 --seed 1 \
     >"$out/coordinator-$tag.log" 2>&1 &
   coord=$!
@@ -129,7 +148,9 @@ marks=("fedjets-client starting" "local examples loaded" "joined run"
 serve_once() {  # serve_once BIN_DIR TAG I
   local dir=$1 tag=$2 i=$3 log=$out/serve-$2-$3.log
   local wrap=()
-  ((perf)) && wrap=(perf record -q -o "$out/perf-$tag-$i.data" --)
+  # One sample per millisecond of CPU, time-stamped on the log's clock.
+  ((perf)) && wrap=(perf record -q -e cpu-clock -c 1000000 -k CLOCK_REALTIME
+                    -o "$out/perf-$tag-$i.data" --)
   local t0 t1
   t0=${EPOCHREALTIME/./}
   "${wrap[@]}" /usr/bin/time -f "%U %S" -o "$out/time-$tag-$i.txt" \
@@ -139,13 +160,22 @@ serve_once() {  # serve_once BIN_DIR TAG I
   t1=${EPOCHREALTIME/./}
   grep -q "zero-shot accuracy" "$log" ||
     { echo "serving client $tag $i printed no accuracy; see $log" >&2; exit 1; }
-  local phases="" start=$((t0 / 1000)) prev=$((t0 / 1000)) m t
+  local phases="" spans="" start=$((t0 / 1000)) prev=$((t0 / 1000)) m t
   for m in "${marks[@]}"; do
     t=$(log_ms "$m" "$log")
-    if [[ -z $t ]]; then phases+=" -"; continue; fi
-    phases+=" $((t - prev))"
+    if [[ -z $t ]]; then phases+=" -" spans+=" -"; continue; fi
+    phases+=" $((t - prev))" spans+=" $prev:$t"
     prev=$t
   done
+  spans+=" $prev:$((t1 / 1000 + 1))"
+  if ((perf)); then  # CPU milliseconds per phase: samples in its span
+    echo "$i $tag $(perf script -i "$out/perf-$tag-$i.data" -F time 2>/dev/null |
+      awk -v spans="$spans" 'BEGIN { n = split(spans, s, " ") }
+        { t = $1 * 1000; for (k = 1; k <= n; ++k) if (s[k] != "-") {
+            split(s[k], ab, ":"); if (t >= ab[1] && t < ab[2]) { c[k]++; break } } }
+        END { for (k = 1; k <= n; ++k) printf "%s ", s[k] == "-" ? "-" : c[k] + 0 }')" \
+      >>"$out/perf-phases.txt"
+  fi
   echo "$((prev - start)) $((t1 / 1000 - start))" \
     "$(awk '{printf "%d", ($1 + $2) * 1000}' "$out/time-$tag-$i.txt")$phases" \
     "$((t1 / 1000 - prev))"
@@ -172,9 +202,9 @@ echo "p50 / p90 over $runs runs (ms); load average $load_before before," \
   "$load_after after"
 echo "client $header" | cut -d' ' -f1,4- | tr ' ' '\t'
 # The q-th percentile (nearest rank) of column c of tag's rows, or "-".
-percentile() {  # percentile TAG COLUMN Q
+percentile() {  # percentile TAG COLUMN Q [FILE]
   awk -v tag="$1" -v c="$2" '$2 == tag && $c ~ /^-?[0-9]+$/ { print $c }' \
-    "$out/runs.txt" | sort -n |
+    "${4:-$out/runs.txt}" | sort -n |
     awk -v q="$3" '{ v[NR] = $1 } END {
       if (NR == 0) { print "-"; exit }
       r = int((NR * q + 99) / 100); if (r < 1) r = 1; print v[r] }'
@@ -187,14 +217,27 @@ for tag in "${tags[@]}"; do
   done
 done
 if ((perf)); then
+  echo
+  echo "CPU ms per phase (perf samples, 1 a CPU millisecond), p50 / p90"
+  echo "client start data join common gate embed experts predict exit" |
+    tr ' ' '\t'
+  for tag in "${tags[@]}"; do
+    for q in 50 90; do
+      row="$tag-p$q"
+      for ((c = 3; c <= 11; ++c)); do
+        row+="\t$(percentile "$tag" "$c" "$q" "$out/perf-phases.txt")"
+      done
+      echo -e "$row"
+    done
+  done
   for tag in "${tags[@]}"; do
     echo
-    echo "perf: $tag client, all runs, share of samples by library"
+    echo "perf: $tag client, all runs, share of CPU samples by library"
     for f in "$out"/perf-"$tag"-*.data; do
       perf report -i "$f" --no-children --sort dso --stdio 2>/dev/null |
         awk '/^ +[0-9]/ { sub("%", "", $1); print $2, $1 }'
-    done | awk '{ s[$1] += $2; n[$1]++ } END { for (d in s) printf "%6.1f%% %s\n", s[d] / '"$runs"', d }' |
+    done | awk '{ s[$1] += $2 } END { for (d in s) printf "%6.1f%% %s\n", s[d] / '"$runs"', d }' |
       sort -rn | head -12
   done
 fi
-echo "serve_latency: files in $out"
+((smoke)) || echo "serve_latency: files in $out"
