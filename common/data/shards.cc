@@ -54,6 +54,8 @@ Result<std::vector<Dataset>> LoadShardRows(const DatasetLoader& loader,
       split_status = split.status();
       return split_status;
     }
+    wanted.clear();
+    rows.clear();
     for (int s : shards) {
       wanted.push_back(ShardIndices(*split, s, o.max_examples_per_client));
       rows.insert(rows.end(), wanted.back().begin(), wanted.back().end());
@@ -72,6 +74,10 @@ Result<std::vector<Dataset>> LoadShardRows(const DatasetLoader& loader,
                                 train->size(), rows.size()));
   }
   std::vector<Dataset> out;
+  if (wanted.size() == 1 && wanted[0] == rows) {  // one shard, in row order
+    out.push_back(std::move(train).value());
+    return out;
+  }
   for (const auto& idx : wanted) {
     // The shard's examples, in its order, by their places among `rows`.
     std::vector<int64_t> at(idx.size());
