@@ -83,6 +83,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(log_level));
+  // Debug lines mark the phases bench/serve_latency.sh times.
+  spdlog::debug("fedjets-client starting");
   at::set_num_threads(threads);
   o.connect_timeout = connect;
   o.handshake_timeout = handshake;

@@ -96,6 +96,8 @@ awaitable<Status> FedJetsState::SetUp(const proto::Welcome& w,
       *common_, common::TakePrefix(common::kCommonWirePrefix, cache[hash])));
   gate_ = common::Gate(spec_.hidden, moe_.gate_hidden(),
                        moe_.num_experts() + (HasGeneralist() ? 1 : 0));
+  spdlog::debug("[{}] common expert ready ({})", local_.name,
+                w.common_expert_tensors() > 0 ? "received" : "cached");
   co_return Status::Ok();
 }
 
@@ -180,9 +182,12 @@ awaitable<Status> FedJetsState::Serve(Clock::time_point deadline,
   if (!gate.ok()) co_return gate.status();
   FEDJETS_CO_RETURN_IF_ERROR(common::FromWire(
       *gate_, common::TakePrefix(common::kGateWirePrefix, *gate)));
+  spdlog::debug("[{}] gate received", local_.name);
   co_await EmbedOnce(0);
+  spdlog::debug("[{}] local data embedded", local_.name);
   auto ids = co_await RequestExperts(0, deadline);
   if (!ids.ok()) co_return ids.status();
+  spdlog::debug("[{}] experts received", local_.name);
   // Zero-shot: predict with no gradient step.
   auto jit = co_await OnTrainer(trainer_, [this] {
     std::vector<common::ClassifierImpl*> ptrs;

@@ -62,6 +62,11 @@ awaitable<void> Coordinator::Impl::AcceptLoop() {
       continue;
     }
     backoff.OnSuccess();
+    // A message is often several small writes (an envelope, then tensor
+    // frames); with Nagle's algorithm each one after the first waits for
+    // the client's delayed ACK, up to 40 ms on Linux. Clients set it too.
+    boost::system::error_code no_delay_error;  // a socket without TCP: ignore
+    socket.set_option(tcp::no_delay(true), no_delay_error);
     if (!UnderConnectionCaps()) {
       boost::system::error_code ignored;
       socket.close(ignored);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,24 @@ struct TrainTest {
 // ".gz" suffix (".gz" preferred when both exist). The test set is held to the
 // train set's num_classes so that both agree; "fashion-mnist" is held to 10.
 Result<TrainTest> LoadIdxDir(const std::string& dir, const std::string& name);
+
+// Picks the rows of a dataset to load, given the dataset with its labels and
+// metadata but no features: ascending, distinct, each in [0, size()).
+using SelectRowsFn =
+    std::function<Result<std::vector<int64_t>>(const Dataset& labels_only)>;
+
+// The train split of LoadIdxDir(dir, name) with only the examples at the
+// rows `select` picks, equal to Subset(LoadIdxDir(dir, name)->train, rows)
+// bit for bit. It reads the labels and the image file's header, then the
+// images only up to the last row picked, converts only the rows picked,
+// and never opens the test split: a client holding one shard of the
+// training split reads little more than its shard. Errors: those of LoadIdx
+// for what it reads (a truncation after the last row picked goes
+// unnoticed), InvalidArgument when `select`'s rows are not ascending and
+// distinct within range, and `select`'s own errors.
+Result<Dataset> LoadIdxTrainRows(const std::string& dir,
+                                 const std::string& name,
+                                 const SelectRowsFn& select);
 
 // Returns a copy of `d` holding only the examples at `indices`, in that order
 // (repeats allowed). Metadata is copied unchanged. An index outside

@@ -83,18 +83,21 @@ class Registry {
               : "IDX files in --data DIR (train-/t10k-images-idx3-ubyte[.gz] "
                 "...)",
           [name](const DatasetSource& s) { return LoadIdxDir(s.path, name); },
-          nullptr};
+          nullptr,
+          [name](const DatasetSource& s, const SelectRowsFn& select) {
+            return LoadIdxTrainRows(s.path, name, select);
+          }};
     }
     loaders_["csv"] = {"csv",
                        "a CSV file with a header row; options label, ignore, "
                        "classes, test, seed, "
                        "test_fraction, standardize",
-                       LoadCsv, nullptr};
+                       LoadCsv, nullptr, nullptr};
     loaders_["csv-folder"] = {
         "csv-folder",
         "a directory of per-client files client-<i>.csv plus test.csv; "
         "options label, ignore, classes, standardize",
-        LoadCsvFolder, LoadCsvFolderClient};
+        LoadCsvFolder, LoadCsvFolderClient, nullptr};
   }
 
   std::mutex mu_;
@@ -109,7 +112,7 @@ Status RegisterDataset(DatasetLoader loader) {
 
 Status RegisterDataset(std::string name, std::string description, LoadFn load) {
   return RegisterDataset(DatasetLoader{std::move(name), std::move(description),
-                                       std::move(load), nullptr});
+                                       std::move(load), nullptr, nullptr});
 }
 
 Result<DatasetLoader> FindDataset(const std::string& name) {

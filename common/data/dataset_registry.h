@@ -40,6 +40,11 @@ using LoadFn = std::function<Result<TrainTest>(const DatasetSource& source)>;
 using LoadClientFn = std::function<Result<Dataset>(
     const DatasetSource& source, int client, int num_clients)>;
 
+// Loads the rows of the train split of LoadFn that `select` picks (see
+// SelectRowsFn in common/data/dataset.h), equal to those LoadFn loads.
+using LoadTrainRowsFn = std::function<Result<Dataset>(
+    const DatasetSource& source, const SelectRowsFn& select)>;
+
 struct DatasetLoader {
   std::string name;         // what --dataset takes; [a-z0-9._-]+
   std::string description;  // one line, shown by --help and in errors
@@ -49,6 +54,10 @@ struct DatasetLoader {
   // provides the test split for evaluation (and, where it can, the union of
   // the clients' data as its train split).
   LoadClientFn load_client;
+  // Optional, for a dataset that is not per-client. When set, clients load
+  // their shards through it (common/shards.h): only the rows their shards
+  // hold, and not the test split. The built-in IDX loaders have it.
+  LoadTrainRowsFn load_train_rows;
 };
 
 // Adds a loader. InvalidArgument when the name is empty or not of the form

@@ -6,7 +6,10 @@
 // csv-folder) shard i is that client's own data and the partition spec is
 // not applied. Otherwise the train split of LoadDataset is divided by
 // Partition (common/partition.h) with the given spec and seed, identically
-// in every process. Thread-safe (no shared state).
+// in every process. A loader with load_train_rows (the IDX ones) is asked
+// for the shards' rows alone: the split needs only the training labels, so
+// a client reads its own examples and not the rest of the training split
+// nor the test split. Thread-safe (no shared state).
 #pragma once
 
 #include <cstdint>
