@@ -16,7 +16,8 @@
 #   scripts/sanitize.sh              both (what CI runs)
 #   scripts/sanitize.sh address      only ASan+UBSan and the fuzz targets
 #   scripts/sanitize.sh thread       only ThreadSanitizer
-#   FEDJETS_FUZZ_SECONDS=600 scripts/sanitize.sh address   fuzz longer
+#   FEDJETS_FUZZ_SECONDS=600 FEDJETS_FUZZ_RUNS=-1 scripts/sanitize.sh address
+#                                    fuzz longer (-1: no bound on runs)
 #   FEDJETS_FUZZ_TARGETS="csv idx" scripts/sanitize.sh address  these only
 # scripts/test.sh runs it after the ordinary tests (and alone as
 # `scripts/test.sh sanitize`).
@@ -102,8 +103,12 @@ address_libtorch_stage() {
 }
 
 address_stage() {
-  local build=build-sanitize seconds targets
+  local build=build-sanitize seconds runs targets
+  # Each target runs until FEDJETS_FUZZ_RUNS inputs (100,000) or
+  # FEDJETS_FUZZ_SECONDS (60), whichever comes first: the fast targets
+  # reach 100,000 inputs in seconds, which keeps .ci/run within its budget.
   seconds=${FEDJETS_FUZZ_SECONDS:-60}
+  runs=${FEDJETS_FUZZ_RUNS:-100000}
   targets=${FEDJETS_FUZZ_TARGETS:-frame envelope tensor chunk_frame csv idx checkpoint}
 
   # No recovery: the first report stops the process and fails its test.
@@ -144,8 +149,8 @@ address_stage() {
     mkdir -p "$corpus"
     dirs=("$corpus" "$build/fuzz-seeds/$t")
     [[ -d fuzz/regressions/$t ]] && dirs+=("fuzz/regressions/$t")
-    echo "sanitize: fuzzing $t for ${seconds}s"
-    if ! "$build/bin/fuzz_$t" -max_total_time="$seconds" -timeout=10 \
+    echo "sanitize: fuzzing $t for ${seconds}s or $runs inputs"
+    if ! "$build/bin/fuzz_$t" -max_total_time="$seconds" -runs="$runs" -timeout=10 \
       -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$findings/$t-" "${dirs[@]}" \
       >"$findings/$t.log" 2>&1; then
