@@ -55,7 +55,9 @@ free_port() {
 port=$(free_port)
 
 # A small model: a round's training takes well under --round-timeout
-# even on a loaded machine.
+# even on a loaded machine. A round then takes 10-30 ms, so the scenarios
+# that stop or kill a client once a round has ended (polled every 0.1 s)
+# run 100 rounds: the run cannot end before the test acts.
 model=(--model mlp --hidden 16 --lr 0.05 --batch-size 32)
 layout=(--partition iid)
 client_layout=(--partition iid --max-examples 300)
@@ -133,7 +135,7 @@ EOF
 
 case $scenario in
 kill)
-  start_coordinator --rounds 40 --min-clients 6 --min-update-fraction 0.5 \
+  start_coordinator --rounds 100 --min-clients 6 --min-update-fraction 0.5 \
     --round-timeout 60 --client-silence-timeout 0
   for p in 0 1 2 3 4 5; do start_client "$p"; done
   wait_for 180 after_round 2 || fail "round 2 never ended"
@@ -146,7 +148,7 @@ kill)
   join_mid_run 4 5
   finish_ok
   check_metrics '
-expect([r["round"] for r in rounds] == list(range(1, 41)), f"round events {rounds}")
+expect([r["round"] for r in rounds] == list(range(1, 101)), f"round events {rounds}")
 expect(not events("round_failed"), "an attempt failed: " + str(events("round_failed")))
 expect(sum(r.get("clients_dropped", 0) for r in rounds) == 2,
        "want 2 drops recorded: " + str([r.get("clients_dropped") for r in rounds]))
@@ -167,7 +169,7 @@ stale | stale-heartbeats | retry | retry-streaming)
   # Longer than client-2 is stopped (about --round-timeout).
   silence=0
   [[ $scenario == stale-heartbeats ]] && silence=10
-  start_coordinator --rounds 30 --min-clients 3 "${quorum[@]}" --round-timeout 4 \
+  start_coordinator --rounds 100 --min-clients 3 "${quorum[@]}" --round-timeout 4 \
     --client-silence-timeout "$silence" --wait-timeout 60 "${streaming[@]}"
   for p in 0 1 2; do start_client "$p"; done
   wait_for 180 after_round 1 || fail "round 1 never ended"
@@ -182,7 +184,7 @@ stale | stale-heartbeats | retry | retry-streaming)
   check_metrics '
 late = [r for r in rounds if r.get("clients_late")]
 failed = events("round_failed")
-expect([r["round"] for r in rounds] == list(range(1, 31)), f"round events {rounds}")
+expect([r["round"] for r in rounds] == list(range(1, 101)), f"round events {rounds}")
 stale = sum(e.get("updates_rejected", {}).get("stale", 0) for e in rounds + failed)
 expect(stale == 1, f"want 1 stale update counted, got {stale}")
 stale_events = [e for e in events("update_rejected") if e["reason"] == "stale"]
@@ -207,7 +209,7 @@ print(f"round {closed} closed without client-2; its update was stale; it trained
 '
   ;;
 stop)
-  start_coordinator --rounds 6 --min-clients 3 --min-updates 3 --round-timeout 3 \
+  start_coordinator --rounds 100 --min-clients 3 --min-updates 3 --round-timeout 3 \
     --client-silence-timeout 0 --wait-timeout 2 --max-failed-rounds 3
   for p in 0 1 2; do start_client "$p"; done
   wait_for 180 after_round 2 || fail "round 2 never ended"
@@ -234,7 +236,7 @@ expect(not events("end"), "an end event")
   finish_ok
   in_log "resumes after round $stopped_at" || fail "did not resume after round $stopped_at"
   check_metrics '
-expect([r["round"] for r in rounds] == list(range(1, 7)), f"round events {rounds}")
+expect([r["round"] for r in rounds] == list(range(1, 101)), f"round events {rounds}")
 expect(len(events("round_failed")) == 3 and len(events("end")) == 1, "events after resume")
 '
   ;;
