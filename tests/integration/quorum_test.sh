@@ -56,8 +56,10 @@ port=$(free_port)
 
 # A small model: a round's training takes well under --round-timeout
 # even on a loaded machine. A round then takes 10-30 ms, so the scenarios
-# that stop or kill a client once a round has ended (polled every 0.1 s)
-# run 100 rounds: the run cannot end before the test acts.
+# that stop or kill a client once a round has ended (polled every 0.1 s),
+# or let one join mid-run (its TLS handshake and Hello come after the
+# coordinator is let go), run 100 rounds: the run cannot end before the
+# test acts or the late client has joined.
 model=(--model mlp --hidden 16 --lr 0.05 --batch-size 32)
 layout=(--partition iid)
 client_layout=(--partition iid --max-examples 300)
@@ -248,13 +250,13 @@ late-fedavg | late-fedjets)
     client_layout=(--partition grouped --num-experts 3 --max-examples 300)
     first=(0 3) late=(1 4)  # shards 0-2 anchor experts 0-2; 3-5 are normal
   fi
-  start_coordinator --rounds 8 --min-clients "${#first[@]}" --client-silence-timeout 0
+  start_coordinator --rounds 100 --min-clients "${#first[@]}" --client-silence-timeout 0
   for p in "${first[@]}"; do start_client "$p"; done
   wait_for 300 after_round 1 || fail "round 1 never ended"
   join_mid_run "${late[@]}"
   finish_ok
   check_metrics '
-expect([r["round"] for r in rounds] == list(range(1, 9)), f"round events {rounds}")
+expect([r["round"] for r in rounds] == list(range(1, 101)), f"round events {rounds}")
 algorithm = "'"${scenario#late-}"'"
 # fedjets: client-1 anchors expert 1, client-4 is a normal client.
 want = {"client-1": {"anchor"}, "client-4": {"normal"}} if algorithm == "fedjets" else {"client-1": {None}}
