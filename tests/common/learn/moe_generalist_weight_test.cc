@@ -26,13 +26,12 @@ TEST(GeneralistWeightTest, TheGeneralistsColumnIsWAndTheRestShareOneMinusW) {
   torch::Tensor mix = MixtureWeights(logits, {2, 3, 0}, 3, w);
   ASSERT_EQ(mix.sizes(), (std::vector<int64_t>{6, 3}));
   EXPECT_TRUE(mix.select(1, 1).eq(static_cast<float>(w)).all().item<bool>());
-  EXPECT_TRUE(Columns(mix, {0, 2}).equal(
-      (1 - w) * torch::softmax(Columns(logits, {2, 0}), 1)));
+  EXPECT_TRUE(Columns(mix, {0, 2})
+                  .equal((1 - w) * torch::softmax(Columns(logits, {2, 0}), 1)));
   EXPECT_TRUE(torch::allclose(mix.sum(1), torch::ones({6})));
   // Off: the softmax over every id, the generalist included.
-  EXPECT_TRUE(
-      MixtureWeights(logits, {2, 3, 0}, 3, kGateWeighsGeneralist)
-          .equal(torch::softmax(Columns(logits, {2, 3, 0}), 1)));
+  EXPECT_TRUE(MixtureWeights(logits, {2, 3, 0}, 3, kGateWeighsGeneralist)
+                  .equal(torch::softmax(Columns(logits, {2, 3, 0}), 1)));
   // The generalist alone takes the whole mixture.
   EXPECT_TRUE(MixtureWeights(logits, {3}, 3, w).equal(torch::ones({6, 1})));
 }
@@ -78,7 +77,8 @@ torch::Tensor MixtureLoss(const torch::Tensor& weights,
 TEST(GeneralistWeightTest, TheGateGetsNoGradientThroughTheGeneralist) {
   torch::manual_seed(0);
   std::vector<torch::Tensor> p;
-  for (int k = 0; k < 3; ++k) p.push_back(torch::softmax(torch::randn({8, 5}), 1));
+  for (int k = 0; k < 3; ++k)
+    p.push_back(torch::softmax(torch::randn({8, 5}), 1));
   torch::Tensor y = torch::randint(5, {8}, torch::kInt64);
   for (double w : {kGateWeighsGeneralist, 0.3}) {
     torch::Tensor logits = torch::randn({8, 3}).requires_grad_();
@@ -110,7 +110,8 @@ TEST(GeneralistWeightTest, MixtureTrainingLeavesTheGatesGeneralistOutputAlone) {
   o.batch_size = 16;
   for (double w : {kGateWeighsGeneralist, 0.3}) {
     torch::manual_seed(0);
-    TensorData data{torch::randn({64, 4}), torch::randint(2, {64}, torch::kInt64)};
+    TensorData data{torch::randn({64, 4}),
+                    torch::randint(2, {64}, torch::kInt64)};
     Gate gate = GeneralistGate(2, 0.0f);
     Experts experts = MakeExperts(3, /*classes=*/2);
     ASSERT_EQ(experts.owned.size(), 3u);
@@ -131,7 +132,8 @@ TEST(GeneralistWeightTest, MixtureTrainingLeavesTheGatesGeneralistOutputAlone) {
   }
 }
 
-TEST(GeneralistWeightTest, MixtureRefusesAWeightOutsideZeroToOneOrNoGeneralist) {
+TEST(GeneralistWeightTest,
+     MixtureRefusesAWeightOutsideZeroToOneOrNoGeneralist) {
   TensorData data{torch::randn({8, 4}), torch::randint(2, {8}, torch::kInt64)};
   Gate gate = GeneralistGate(2, 0.0f);
   Experts experts = MakeExperts(3, /*classes=*/2);
@@ -141,8 +143,8 @@ TEST(GeneralistWeightTest, MixtureRefusesAWeightOutsideZeroToOneOrNoGeneralist) 
     int generalist;
   };
   // Out of [0, 1), or a weight without a generalist.
-  for (Case c : {Case{1.0, 2}, Case{-0.5, 2}, Case{std::nan(""), 2},
-                 Case{0.3, -1}}) {
+  for (Case c :
+       {Case{1.0, 2}, Case{-0.5, 2}, Case{std::nan(""), 2}, Case{0.3, -1}}) {
     MixtureExtras extras;
     extras.generalist = c.generalist;
     extras.generalist_weight = c.weight;
