@@ -52,8 +52,21 @@ common::Result<common::ServeOptions> ServeOptionsOf(
         fmt::format("serve_max_k {} must be in [0, {}]", moe.serve_max_k(),
                     moe.num_experts()));
   }
-  return common::ServeOptions{moe.serve_mixture(), moe.serve_mass(),
-                              moe.serve_max_k()};
+  common::ServeOptions serve{moe.serve_mixture(), moe.serve_mass(),
+                             moe.serve_max_k()};
+  if (moe.has_generalist_weight()) {
+    const double w = moe.generalist_weight();
+    if (!(w >= 0 && w < 1)) {
+      return common::InvalidArgument(
+          fmt::format("generalist_weight {} must be in [0, 1)", w));
+    }
+    if (!moe.generalist_expert()) {
+      return common::InvalidArgument(fmt::format(
+          "generalist_weight {} is set without generalist_expert", w));
+    }
+    serve.generalist_weight = w;
+  }
+  return serve;
 }
 
 FedJetsState::FedJetsState(common::Connection& conn, std::string run_id,
@@ -237,7 +250,10 @@ awaitable<common::Result<TrainedRound>> FedJetsState::TrainRound(
     auto routing = RoutingLossOf(task, spec_.num_classes, moe_.num_experts());
     if (!routing.ok()) co_return routing.status();
     extras.routing = std::move(*routing);
-    if (HasGeneralist()) extras.generalist = moe_.num_experts();
+    if (HasGeneralist()) {
+      extras.generalist = moe_.num_experts();
+      extras.generalist_weight = serve_.generalist_weight;
+    }
     auto granted = co_await RequestExperts(round, deadline);
     if (!granted.ok()) co_return granted.status();
     ids = *granted;

@@ -39,9 +39,11 @@ common::Result<common::RoutingLoss> RoutingLossOf(const proto::RoundTask& task,
                                                   int64_t num_classes,
                                                   int num_experts);
 
-// How the run serves zero-shot clients (MoeConfig's serve_* fields),
-// checked: InvalidArgument when serve_mass is outside [0, 1] or
-// serve_max_k outside [0, num_experts].
+// How the run serves zero-shot clients (MoeConfig's serve_* fields, and
+// generalist_weight, which normal clients' training uses too), checked:
+// InvalidArgument when serve_mass is outside [0, 1], serve_max_k outside
+// [0, num_experts], or a generalist_weight is set outside [0, 1) or
+// without generalist_expert.
 common::Result<common::ServeOptions> ServeOptionsOf(
     const proto::MoeConfig& moe);
 

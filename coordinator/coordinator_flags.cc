@@ -50,6 +50,12 @@ void ForEachStrategyFlag(Options& s, Visitor& v) {
                 "fedjets: add a generalist expert that every sampled client "
                 "trains every round, always in each client's mixture and a "
                 "candidate when serving (the gate gets one more output)");
+  v.Value("--generalist-weight", s.generalist_weight,
+          "fedjets, with --generalist-expert: the generalist's fixed weight "
+          "in every client's mixture and at serving, in [0, 1); the K "
+          "selected experts share the rest by the gate, which then cannot "
+          "move weight onto the generalist (-1 = off: the gate weighs it "
+          "like the others)");
   v.Value("--routing-loss", s.routing_loss,
           "fedjets: weight of normal clients' supervised routing loss, CE "
           "of the gate towards the expert whose anchor holds each sample's "

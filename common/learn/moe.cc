@@ -77,6 +77,35 @@ std::vector<int> SelectExperts(GateImpl& gate, const torch::Tensor& z, int k,
   return ids;
 }
 
+torch::Tensor MixtureWeights(const torch::Tensor& gate_logits,
+                             const std::vector<int>& ids, int generalist,
+                             double generalist_weight) {
+  const auto at = std::find(ids.begin(), ids.end(), generalist);
+  if (generalist_weight == kGateWeighsGeneralist || generalist < 0 ||
+      at == ids.end()) {
+    torch::Tensor cols =
+        torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()));
+    return torch::softmax(gate_logits.index_select(1, cols), /*dim=*/1);
+  }
+  std::vector<int64_t> others;
+  for (int id : ids) {
+    if (id != generalist) others.push_back(id);
+  }
+  const int64_t rows = gate_logits.size(0);
+  if (others.empty()) return torch::ones({rows, 1}, gate_logits.options());
+  // The specialists' softmax, scaled to 1 - W, with the constant W put in
+  // the generalist's place.
+  torch::Tensor shared =
+      (1 - generalist_weight) *
+      torch::softmax(gate_logits.index_select(1, torch::tensor(others)), 1);
+  const int64_t before = at - ids.begin();
+  return torch::cat(
+      {shared.narrow(1, 0, before),
+       torch::full({rows, 1}, generalist_weight, gate_logits.options()),
+       shared.narrow(1, before, shared.size(1) - before)},
+      /*dim=*/1);
+}
+
 torch::Tensor RoutingCrossEntropy(const torch::Tensor& specialist_logits,
                                   const torch::Tensor& y,
                                   const RoutingLoss& routing) {
@@ -153,6 +182,22 @@ Status CheckRoutingLoss(const RoutingLoss& r, const torch::Tensor& y,
   return Status::Ok();
 }
 
+// InvalidArgument unless the generalist's weight is off, or in [0, 1) with
+// a generalist.
+Status CheckGeneralistWeight(double weight, bool generalist) {
+  if (weight == kGateWeighsGeneralist) return Status::Ok();
+  if (!(weight >= 0 && weight < 1)) {
+    return InvalidArgument(fmt::format(
+        "generalist weight {} must be in [0, 1) (or {}: the gate weighs it)",
+        weight, kGateWeighsGeneralist));
+  }
+  if (!generalist) {
+    return InvalidArgument(fmt::format(
+        "a generalist weight ({}) needs a generalist expert", weight));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
@@ -170,6 +215,8 @@ Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
                     extras.generalist));
   }
   FEDJETS_RETURN_IF_ERROR(
+      CheckGeneralistWeight(extras.generalist_weight, generalist));
+  FEDJETS_RETURN_IF_ERROR(
       CheckRoutingLoss(extras.routing, data.y,
                        static_cast<int64_t>(experts.size()) - generalist));
   std::vector<torch::Tensor> params;
@@ -185,15 +232,13 @@ Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
   torch::optim::SGD gate_opt(gate.parameters(),
                              torch::optim::SGDOptions(gate_lr));
   gate.train();
-  torch::Tensor cols =
-      torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()));
   return RunEpochs(data.size(), o, [&](const torch::Tensor& idx) {
     auto [x, y, zb] = SelectRows(data, z, idx);
     expert_opt.zero_grad();
     gate_opt.zero_grad();
     torch::Tensor gate_logits = gate.forward(zb);
-    torch::Tensor w =
-        torch::softmax(gate_logits.index_select(1, cols), /*dim=*/1);
+    torch::Tensor w = MixtureWeights(gate_logits, ids, extras.generalist,
+                                     extras.generalist_weight);
     torch::Tensor mix, generalist_logits;
     for (size_t k = 0; k < ids.size(); ++k) {
       torch::Tensor logits = experts[ids[k]]->forward(x);

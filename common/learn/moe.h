@@ -85,19 +85,38 @@ Result<TrainStats> TrainAnchor(ClassifierImpl& expert, GateImpl& gate,
                                double gate_lr, double gate_weight,
                                ClassifierImpl* generalist = nullptr);
 
+// --generalist-weight off: the gate weighs the generalist like the others.
+inline constexpr double kGateWeighsGeneralist = -1;
+
+// The mixture weights [B, K] of the experts `ids`, columns of the gate
+// logits [B, outputs], in the order of `ids`. Without a fixed generalist
+// weight (generalist_weight = kGateWeighsGeneralist, or `generalist` -1 or
+// not in `ids`): the softmax of the logits restricted to `ids`. With
+// generalist_weight W in [0, 1) (--generalist-weight): the generalist's
+// column is the constant W and the others share 1 - W by the softmax of
+// their logits, so the gate cannot move weight onto the generalist and no
+// gradient reaches its generalist output; with no other expert in `ids`
+// the generalist's weight is 1.
+torch::Tensor MixtureWeights(const torch::Tensor& gate_logits,
+                             const std::vector<int>& ids, int generalist,
+                             double generalist_weight);
+
 // What a normal client's training adds to the plain mixture.
 struct MixtureExtras {
   // The generalist's id in `ids` (the gate's last output), or -1: it is
   // in the mixture like the others and also trains on its own
   // cross-entropy, so that every client trains it as FedAvg would.
   int generalist = -1;
+  // Its fixed share of the mixture (MixtureWeights), in [0, 1); or
+  // kGateWeighsGeneralist. Only with a generalist.
+  double generalist_weight = kGateWeighsGeneralist;
   RoutingLoss routing;
 };
 
 // Normal client: trains the gate and its experts `ids` with cross-entropy
 // on the gate-weighted mixture of the experts' class probabilities
-// (weights: softmax of the gate logits restricted to `ids`), plus what
-// `extras` asks for.
+// (weights: MixtureWeights, by default the softmax of the gate logits
+// restricted to `ids`), plus what `extras` asks for.
 Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
                                 const std::vector<int>& ids, GateImpl& gate,
                                 const TensorData& data, const torch::Tensor& z,

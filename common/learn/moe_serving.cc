@@ -131,9 +131,22 @@ JitPrediction JitPredict(GateImpl& gate,
   out.routed = cols.index_select(0, best);
   out.chosen = out.routed;
   torch::Tensor candidates = cols;
+  const int generalist_id =
+      generalist ? static_cast<int>(logits.size(1)) - 1 : -1;
   if (generalist) {
     candidates =
-        torch::cat({cols, torch::full({1}, logits.size(1) - 1, torch::kInt64)});
+        torch::cat({cols, torch::full({1}, generalist_id, torch::kInt64)});
+  }
+  std::vector<int> ids(candidates.data_ptr<int64_t>(),
+                       candidates.data_ptr<int64_t>() + candidates.numel());
+  const bool fixed = generalist && serve.generalist_weight >= 0;
+  torch::Tensor w;
+  if (serve.mixture || fixed) {
+    w = MixtureWeights(logits, ids, generalist_id, serve.generalist_weight);
+  }
+  if (fixed) {
+    out.chosen = candidates.index_select(0, w.argmax(1));
+  } else if (generalist) {
     out.chosen = candidates.index_select(
         0, logits.index_select(1, candidates).argmax(1));
   }
@@ -141,10 +154,6 @@ JitPrediction JitPredict(GateImpl& gate,
     out.predictions = PredictByExpert(experts, x, out.chosen);
     return out;
   }
-  torch::Tensor w =
-      torch::softmax(logits.index_select(1, candidates), /*dim=*/1);
-  std::vector<int> ids(candidates.data_ptr<int64_t>(),
-                       candidates.data_ptr<int64_t>() + candidates.numel());
   out.predictions = MixtureProbabilities(experts, ids, x, w).argmax(1);
   return out;
 }

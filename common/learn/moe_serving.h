@@ -27,6 +27,13 @@ struct ServeOptions {
   // corrected for that prior (logit + log(prior / training prior)).
   double mass = 0;
   int max_k = 0;
+  // With a generalist: kGateWeighsGeneralist (the gate weighs it like
+  // the candidates), or its fixed weight W in [0, 1) as in training
+  // (MixtureWeights): the selected specialists share 1 - W by the gate.
+  // Hard serving then takes the candidate of largest weight, so the
+  // generalist serves a sample when W exceeds (1 - W) times the best
+  // specialist's share.
+  double generalist_weight = kGateWeighsGeneralist;
 };
 
 // EM label-shift correction (Saerens, Latinne and Decaestecker 2002):
@@ -85,9 +92,10 @@ std::vector<int> ServingExperts(GateImpl& gate, const torch::Tensor& z, int k,
                                 bool generalist, const ServeOptions& serve);
 
 // Zero-shot prediction: pick the specialists from the unlabeled data
-// (ServingExperts), then predict each sample with the candidate the gate
-// scores highest for it, or their mixture (serve.mixture): the selected
-// specialists, and the generalist (expert M) when there is one.
+// (ServingExperts), then predict each sample with the candidate of largest
+// mixture weight (MixtureWeights: the one the gate scores highest unless
+// serve.generalist_weight is set), or their mixture (serve.mixture): the
+// selected specialists, and the generalist (expert M) when there is one.
 // `experts[id]` must be set for every candidate (others may be null). No
 // label, no gradient step.
 JitPrediction JitPredict(GateImpl& gate,

@@ -30,9 +30,13 @@ EvalEvent FedJetsStrategy::Evaluate(int round) {
   e.clients = std::move(s.clients);
   e.round = round;
   e.algorithm = "fedjets";
-  // Whole test split, each sample routed to its top-1 expert of all M.
-  auto all = common::JitPredict(*gate_, ptrs, ctx_.test.x, test_z_,
-                                ctx_.options.num_experts, HasGeneralist());
+  // Whole test split, each sample routed to its top-1 expert of all M
+  // (or the generalist, by its weight).
+  common::ServeOptions top1;
+  top1.generalist_weight = ctx_.options.generalist_weight;
+  auto all =
+      common::JitPredict(*gate_, ptrs, ctx_.test.x, test_z_,
+                         ctx_.options.num_experts, HasGeneralist(), top1);
   e.test_accuracy =
       all.predictions.eq(ctx_.test.y).to(torch::kFloat64).mean().item<double>();
   last_routing_ = Routing(routed, *gate_);

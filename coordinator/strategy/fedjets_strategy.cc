@@ -46,6 +46,9 @@ void FedJetsStrategy::FillWelcome(const SessionInfo& s, proto::Welcome& w) {
   w.mutable_moe()->set_serve_mixture(ctx_.options.serve_mixture);
   w.mutable_moe()->set_serve_mass(ctx_.options.serve_mass);
   w.mutable_moe()->set_serve_max_k(ctx_.options.serve_max_k);
+  if (ctx_.options.generalist_weight != common::kGateWeighsGeneralist) {
+    w.mutable_moe()->set_generalist_weight(ctx_.options.generalist_weight);
+  }
   w.set_common_expert_hash(common_hash_);
   const bool cached = std::find(s.cached_models.begin(), s.cached_models.end(),
                                 common_hash_) != s.cached_models.end();
@@ -152,7 +155,7 @@ double FedJetsStrategy::NormalGateLr() const {
 
 common::ServeOptions FedJetsStrategy::Serving() const {
   const auto& o = ctx_.options;
-  return {o.serve_mixture, o.serve_mass, o.serve_max_k};
+  return {o.serve_mixture, o.serve_mass, o.serve_max_k, o.generalist_weight};
 }
 
 int FedJetsStrategy::MaxServedExperts() const {
@@ -243,6 +246,17 @@ common::Result<std::unique_ptr<Strategy>> MakeFedJetsStrategy(
     return common::InvalidArgument(
         fmt::format("need 0 <= --serve-max-k ({}) <= --num-experts ({})",
                     o.serve_max_k, o.num_experts));
+  }
+  if (o.generalist_weight != common::kGateWeighsGeneralist) {
+    if (!(o.generalist_weight >= 0 && o.generalist_weight < 1)) {
+      return common::InvalidArgument(
+          fmt::format("--generalist-weight {} must be in [0, 1) (or {}: off)",
+                      o.generalist_weight, common::kGateWeighsGeneralist));
+    }
+    if (!o.generalist_expert) {
+      return common::InvalidArgument(
+          "--generalist-weight needs --generalist-expert");
+    }
   }
   if (!std::isfinite(o.routing_loss) || o.routing_loss < 0) {
     return common::InvalidArgument(fmt::format(

@@ -41,6 +41,12 @@ struct StrategyOptions {
   // averaged over all of them, always in every client's mixture and a
   // candidate at serving; the gate gets an M+1-th output for it.
   bool generalist_expert = false;
+  // With generalist_expert: the generalist's fixed weight in every
+  // mixture, in [0, 1), in training and serving; the K selected
+  // specialists share the rest by the gate (common::MixtureWeights), so
+  // the gate cannot move weight onto the generalist. -1
+  // (common::kGateWeighsGeneralist): the gate weighs it.
+  double generalist_weight = -1;
   // Weight of the supervised routing loss of normal clients: CE of the
   // gate towards the expert whose anchor holds each sample's class; 0 =
   // off. Needs the anchors' class sets (a simulated layout).

@@ -1,5 +1,5 @@
-// How a client serves zero-shot, as the coordinator's Welcome says (issue
-// #14): checked before use.
+// How a client serves zero-shot (and weighs the generalist), as the
+// coordinator's Welcome says (issue #14): checked before use.
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -42,6 +42,37 @@ TEST(ServeOptionsOfTest, RefusesAMassOutsideZeroToOneOrABadCap) {
     EXPECT_EQ(r.status().code(), common::StatusCode::kInvalidArgument) << k;
     EXPECT_NE(r.status().message().find("serve_max_k"), std::string::npos);
   }
+}
+
+TEST(ServeOptionsOfTest, TakesTheGeneralistWeightOnlyWithAGeneralist) {
+  auto off = ServeOptionsOf(Moe(false, 0, 0));
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->generalist_weight, common::kGateWeighsGeneralist);
+  proto::MoeConfig m = Moe(false, 0, 0);
+  m.set_generalist_expert(true);
+  m.set_generalist_weight(0);
+  auto zero = ServeOptionsOf(m);
+  ASSERT_TRUE(zero.ok()) << zero.status().ToString();
+  EXPECT_EQ(zero->generalist_weight, 0);
+  m.set_generalist_weight(0.25);
+  auto on = ServeOptionsOf(m);
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_EQ(on->generalist_weight, 0.25);
+  for (double w : {-1.0, 1.0, 2.0, std::numeric_limits<double>::quiet_NaN(),
+                   std::numeric_limits<double>::infinity()}) {
+    m.set_generalist_weight(w);
+    auto r = ServeOptionsOf(m);
+    EXPECT_EQ(r.status().code(), common::StatusCode::kInvalidArgument) << w;
+    EXPECT_NE(r.status().message().find("generalist_weight"),
+              std::string::npos);
+  }
+  m.set_generalist_expert(false);
+  m.set_generalist_weight(0.25);
+  auto without = ServeOptionsOf(m);
+  EXPECT_EQ(without.status().code(), common::StatusCode::kInvalidArgument);
+  EXPECT_NE(without.status().message().find("without generalist_expert"),
+            std::string::npos)
+      << without.status().ToString();
 }
 
 }  // namespace

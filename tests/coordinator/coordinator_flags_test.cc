@@ -151,6 +151,7 @@ StrategyOptions NonDefaultStrategyOptions() {
   want.anchor_gate_weight = 2.5;
   want.use_anchors = false;
   want.generalist_expert = true;
+  want.generalist_weight = 0.25;
   want.routing_loss = 0.5;
   want.serve_mixture = true;
   want.serve_mass = 0.9;
@@ -204,7 +205,7 @@ TEST(StrategyFlagsTest, StrategyArgsWritesEveryStrategyFlag) {
   }
   // A new strategy flag belongs in NonDefaultStrategyOptions and in the
   // round trip above too.
-  EXPECT_EQ(flags, 36);
+  EXPECT_EQ(flags, 37);
 }
 
 // An empty cache folder and unset flags are left out; every value is
@@ -217,7 +218,7 @@ TEST(StrategyFlagsTest, DefaultOptionsWriteOnlyValues) {
         "--no-update-checks"}) {
     EXPECT_EQ(std::find(args.begin(), args.end(), unset), args.end()) << unset;
   }
-  EXPECT_EQ(args.size(), 2u * 28);
+  EXPECT_EQ(args.size(), 2u * 29);
 }
 
 TEST_F(CoordinatorFlagsTest,

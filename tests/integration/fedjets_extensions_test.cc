@@ -1,9 +1,13 @@
 // FedJETs beyond the paper's recipe, end to end over real loopback sockets
-// and mutual TLS (issue #14): the generalist expert (--generalist-expert),
+// and mutual TLS (issue #14): the generalist expert (--generalist-expert,
+// --generalist-weight),
 // the supervised routing loss of normal clients (--routing-loss) and
 // zero-shot serving (--serve-mixture, --serve-mass, --serve-max-k).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -16,15 +20,43 @@
 namespace fedjets {
 namespace {
 
-// Every client of a round trains the generalist (expert M = kExperts), it
-// moves, and a just-in-time client is served it beside its top-K.
-TEST_F(FedJetsTest, GeneralistIsTrainedByEveryClientAndServed) {
-  auto o = Options("fedjets", 2);
-  o.strategy.generalist_expert = true;
-  auto run = RunAndServeNewcomer(o);
-  const client::ClientResult& newcomer = run.newcomer;
-  const auto& s = run.summary;
+// The last eval event in `run_dir`'s metrics.jsonl.
+std::optional<coordinator::EvalEvent> FinalEval(const fs::path& run_dir) {
+  std::ifstream in(run_dir / "metrics.jsonl");
+  std::optional<coordinator::EvalEvent> last;
+  for (std::string line; std::getline(in, line);) {
+    auto event = coordinator::ParseEvent(line);
+    if (!event.ok()) continue;
+    if (auto* e = std::get_if<coordinator::EvalEvent>(&*event)) last = *e;
+  }
+  return last;
+}
 
+// The last eval event's routing accuracy in `run_dir`'s metrics.jsonl.
+std::optional<double> FinalRoutingAccuracy(const fs::path& run_dir) {
+  auto e = FinalEval(run_dir);
+  return e ? e->routing_accuracy : std::nullopt;
+}
+
+// The gate's generalist output (its last row of fc2.weight, and of
+// fc2.bias) in the wire parameters `params`.
+std::vector<float> GeneralistGateOutput(const common::ParameterList& params) {
+  std::vector<float> out;
+  for (const auto& t : common::TakePrefix(common::kGateWirePrefix, params)) {
+    if (t.name != "fc2.weight" && t.name != "fc2.bias") continue;
+    const size_t row = t.bytes.size() / (kExperts + 1);
+    std::vector<float> v(row / sizeof(float));
+    std::memcpy(v.data(), t.bytes.data() + kExperts * row, row);
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+// A 2-round run with --generalist-expert (summary `s`): every client
+// trained the generalist, and the newcomer was served it beside its top-K
+// with no step.
+void ExpectGeneralistTrainedAndServed(const coordinator::RunSummary& s,
+                                      const client::ClientResult& newcomer) {
   const std::string generalist = common::ExpertWirePrefix(kExperts);
   // The gate has one more output; the generalist moved.
   common::Gate gate(64, 64, kExperts + 1);
@@ -69,22 +101,38 @@ TEST_F(FedJetsTest, GeneralistIsTrainedByEveryClientAndServed) {
   }
 }
 
-// The last eval event in `run_dir`'s metrics.jsonl.
-std::optional<coordinator::EvalEvent> FinalEval(const fs::path& run_dir) {
-  std::ifstream in(run_dir / "metrics.jsonl");
-  std::optional<coordinator::EvalEvent> last;
-  for (std::string line; std::getline(in, line);) {
-    auto event = coordinator::ParseEvent(line);
-    if (!event.ok()) continue;
-    if (auto* e = std::get_if<coordinator::EvalEvent>(&*event)) last = *e;
+// Every client of a round trains the generalist (expert M = kExperts), it
+// moves, and a just-in-time client is served it beside its top-K. With
+// --generalist-weight the clients mix it at that weight: nothing trains
+// the gate's generalist output, and at W = 0.3 < (1 - W) / K no
+// evaluation sample is served by it.
+TEST_F(FedJetsTest, GeneralistIsTrainedByEveryClientAndServed) {
+  for (double weight : {common::kGateWeighsGeneralist, 0.3}) {
+    SCOPED_TRACE(weight);
+    auto o = Options("fedjets", 2);
+    o.strategy.generalist_expert = true;
+    o.strategy.generalist_weight = weight;
+    o.run_dir = (dir_ / ("generalist-" + std::to_string(weight))).string();
+    auto run = RunAndServeNewcomer(o);
+    ExpectGeneralistTrainedAndServed(run.summary, run.newcomer);
+    const auto before = GeneralistGateOutput(run.summary.initial_params);
+    const auto after = GeneralistGateOutput(run.summary.final_params);
+    ASSERT_EQ(before.size(), 64u + 1);
+    ASSERT_EQ(after.size(), before.size());
+    double moved = 0;
+    for (size_t i = 0; i < after.size(); ++i) {
+      moved = std::max<double>(moved, std::abs(after[i] - before[i]));
+    }
+    auto eval = FinalEval(o.run_dir);
+    ASSERT_TRUE(eval && eval->generalist_share) << o.run_dir;
+    if (weight == common::kGateWeighsGeneralist) {
+      EXPECT_GT(moved, 1e-4) << "the gate's generalist output did not train";
+    } else {
+      // Unchanged up to the rounding of averaging equal values.
+      EXPECT_LT(moved, 1e-6) << "the gate's generalist output trained";
+      EXPECT_EQ(*eval->generalist_share, 0);
+    }
   }
-  return last;
-}
-
-// The last eval event's routing accuracy in `run_dir`'s metrics.jsonl.
-std::optional<double> FinalRoutingAccuracy(const fs::path& run_dir) {
-  auto e = FinalEval(run_dir);
-  return e ? e->routing_accuracy : std::nullopt;
 }
 
 // Normal clients alone (no anchor in any round): without the routing loss

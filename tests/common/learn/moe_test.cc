@@ -119,17 +119,6 @@ TEST(MoeTest, JitPredictTakesNoGradientStep) {
   }
 }
 
-// A gate over 4-d embeddings with `specialists` outputs and one more for
-// the generalist, whose output bias is set to `generalist_bias`.
-Gate GeneralistGate(int specialists, float generalist_bias) {
-  Gate gate(4, 8, specialists + 1);
-  torch::NoGradGuard no_grad;
-  for (auto& p : gate->named_parameters()) {
-    if (p.key() == "fc2.bias") p.value()[specialists].fill_(generalist_bias);
-  }
-  return gate;
-}
-
 TEST(MoeTest, TopKSelectionNeverPicksTheGeneralist) {
   torch::manual_seed(0);
   Gate gate = GeneralistGate(3, /*generalist_bias=*/100.0f);

@@ -1,5 +1,5 @@
-// Small MLP experts for the mixture-of-experts tests (moe_test.cc,
-// moe_serving_test.cc).
+// Small MLP experts and gates for the mixture-of-experts tests
+// (moe_test.cc, moe_serving_test.cc, moe_generalist_weight_test.cc).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/learn/model.h"
+#include "common/learn/moe.h"
 
 namespace fedjets::common {
 
@@ -29,6 +30,17 @@ inline Experts MakeExperts(int n, int64_t classes) {
     e.pointers.push_back(e.owned.back().get());
   }
   return e;
+}
+
+// A gate over 4-d embeddings with `specialists` outputs and one more for
+// the generalist, whose output bias is set to `generalist_bias`.
+inline Gate GeneralistGate(int specialists, float generalist_bias) {
+  Gate gate(4, 8, specialists + 1);
+  torch::NoGradGuard no_grad;
+  for (auto& p : gate->named_parameters()) {
+    if (p.key() == "fc2.bias") p.value()[specialists].fill_(generalist_bias);
+  }
+  return gate;
 }
 
 }  // namespace fedjets::common

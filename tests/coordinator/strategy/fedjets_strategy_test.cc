@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "tests/coordinator/blobs.h"
@@ -184,6 +185,45 @@ TEST(FedJetsStrategyTest, TheWelcomeSaysHowZeroShotClientsAreServed) {
   EXPECT_FALSE(d.moe().serve_mixture());
   EXPECT_EQ(d.moe().serve_mass(), 0);
   EXPECT_EQ(d.moe().serve_max_k(), 0);
+}
+
+TEST(FedJetsStrategyTest, TheWelcomeCarriesTheGeneralistWeightWhenSet) {
+  StrategyOptions o = FedJetsOptions();
+  o.generalist_expert = true;
+  auto plain = Make(o, AnchoredSplit());
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  proto::Welcome d;
+  (*plain)->FillWelcome(SessionInfo{}, d);
+  EXPECT_FALSE(d.moe().has_generalist_weight());
+  for (double w : {0.0, 0.4}) {
+    o.generalist_weight = w;
+    auto s = Make(o, AnchoredSplit());
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    proto::Welcome welcome;
+    (*s)->FillWelcome(SessionInfo{}, welcome);
+    ASSERT_TRUE(welcome.moe().has_generalist_weight()) << w;
+    EXPECT_EQ(welcome.moe().generalist_weight(), w);
+  }
+}
+
+TEST(FedJetsStrategyTest, GeneralistWeightIsInZeroToOneWithAGeneralist) {
+  for (double bad : {-0.5, 1.0, std::nan(""), HUGE_VAL}) {
+    StrategyOptions o = FedJetsOptions();
+    o.generalist_expert = true;
+    o.generalist_weight = bad;
+    auto s = Make(o, AnchoredSplit());
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.status().message().find("--generalist-weight"),
+              std::string::npos)
+        << s.status().ToString();
+  }
+  StrategyOptions o = FedJetsOptions();
+  o.generalist_weight = 0.3;
+  auto s = Make(o, AnchoredSplit());
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("needs --generalist-expert"),
+            std::string::npos)
+      << s.status().ToString();
 }
 
 TEST(FedJetsStrategyTest, ServeMassIsAShareAndServeMaxKAtMostTheExperts) {
