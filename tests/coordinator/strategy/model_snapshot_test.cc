@@ -282,7 +282,9 @@ TEST_P(ModelSnapshotTest, SentTaskHoldsTheSnapshotItWasSentFrom) {
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_EQ(sent->expected[i].name, got[i].name);
   }
-  if (!sent->start.empty()) EXPECT_TRUE(FromSnapshot(sent->start, *before));
+  if (!sent->start.empty()) {
+    EXPECT_TRUE(FromSnapshot(sent->start, *before));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Strategies, ModelSnapshotTest,
