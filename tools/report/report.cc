@@ -70,6 +70,9 @@ void Apply(const EvalEvent& e, RunMetrics* run, Pending* p) {
   if (e.accuracy.unseen) {
     run->unseen_by_round.emplace_back(e.round, *e.accuracy.unseen);
   }
+  if (e.accuracy.validation) {
+    run->validation_by_round.emplace_back(e.round, *e.accuracy.validation);
+  }
 }
 
 void Apply(const BaselinesEvent& e, RunMetrics* run, Pending*) {
@@ -216,6 +219,8 @@ Result<RunMetrics> LoadRun(const RunSpec& spec,
   run.seen_accuracy = pending.eval.seen ? pending.eval.seen : pending.end.seen;
   run.unseen_accuracy =
       pending.eval.unseen ? pending.eval.unseen : pending.end.unseen;
+  run.validation_accuracy = pending.eval.validation ? pending.eval.validation
+                                                    : pending.end.validation;
 
   if (!run.algorithm.empty() && run.algorithm != spec.method) {
     warnings->push_back(fmt::format(

@@ -57,6 +57,8 @@ struct RunMetrics {
   std::optional<int> rounds;          // `end.rounds`
   // Final accuracies: the last `eval` event, else the `end` event.
   std::optional<double> seen_accuracy, unseen_accuracy;
+  // `validation_accuracy` (runs with --validation-clients), by the same rule.
+  std::optional<double> validation_accuracy;
   std::optional<double> routing_accuracy, gate_entropy;  // fedjets
   // fedjets diagnostics: `eval.anchor_routed_accuracy` (every sample sent
   // to its class's anchor expert) and the `routing.reference_gate` scores.
@@ -67,6 +69,8 @@ struct RunMetrics {
   std::optional<double> bytes_per_client_round, full_model_bytes;
   // Unseen accuracy of every `eval` event, by round.
   std::vector<std::pair<int, double>> unseen_by_round;
+  // Validation accuracy of every `eval` event that has one, by round.
+  std::vector<std::pair<int, double>> validation_by_round;
   // `round.expert_load`, one row per round that had it.
   std::vector<std::pair<int, std::vector<double>>> expert_load;
   // `routing.confusion` [class][expert] and `routing.anchor_classes`.
@@ -98,6 +102,9 @@ struct MethodRow {
   std::string method;
   bool reference = false;  // common / local / oracle
   Stat seen, unseen;
+  // Validation clients' accuracy (n == 0 for runs without them and for
+  // reference methods, which leave validation clients out).
+  Stat validation;
   int seeds = 0;       // finished runs averaged
   int unfinished = 0;  // runs excluded for lack of an `end` event
   Stat rounds, bytes_per_client_round, full_model_bytes;
@@ -108,6 +115,9 @@ struct SettingSummary {
   std::string setting;
   bool ablation = false;        // label starts with "ablation-"
   std::vector<MethodRow> rows;  // trained methods first, then references
+  // Some finished run of the setting has validation_accuracy: the tables
+  // then show a validation column.
+  bool has_validation = false;
   // Unseen-client gaps of FedJETs (differences of means, fractions).
   std::optional<double> gap_over_common, gap_over_fedavg, gap_over_fedprox;
   // (fedjets - fedavg) / (oracle - fedavg) on unseen clients.

@@ -60,18 +60,27 @@ std::string Seeds(const MethodRow& r) {
   return fmt::format("{} (+{} unfinished, excluded)", r.seeds, r.unfinished);
 }
 
+// The validation column of a trained row; reference methods leave the
+// validation clients out.
+std::string ValidationCell(const MethodRow& r) {
+  return r.reference ? "–" : Pct(r.validation);
+}
+
 void MethodTable(const SettingSummary& s, std::string& md) {
-  md +=
+  const bool val = s.has_validation;
+  md += fmt::format(
       "| method | seen-client acc. (%) | unseen-client acc., zero-shot (%) "
-      "| seeds | rounds | bytes / client / round |\n"
-      "|---|---|---|---|---|---|\n";
+      "|{} seeds | rounds | bytes / client / round |\n"
+      "|---|---|---|{}---|---|---|\n",
+      val ? " validation-client acc. (%) |" : "", val ? "---|" : "");
   for (const MethodRow& r : s.rows) {
     std::string bytes = r.bytes_per_client_round.n > 0
                             ? Bytes(r.bytes_per_client_round.mean)
                             : "–";
-    md += fmt::format("| {} | {} | {} | {} | {} | {} |\n", Label(r),
-                      Pct(r.seen), Pct(r.unseen), Seeds(r),
-                      r.reference ? "–" : Plain(r.rounds, 0),
+    md += fmt::format("| {} | {} | {} |{} {} | {} | {} |\n", Label(r),
+                      Pct(r.seen), Pct(r.unseen),
+                      val ? fmt::format(" {} |", ValidationCell(r)) : "",
+                      Seeds(r), r.reference ? "–" : Plain(r.rounds, 0),
                       r.reference ? "–" : bytes);
   }
   md += "\n";
@@ -189,21 +198,25 @@ void Overview(const Report& report, std::string& md) {
 }
 
 void Ablations(const Report& report, const RenderOptions& o, std::string& md) {
-  bool any = false;
-  for (const SettingSummary& s : report.settings) any |= s.ablation;
+  bool any = false, val = false;
+  for (const SettingSummary& s : report.settings) {
+    any |= s.ablation;
+    val |= s.ablation && s.has_validation;
+  }
   if (!any) return;
-  md +=
+  md += fmt::format(
       "## Ablations\n\n| setting | method | seen acc. (%) | unseen acc. (%) "
-      "| routing acc. (%) | seeds |\n|---|---|---|---|---|---|\n";
+      "|{} routing acc. (%) | seeds |\n|---|---|---|---|{}---|---|\n",
+      val ? " validation acc. (%) |" : "", val ? "---|" : "");
   for (const SettingSummary& s : report.settings) {
     if (!s.ablation) continue;
     bool first = true;
     for (const MethodRow& r : s.rows) {
-      md += fmt::format("| {} | {} | {} | {} | {} | {} |\n",
-                        first ? "**" + s.setting + "**" : "", Label(r),
-                        Pct(r.seen), Pct(r.unseen),
-                        r.method == "fedjets" ? Pct(s.routing_accuracy) : "",
-                        Seeds(r));
+      md += fmt::format(
+          "| {} | {} | {} | {} |{} {} | {} |\n",
+          first ? "**" + s.setting + "**" : "", Label(r), Pct(r.seen),
+          Pct(r.unseen), val ? fmt::format(" {} |", ValidationCell(r)) : "",
+          r.method == "fedjets" ? Pct(s.routing_accuracy) : "", Seeds(r));
       first = false;
     }
   }
@@ -261,6 +274,17 @@ std::string RenderMarkdown(const Report& report, const RenderOptions& o) {
       "drawn like the unseen ones from a slice of the training split that "
       "no client trains on, by final `validation_accuracy` "
       "(docs/ALGORITHM.md, \"Honest tuning\").\n\n";
+  if (std::any_of(report.settings.begin(), report.settings.end(),
+                  [](const SettingSummary& s) { return s.has_validation; })) {
+    md +=
+        "*Validation* columns (settings whose runs had "
+        "`--validation-clients`): the validation clients' final "
+        "`validation_accuracy`, mean ± sd over seeds like the other columns; "
+        "they are served exactly as the unseen clients are, and their "
+        "examples come from the slice of the training split cut off for "
+        "them, so those runs' clients hold that much less data. Reference "
+        "rows leave validation clients out (–).\n\n";
+  }
   Overview(report, md);
   md +=
       "## Paper reference: Table 1 of arXiv 2306.08586 (CIFAR, not our "

@@ -81,10 +81,30 @@ class Plotter {
   std::vector<std::string>* warnings_;
 };
 
+// Mean over seeds per round of `curve` (unseen_by_round or
+// validation_by_round) of one method's finished runs: "round mean lo hi".
+std::string CurveData(const Report& report, const SettingSummary& s,
+                      const std::string& method,
+                      std::vector<std::pair<int, double>> RunMetrics::*curve) {
+  std::map<int, std::vector<double>> by_round;
+  for (const RunMetrics& r : report.runs) {
+    if (r.spec.setting != s.setting || r.spec.method != method || !r.finished)
+      continue;
+    for (auto [round, acc] : r.*curve) by_round[round].push_back(100 * acc);
+  }
+  std::string dat;
+  for (const auto& [round, v] : by_round) {
+    Stat st = ComputeStat(v);
+    dat += fmt::format("{} {:.4f} {:.4f} {:.4f}\n", round, st.mean,
+                       st.mean - st.std, st.mean + st.std);
+  }
+  return dat;
+}
+
 bool AccuracyPlot(const Report& report, const SettingSummary& s, Plotter& plot,
                   const fs::path& png) {
   std::string series;
-  bool has_data = false;
+  bool has_data = false, has_validation = false;
   size_t i = 0;
   for (const MethodRow& row : s.rows) {
     if (row.reference) {
@@ -98,21 +118,9 @@ bool AccuracyPlot(const Report& report, const SettingSummary& s, Plotter& plot,
           row.method == "common" ? "common expert" : "oracle");
       continue;
     }
-    std::map<int, std::vector<double>> by_round;
-    for (const RunMetrics& r : report.runs) {
-      if (r.spec.setting != s.setting || r.spec.method != row.method ||
-          !r.finished)
-        continue;
-      for (auto [round, acc] : r.unseen_by_round)
-        by_round[round].push_back(100 * acc);
-    }
-    if (by_round.empty()) continue;
-    std::string dat;
-    for (const auto& [round, v] : by_round) {
-      Stat st = ComputeStat(v);
-      dat += fmt::format("{} {:.4f} {:.4f} {:.4f}\n", round, st.mean,
-                         st.mean - st.std, st.mean + st.std);
-    }
+    std::string dat =
+        CurveData(report, s, row.method, &RunMetrics::unseen_by_round);
+    if (dat.empty()) continue;
     std::string file =
         GpQuote(plot.Data(FileSafe(s.setting + "-" + row.method) + ".dat", dat)
                     .string());
@@ -128,15 +136,29 @@ bool AccuracyPlot(const Report& report, const SettingSummary& s, Plotter& plot,
                   "'{2}', "),
         file, c, row.method);
     has_data = true;
+    // Runs with validation clients: their mean as a dotted line.
+    std::string val =
+        CurveData(report, s, row.method, &RunMetrics::validation_by_round);
+    if (val.empty()) continue;
+    series += fmt::format(
+        "{} using 1:2 with linespoints dt 3 pt 6 ps 0.6 lw 2 lc rgb '{}' "
+        "title '{} (validation)', ",
+        GpQuote(
+            plot.Data(FileSafe(s.setting + "-" + row.method) + "-val.dat", val)
+                .string()),
+        c, row.method);
+    has_validation = true;
   }
   if (!has_data) return false;
   series.resize(series.size() - 2);  // trailing ", "
   return plot.Draw(
       png,
-      fmt::format("{}: unseen-client accuracy (mean ± std over seeds)",
-                  s.setting),
-      "set xlabel 'round'\nset ylabel 'unseen-client accuracy (%)'\n"
-      "set grid\nset key outside right\nplot " +
+      fmt::format("{}: unseen-client accuracy{} (mean ± std over seeds)",
+                  s.setting,
+                  has_validation ? ", validation clients dotted" : ""),
+      fmt::format("set xlabel 'round'\nset ylabel '{}accuracy (%)'\n"
+                  "set grid\nset key outside right\nplot ",
+                  has_validation ? "" : "unseen-client ") +
           series + "\n");
 }
 

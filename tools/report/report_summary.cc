@@ -49,7 +49,7 @@ MethodRow TrainedRow(const std::string& method,
                      const std::string& setting) {
   MethodRow row;
   row.method = method;
-  std::vector<double> seen, unseen, rounds, bytes, full;
+  std::vector<double> seen, unseen, validation, rounds, bytes, full;
   std::set<int64_t> seeds;
   for (const RunMetrics* r : runs) {
     if (r->spec.method != method) continue;
@@ -66,12 +66,14 @@ MethodRow TrainedRow(const std::string& method,
     }
     if (r->seen_accuracy) seen.push_back(*r->seen_accuracy);
     if (r->unseen_accuracy) unseen.push_back(*r->unseen_accuracy);
+    if (r->validation_accuracy) validation.push_back(*r->validation_accuracy);
     if (r->rounds) rounds.push_back(*r->rounds);
     if (r->bytes_per_client_round) bytes.push_back(*r->bytes_per_client_round);
     if (r->full_model_bytes) full.push_back(*r->full_model_bytes);
   }
   row.seen = ComputeStat(seen);
   row.unseen = ComputeStat(unseen);
+  row.validation = ComputeStat(validation);
   row.rounds = ComputeStat(rounds);
   row.bytes_per_client_round = ComputeStat(bytes);
   row.full_model_bytes = ComputeStat(full);
@@ -211,6 +213,7 @@ void Summarize(Report& report) {
     s.ablation = setting.rfind("ablation-", 0) == 0;
     for (const std::string& m : TrainedMethods(runs)) {
       s.rows.push_back(TrainedRow(m, runs, &report.warnings, setting));
+      s.has_validation |= s.rows.back().validation.n > 0;
     }
     std::set<std::string> names;
     for (const RunMetrics* r : runs)
