@@ -67,6 +67,7 @@ void Apply(const EvalEvent& e, RunMetrics* run, Pending* p) {
   run->routing_accuracy = e.routing_accuracy;
   run->gate_entropy = e.gate_entropy;
   run->anchor_routed_accuracy = e.anchor_routed_accuracy;
+  run->generalist_expert |= e.generalist_share.has_value();
   if (e.accuracy.unseen) {
     run->unseen_by_round.emplace_back(e.round, *e.accuracy.unseen);
   }

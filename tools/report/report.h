@@ -52,6 +52,9 @@ struct RunMetrics {
   std::string algorithm;  // from `start`, may be empty
   std::optional<int64_t> seed;
   std::optional<int> num_experts, top_k;
+  // fedjets --generalist-expert: an `eval` event had generalist_share. The
+  // generalist is one expert more (id M) beside the M specialists.
+  bool generalist_expert = false;
   std::optional<int> planned_rounds;  // `rounds` in config.ini
   int last_round = 0;                 // highest round seen in any event
   std::optional<int> rounds;          // `end.rounds`
@@ -127,12 +130,15 @@ struct SettingSummary {
   Stat reference_routing_accuracy, reference_unseen_accuracy;  // fedjets
   Stat common_expert_accuracy;  // test split, over the fedjets runs
   // Communication (fedjets): bytes/client/round over 2 x full model bytes
-  // (a client that receives and sends every expert and the gate), and the
-  // bound (K + gate) / (M + gate) with the gate's size estimated from the
-  // FedAvg model's size when a fedavg run exists, else K / M.
+  // (a client that receives and sends every expert and the gate; the full
+  // model holds the generalist expert where runs have one), and the bound
+  // (K + gate) / (M + gate) with the gate's size estimated from the FedAvg
+  // model's size when a fedavg run exists, else K / M. With a generalist
+  // expert every client also exchanges it: (K + 1 + gate) / (M + 1 + gate).
   std::optional<double> bytes_ratio, bytes_bound;
   bool bound_assumes_tiny_gate = false;
   std::optional<int> num_experts, top_k;
+  bool generalist_expert = false;  // some finished fedjets run has one
   // Index into Report::runs of the run the heatmaps are drawn from (the
   // finished fedjets run with the lowest seed); -1 if none.
   int heatmap_run = -1;

@@ -127,22 +127,30 @@ void FedJetsFindings(const SettingSummary& s, std::string& md) {
         Pct(s.anchor_routed_accuracy));
   }
   if (s.bytes_ratio && fj->full_model_bytes.n > 0) {
+    const bool g = s.generalist_expert;
     std::string bound = "n/a (no num_experts/top_k in the start event)";
     if (s.bytes_bound) {
-      bound = fmt::format("{:.3f} with K = {}, M = {}{}", *s.bytes_bound,
-                          *s.top_k, *s.num_experts,
-                          s.bound_assumes_tiny_gate
-                              ? " (gate size unknown without a fedavg run: K/M)"
-                              : " (gate size = full model − M × FedAvg model)");
+      bound = fmt::format(
+          "{:.3f} with K = {}, M = {}{}", *s.bytes_bound, *s.top_k,
+          *s.num_experts,
+          s.bound_assumes_tiny_gate
+              ? (g ? " (gate size unknown without a fedavg run: "
+                     "(K + 1)/(M + 1))"
+                   : " (gate size unknown without a fedavg run: K/M)")
+              : (g ? " (gate size = full model − (M + 1) × FedAvg model)"
+                   : " (gate size = full model − M × FedAvg model)"));
     }
     md += fmt::format(
         "- **Communication (FedJETs):** {} per client per round (received + "
-        "sent) vs {} for exchanging all experts + gate both ways (2 × "
+        "sent) vs {} for exchanging all experts{} + gate both ways (2 × "
         "full_model_bytes = 2 × {}): measured ratio **{:.3f}**; bound "
-        "(K + gate) / (M + gate) = {}.\n",
+        "{} = {}.\n",
         Bytes(fj->bytes_per_client_round.mean),
-        Bytes(2 * fj->full_model_bytes.mean), Bytes(fj->full_model_bytes.mean),
-        *s.bytes_ratio, bound);
+        Bytes(2 * fj->full_model_bytes.mean),
+        g ? " (the M specialists and the generalist)" : "",
+        Bytes(fj->full_model_bytes.mean), *s.bytes_ratio,
+        g ? "(K + 1 + gate) / (M + 1 + gate)" : "(K + gate) / (M + gate)",
+        bound);
   }
   md += "\n";
 }

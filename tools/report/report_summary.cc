@@ -149,6 +149,7 @@ void FillFedJetsNumbers(SettingSummary& s, const std::vector<RunMetrics>& all,
       ref_unseen.push_back(*r->reference_unseen_accuracy);
     if (r->common_expert_accuracy)
       common_test.push_back(*r->common_expert_accuracy);
+    s.generalist_expert |= r->generalist_expert;
     if (r->num_experts && r->top_k) {
       if (s.num_experts &&
           (*s.num_experts != *r->num_experts || *s.top_k != *r->top_k)) {
@@ -180,7 +181,10 @@ void FillFedJetsNumbers(SettingSummary& s, const std::vector<RunMetrics>& all,
     const double full = fj->full_model_bytes.mean;
     s.bytes_ratio = fj->bytes_per_client_round.mean / (2 * full);
     if (s.num_experts && s.top_k && *s.num_experts > 0) {
-      const double m = *s.num_experts, k = *s.top_k;
+      // The generalist is one expert more in the full model and in every
+      // client's exchange.
+      const int generalist = s.generalist_expert ? 1 : 0;
+      const double m = *s.num_experts + generalist, k = *s.top_k + generalist;
       // A FedAvg model has the experts' architecture: its size is one
       // expert's, and what is left of the full FedJETs model is the gate.
       const double expert =

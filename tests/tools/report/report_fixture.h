@@ -28,6 +28,7 @@ struct RunShape {
   double full_bytes = 5200, bytes = 4000;
   // Validation clients' final accuracy (--validation-clients); none if unset.
   std::optional<double> validation;
+  bool generalist = false;  // fedjets --generalist-expert: generalist_share
 };
 
 class ReportTest : public ::testing::Test {
@@ -75,6 +76,7 @@ class ReportTest : public ::testing::Test {
         e.routing_accuracy = 0.7;
         e.gate_entropy = 0.5;
         e.anchor_routed_accuracy = 0.9 + 0.01 * r.seed;
+        if (r.generalist) e.generalist_share = 0.1;
       }
       ev.push_back(e);
     }
