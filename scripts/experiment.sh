@@ -6,6 +6,7 @@
 #   ROUNDS=3 SEEDS=1 CLIENTS=12 scripts/experiment.sh   # a tiny grid
 #   SETTINGS="weak dirichlet" METHODS=fedjets scripts/experiment.sh
 #   DRY_RUN=1 scripts/experiment.sh              # print the commands only
+#   VALIDATION_CLIENTS=5 RUNS_DIR=runs/validation scripts/experiment.sh
 #
 # Runs that already finished (an "end" event in metrics.jsonl) are skipped,
 # so an interrupted grid continues where it stopped; FORCE=1 reruns them.
@@ -14,6 +15,11 @@
 # The grid's hyper-parameters (PROX_MU, ROUTING_LOSS, SERVE_MASS, ...) are
 # fixed values: choose them on validation clients cut from the training
 # split with scripts/tune.sh, never on this grid's unseen (test) clients.
+# VALIDATION_CLIENTS=N (default 0: none) gives every run N validation
+# clients cut from VALIDATION_FRACTION (default 0.1) of the training split
+# (--validation-clients N --validation-fraction F), and RESULTS.md a
+# validation column; the cut leaves the clients less data, so such runs are
+# not the runs without it: use a RUNS_DIR of their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +40,9 @@ ROUTING_LOSS=${ROUTING_LOSS:-1}  # --routing-loss of the *-routing settings
 # --serve-mass and --serve-max-k of the *-em settings.
 SERVE_MASS=${SERVE_MASS:-0.9}
 SERVE_MAX_K=${SERVE_MAX_K:-3}
+# Validation clients of every run (0: none; see the header).
+VALIDATION_CLIENTS=${VALIDATION_CLIENTS:-0}
+VALIDATION_FRACTION=${VALIDATION_FRACTION:-0.1}
 METHODS=${METHODS:-"fedjets fedavg fedprox"}
 # Ablations vary FedJETs only.
 ABLATION_METHODS=${ABLATION_METHODS:-"fedjets"}
@@ -52,10 +61,22 @@ REPORT=${REPORT:-build/bin/fedjets-report}
 # budget and seed (a strong CNN one takes minutes to pretrain).
 CACHE=${CACHE:-runs/common-experts}
 
+[[ $VALIDATION_CLIENTS =~ ^[0-9]+$ ]] || {
+  echo "experiment.sh: VALIDATION_CLIENTS must be a count >= 0, not" \
+       "'$VALIDATION_CLIENTS'" >&2; exit 2; }
+validation_flags=""
+if (( VALIDATION_CLIENTS > 0 )); then
+  validation_flags="--validation-clients $VALIDATION_CLIENTS"
+  validation_flags="$validation_flags --validation-fraction $VALIDATION_FRACTION"
+fi
+
 # Setting -> fedjets-sim flags. A setting is a base, then optional suffixes:
 #   -cnn             the CNN model, CNN_ROUNDS rounds
 #   -anchor-gate     only anchors train the gate (--normal-gate-lr 0)
 #   -generalist      a generalist expert (--generalist-expert)
+#   -gwW             instead of -generalist: a generalist expert with the
+#                    fixed mixture weight W (--generalist-expert
+#                    --generalist-weight W), e.g. dirichlet-gw0.2-routing
 #   -routing         normal clients' routing loss (--routing-loss
 #                    $ROUTING_LOSS)
 #   -soft            soft zero-shot serving (--serve-mixture)
@@ -64,6 +85,7 @@ CACHE=${CACHE:-runs/common-experts}
 #                    FedAvg/FedProx: their EM baseline (--serve-label-shift)
 #   -N-rounds        N rounds
 # in that order from the end (e.g. dirichlet-generalist-routing-30-rounds,
+# dirichlet-gw0.2-routing-soft-30-rounds,
 # weak-routing-soft-em-30-rounds,
 # dirichlet-strong-cnn, weak-anchor-gate-150-rounds). "random-labels":
 # any 4 random labels per client, the harder variant of the grouped split.
@@ -92,6 +114,9 @@ setting_flags() {
   if [[ $setting == *-generalist ]]; then
     extra="$extra --generalist-expert"
     setting=${setting%-generalist}
+  elif [[ $setting =~ ^(.*)-gw([0-9.]+)$ ]]; then
+    extra="$extra --generalist-expert --generalist-weight ${BASH_REMATCH[2]}"
+    setting=${BASH_REMATCH[1]}
   fi
   if [[ $setting == *-anchor-gate ]]; then
     extra="$extra --normal-gate-lr 0"
@@ -124,14 +149,17 @@ setting_flags() {
 }
 
 # The setting whose runs a method shares: FedAvg and FedProx ignore the
-# gate and the experts, so an -anchor-gate, -generalist, -routing or -soft
-# variant reuses its base setting's runs (an -em one does not: FedAvg and
-# FedProx then serve with --serve-label-shift).
+# gate and the experts, so an -anchor-gate, -generalist, -gwW, -routing or
+# -soft variant reuses its base setting's runs (an -em one does not: FedAvg
+# and FedProx then serve with --serve-label-shift).
 run_setting() {
   local setting=$1 method=$2
   if [[ $method != fedjets ]]; then
     setting=${setting/-anchor-gate/}
     setting=${setting/-generalist/}
+    if [[ $setting =~ ^(.*)-gw[0-9.]+(-.*)?$ ]]; then
+      setting=${BASH_REMATCH[1]}${BASH_REMATCH[2]}
+    fi
     setting=${setting/-routing/}
     setting=${setting/-soft/}
   fi
@@ -139,6 +167,22 @@ run_setting() {
 }
 
 finished() { grep -Eqs '"event": ?"end"' "$1/metrics.jsonl"; }
+
+# Whether finished run $1 had this grid's validation clients: the same
+# count (0: none, as runs from before --validation-clients) and, with some,
+# the same fraction, read from its config.ini. Prints what it had if not.
+same_validation() {
+  local n f
+  n=$(sed -n 's/^validation-clients=//p' "$1/config.ini" 2>/dev/null | head -1)
+  f=$(sed -n 's/^validation-fraction=//p' "$1/config.ini" 2>/dev/null | head -1)
+  n=${n:-0}
+  if [[ $n == "$VALIDATION_CLIENTS" ]] && { (( n == 0 )) ||
+      awk -v a="$f" -v b="$VALIDATION_FRACTION" 'BEGIN { exit !(a + 0 == b + 0) }'; }; then
+    return 0
+  fi
+  echo "validation-clients=$n validation-fraction=${f:-unset}"
+  return 1
+}
 
 run() {
   echo "+ $*"
@@ -182,7 +226,9 @@ manifest="$RUNS_DIR/manifest.txt"
   echo "# code: git $commit; $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "# ROUNDS=$ROUNDS CNN_ROUNDS=$CNN_ROUNDS EVAL_EVERY=$EVAL_EVERY SEEDS='$SEEDS' CLIENTS=$CLIENTS CLIENTS_PER_ROUND=$CLIENTS_PER_ROUND" \
        "PROCESSES=$PROCESSES MODEL=$MODEL NUM_EXPERTS=$NUM_EXPERTS TOP_K=$TOP_K CACHE=$CACHE" \
-       "ANCHOR_SHARE=$ANCHOR_SHARE PROX_MU=$PROX_MU scripts/experiment.sh $*"
+       "ANCHOR_SHARE=$ANCHOR_SHARE PROX_MU=$PROX_MU" \
+       "VALIDATION_CLIENTS=$VALIDATION_CLIENTS VALIDATION_FRACTION=$VALIDATION_FRACTION" \
+       "scripts/experiment.sh $*"
 } > "$manifest"
 
 failed=0
@@ -197,6 +243,14 @@ for setting in $SETTINGS; do
       name="$runs_as/$method-seed$seed"
       dir="$RUNS_DIR/$name"
       if finished "$dir" && [[ -z "${FORCE:-}" ]]; then
+        # Its clients held other data: it is not a run of this grid.
+        if ! had=$(same_validation "$dir"); then
+          echo "experiment.sh: $dir finished with $had (its config.ini)," \
+               "not VALIDATION_CLIENTS=$VALIDATION_CLIENTS" \
+               "VALIDATION_FRACTION=$VALIDATION_FRACTION; use another" \
+               "RUNS_DIR, or FORCE=1 to rerun it" >&2
+          exit 1
+        fi
         echo "= $dir finished already; skipped (FORCE=1 reruns it)"
         echo "$setting $method $name" >> "$manifest"
         continue
@@ -213,7 +267,8 @@ for setting in $SETTINGS; do
           --clients-per-round "$CLIENTS_PER_ROUND" --seed "$seed" \
           --run-dir "$dir" --processes "$PROCESSES" --baselines \
           --eval-every "$EVAL_EVERY" \
-          --common-expert-cache "$CACHE" $flags $method_flags "$@" \
+          --common-expert-cache "$CACHE" $flags $method_flags \
+          $validation_flags "$@" \
           > >(tee "$log") 2>&1; then
         echo "! $dir failed (log: $log); it will be reported as unfinished" >&2
         failed=$((failed + 1))
