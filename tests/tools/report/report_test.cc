@@ -1,6 +1,6 @@
-// Over 400 lines on purpose: the report tool end to end (reading run
-// directories, the summary, the page and the plots) on one set of run
-// fixtures written with the typed metrics events (report_fixture.h).
+// The report tool end to end (reading run directories, the summary, the
+// page and the plots) on one set of run fixtures written with the typed
+// metrics events (report_fixture.h).
 #include "tools/report/report.h"
 
 #include <gtest/gtest.h>
