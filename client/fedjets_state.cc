@@ -24,7 +24,14 @@ common::Result<common::RoutingLoss> RoutingLossOf(const proto::RoundTask& task,
     return common::InvalidArgument(fmt::format(
         "round task routing_loss {} must be finite and >= 0", r.weight));
   }
-  if (r.weight == 0) return r;
+  if (r.weight == 0) {
+    if (task.routing_only_gate()) {
+      return common::InvalidArgument(
+          "round task sets routing_only_gate without a routing_loss");
+    }
+    return r;
+  }
+  r.gate_only = task.routing_only_gate();
   if (task.class_experts_size() != num_classes) {
     return common::InvalidArgument(
         fmt::format("round task class_experts has {} entries for {} classes",

@@ -61,6 +61,11 @@ void ForEachStrategyFlag(Options& s, Visitor& v) {
           "of the gate towards the expert whose anchor holds each sample's "
           "class (0 = off; needs the anchors' classes: --partition and "
           "--num-clients)");
+  v.SettingFlag("--routing-only-gate", s.routing_only_gate,
+                "fedjets, with --routing-loss: normal clients train the gate "
+                "by the routing loss alone (the mixture loss trains their "
+                "experts but not the gate), as the reference gate is "
+                "trained centrally");
   v.SettingFlag("--serve-mixture", s.serve_mixture,
                 "fedjets: serve zero-shot clients the gate-weighted mixture "
                 "of their experts (softmax of the gate over them), as "

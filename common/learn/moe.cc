@@ -166,7 +166,14 @@ Status CheckRoutingLoss(const RoutingLoss& r, const torch::Tensor& y,
     return InvalidArgument(fmt::format(
         "routing loss weight {} must be finite and >= 0", r.weight));
   }
-  if (r.weight == 0) return Status::Ok();
+  if (r.weight == 0) {
+    if (r.gate_only) {
+      return InvalidArgument(
+          "a gate trained by the routing loss alone needs a routing loss "
+          "weight > 0");
+    }
+    return Status::Ok();
+  }
   const int64_t max_label = y.numel() ? y.max().item<int64_t>() : -1;
   if (max_label >= static_cast<int64_t>(r.class_experts.size())) {
     return InvalidArgument(
@@ -237,8 +244,9 @@ Result<TrainStats> TrainMixture(const std::vector<ClassifierImpl*>& experts,
     expert_opt.zero_grad();
     gate_opt.zero_grad();
     torch::Tensor gate_logits = gate.forward(zb);
-    torch::Tensor w = MixtureWeights(gate_logits, ids, extras.generalist,
-                                     extras.generalist_weight);
+    torch::Tensor w = MixtureWeights(
+        extras.routing.gate_only ? gate_logits.detach() : gate_logits, ids,
+        extras.generalist, extras.generalist_weight);
     torch::Tensor mix, generalist_logits;
     for (size_t k = 0; k < ids.size(); ++k) {
       torch::Tensor logits = experts[ids[k]]->forward(x);

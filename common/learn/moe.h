@@ -63,9 +63,14 @@ std::vector<int> SelectExperts(GateImpl& gate, const torch::Tensor& z, int k,
 // weight * CE(specialist logits, class_experts[y]) to its loss, the target
 // the expert whose anchor holds the sample's class. Classes no anchor
 // holds (class_experts[c] = -1) add nothing. Off when weight is 0.
+// With gate_only (--routing-only-gate), the gate learns from this loss
+// alone: the mixture's weights are taken from the gate's logits detached,
+// so the mixture loss trains the experts but not the gate, as the
+// reference gate is trained centrally (docs/ALGORITHM.md).
 struct RoutingLoss {
   double weight = 0;
   std::vector<int64_t> class_experts;  // [num_classes]: expert id or -1
+  bool gate_only = false;
 };
 
 // weight * the mean routing cross-entropy of the samples whose class has an

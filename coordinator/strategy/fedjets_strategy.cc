@@ -85,6 +85,7 @@ proto::RoundTask FedJetsStrategy::TaskFor(int round, Role role,
     t.set_role(proto::RoundTask::ROLE_NORMAL);
     if (o.routing_loss > 0) {
       t.set_routing_loss(o.routing_loss);
+      t.set_routing_only_gate(o.routing_only_gate);
       for (int64_t q : class_experts_) {
         t.add_class_experts(static_cast<int32_t>(q));
       }
@@ -261,6 +262,11 @@ common::Result<std::unique_ptr<Strategy>> MakeFedJetsStrategy(
   if (!std::isfinite(o.routing_loss) || o.routing_loss < 0) {
     return common::InvalidArgument(fmt::format(
         "--routing-loss {} must be finite and >= 0", o.routing_loss));
+  }
+  if (o.routing_only_gate && o.routing_loss <= 0) {
+    return common::InvalidArgument(
+        "--routing-only-gate needs --routing-loss > 0: the gate would learn "
+        "nothing from normal clients");
   }
   if (o.routing_loss > 0) {
     // The class -> expert map comes from the anchors' class sets.

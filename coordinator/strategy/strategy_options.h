@@ -51,6 +51,9 @@ struct StrategyOptions {
   // gate towards the expert whose anchor holds each sample's class; 0 =
   // off. Needs the anchors' class sets (a simulated layout).
   double routing_loss = 0;
+  // With routing_loss > 0: normal clients train the gate by the routing
+  // loss alone, not by the mixture loss (common::RoutingLoss::gate_only).
+  bool routing_only_gate = false;
   // Zero-shot serving (evaluation clients and fedjets-client --serve):
   // the gate-weighted mixture of the candidates instead of each sample's
   // highest-scoring one; and, with serve_mass > 0, the client's experts

@@ -26,6 +26,24 @@ TEST(RoutingLossOfTest, TakesAMapOfOneExpertOrMinusOnePerClass) {
   EXPECT_EQ(r->class_experts, (std::vector<int64_t>{1, -1, 0}));
 }
 
+TEST(RoutingLossOfTest, CarriesTheRoutingOnlyGateAndRefusesItWithoutAWeight) {
+  proto::RoundTask on = Task(0.5, {1, -1, 0});
+  on.set_routing_only_gate(true);
+  auto r = RoutingLossOf(on, 3, 2);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->gate_only);
+  EXPECT_FALSE(RoutingLossOf(Task(0.5, {1, -1, 0}), 3, 2)->gate_only);
+
+  proto::RoundTask without_weight;
+  without_weight.set_role(proto::RoundTask::ROLE_NORMAL);
+  without_weight.set_routing_only_gate(true);
+  auto bad = RoutingLossOf(without_weight, 3, 2);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), common::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("routing_only_gate"), std::string::npos)
+      << bad.status().ToString();
+}
+
 TEST(RoutingLossOfTest, OffWithoutAWeight) {
   auto r = RoutingLossOf(proto::RoundTask{}, 3, 2);
   ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -153,6 +153,7 @@ StrategyOptions NonDefaultStrategyOptions() {
   want.generalist_expert = true;
   want.generalist_weight = 0.25;
   want.routing_loss = 0.5;
+  want.routing_only_gate = true;
   want.serve_mixture = true;
   want.serve_mass = 0.9;
   want.serve_max_k = 3;
@@ -205,7 +206,7 @@ TEST(StrategyFlagsTest, StrategyArgsWritesEveryStrategyFlag) {
   }
   // A new strategy flag belongs in NonDefaultStrategyOptions and in the
   // round trip above too.
-  EXPECT_EQ(flags, 37);
+  EXPECT_EQ(flags, 38);
 }
 
 // An empty cache folder and unset flags are left out; every value is

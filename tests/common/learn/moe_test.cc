@@ -253,6 +253,56 @@ TEST(MoeTest, RoutingLossTeachesTheGateTheClassExpertMap) {
   EXPECT_GT(after[1.0].second, 0.9);
 }
 
+// With gate_only, the mixture loss trains the experts but not the gate:
+// where no class has an expert (the routing loss is 0) the gate stays as it
+// was, while without gate_only the mixture loss moves it.
+TEST(MoeTest, ARoutingOnlyGateLearnsNothingFromTheMixtureLoss) {
+  RoutingToy toy = MakeRoutingToy();
+  TrainOptions o;
+  o.learning_rate = 0.05;
+  o.local_epochs = 2;
+  o.batch_size = 16;
+  for (bool gate_only : {false, true}) {
+    torch::manual_seed(0);
+    Gate gate(4, 8, 3);
+    Experts experts = MakeExperts(3, /*classes=*/2);
+    ASSERT_EQ(experts.owned.size(), 3u);
+    std::vector<torch::Tensor> gate_before, expert_before;
+    for (auto& p : gate->parameters()) gate_before.push_back(p.clone());
+    for (auto& p : experts.pointers[0]->parameters()) {
+      expert_before.push_back(p.clone());
+    }
+    MixtureExtras extras;
+    extras.routing = RoutingLoss{1.0, {-1, -1}, gate_only};
+    ASSERT_TRUE(TrainMixture(experts.pointers, {0, 2}, *gate, toy.data, toy.z,
+                             o, 0.5, extras)
+                    .ok());
+    bool gate_moved = false, expert_moved = false;
+    auto gate_after = gate->parameters();
+    for (size_t i = 0; i < gate_after.size(); ++i) {
+      gate_moved |= !torch::equal(gate_after[i], gate_before[i]);
+    }
+    auto expert_after = experts.pointers[0]->parameters();
+    for (size_t i = 0; i < expert_after.size(); ++i) {
+      expert_moved |= !torch::equal(expert_after[i], expert_before[i]);
+    }
+    EXPECT_EQ(gate_moved, !gate_only) << "gate_only " << gate_only;
+    EXPECT_TRUE(expert_moved) << "gate_only " << gate_only;
+  }
+}
+
+TEST(MoeTest, ARoutingOnlyGateNeedsARoutingWeight) {
+  RoutingToy toy = MakeRoutingToy();
+  Gate gate(4, 8, 3);
+  Experts experts = MakeExperts(3, /*classes=*/2);
+  ASSERT_EQ(experts.owned.size(), 3u);
+  MixtureExtras extras;
+  extras.routing = RoutingLoss{0.0, {2, 0}, true};
+  auto st = TrainMixture(experts.pointers, {0}, *gate, toy.data, toy.z,
+                         TrainOptions{}, 0.1, extras);
+  EXPECT_EQ(st.status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(MoeTest, RoutingCrossEntropyIgnoresClassesWithoutAnExpert) {
   torch::Tensor logits = torch::randn({4, 3});
   torch::Tensor y = torch::tensor({0, 1, 0, 1}, torch::kInt64);

@@ -129,6 +129,7 @@ TEST(FedJetsStrategyTest, NormalTasksShipTheAnchorsClassExpertMap) {
   proto::RoundTask normal = fedjets->TaskFor(1, Role::kNormal, -1);
   EXPECT_EQ(normal.role(), proto::RoundTask::ROLE_NORMAL);
   EXPECT_DOUBLE_EQ(normal.routing_loss(), 0.5);
+  EXPECT_FALSE(normal.routing_only_gate());
   // Class 0 is anchor 1's, class 1 anchor 2's, classes 2 and 3 anchor 0's.
   EXPECT_EQ(std::vector<int>(normal.class_experts().begin(),
                              normal.class_experts().end()),
@@ -144,6 +145,25 @@ TEST(FedJetsStrategyTest, NormalTasksShipTheAnchorsClassExpertMap) {
       dynamic_cast<FedJetsStrategy*>(off->get())->TaskFor(1, Role::kNormal, -1);
   EXPECT_EQ(plain.routing_loss(), 0);
   EXPECT_EQ(plain.class_experts_size(), 0);
+}
+
+TEST(FedJetsStrategyTest, ARoutingOnlyGateIsAskedOfNormalClientsOnly) {
+  StrategyOptions o = FedJetsOptions();
+  o.routing_loss = 0.5;
+  o.routing_only_gate = true;
+  auto s = Make(o, AnchoredSplit());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto* fedjets = dynamic_cast<FedJetsStrategy*>(s->get());
+  ASSERT_NE(fedjets, nullptr);
+  EXPECT_TRUE(fedjets->TaskFor(1, Role::kNormal, -1).routing_only_gate());
+  EXPECT_FALSE(fedjets->TaskFor(1, Role::kAnchor, 2).routing_only_gate());
+
+  o.routing_loss = 0;
+  auto without_loss = Make(o, AnchoredSplit());
+  ASSERT_FALSE(without_loss.ok());
+  EXPECT_NE(without_loss.status().message().find("--routing-only-gate"),
+            std::string::npos)
+      << without_loss.status().ToString();
 }
 
 TEST(FedJetsStrategyTest, RoutingLossNeedsAnchorsAndAFiniteNonNegativeWeight) {
