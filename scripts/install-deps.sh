@@ -27,7 +27,7 @@ demo_packages=(
 more_packages=(
   pkg-config git clang-format
   libgtest-dev libgmock-dev libbenchmark-dev
-  r-cran-palmerpenguins
+  r-cran-palmerpenguins r-cran-mlbench
   prometheus
   mmdebstrap umoci skopeo
   python3-protobuf python3-yaml python3-torch
