@@ -1,5 +1,6 @@
 #include "common/data/idx_file.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -113,6 +114,10 @@ Result<std::vector<uint64_t>> ReadHeader(GzFile& f, uint32_t ndims,
   }
   std::vector<uint64_t> dims(ndims);
   uint64_t elements = 1;
+  // The bound counts a zero example count as one, so that an empty file
+  // cannot declare per-example dims whose product overflows (callers
+  // multiply them).
+  uint64_t bounded = 1;
   for (uint32_t i = 0; i < ndims; ++i) {
     std::array<unsigned char, 4> b{};
     auto n = f.Read(b.data(), b.size());
@@ -128,12 +133,14 @@ Result<std::vector<uint64_t>> ReadHeader(GzFile& f, uint32_t ndims,
       return InvalidArgument(f.path() + ": dimension " + std::to_string(i) +
                              " is 0");
     }
-    if (dims[i] != 0 && elements > kMaxIdxElements / dims[i]) {
+    const uint64_t counted = std::max<uint64_t>(dims[i], 1);
+    if (bounded > kMaxIdxElements / counted) {
       return InvalidArgument(f.path() + ": header declares more than " +
                              std::to_string(kMaxIdxElements) +
                              " elements; corrupt header or not a dataset "
                              "this loader supports");
     }
+    bounded *= counted;
     elements *= dims[i];
   }
   // A plain file's size is exact; the header has been read, so the file is

@@ -188,6 +188,16 @@ TEST_F(DatasetTest, RejectsHugeHeaderDimsBeforeAllocating) {
   EXPECT_NE(d.status().message().find(Path("img")), std::string::npos);
 }
 
+// No examples, but per-example dims whose product overflows int64 (a fuzz
+// finding: the bound ignored them once the count was 0).
+TEST_F(DatasetTest, RejectsHugeExampleDimsEvenWithNoExamples) {
+  auto d = LoadIdx(Write("img", Idx({0, 0xffffffffu, 0xffffff09u}, {})),
+                   Write("lbl", Idx({0}, {})), "tiny");
+  EXPECT_EQ(d.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(d.status().message().find("elements"), std::string::npos)
+      << d.status().ToString();
+}
+
 TEST_F(DatasetTest, RejectsImageAndLabelCountMismatch) {
   auto d =
       LoadIdx(Write("img", Images()), Write("lbl", Idx({2}, {0, 1})), "tiny");
