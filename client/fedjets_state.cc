@@ -61,6 +61,7 @@ common::Result<common::ServeOptions> ServeOptionsOf(
   }
   common::ServeOptions serve{moe.serve_mixture(), moe.serve_mass(),
                              moe.serve_max_k()};
+  serve.label_shift = moe.serve_label_shift();
   if (moe.has_generalist_weight()) {
     const double w = moe.generalist_weight();
     if (!(w >= 0 && w < 1)) {

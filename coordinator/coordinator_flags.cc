@@ -81,10 +81,11 @@ void ForEachStrategyFlag(Options& s, Visitor& v) {
           "fedjets: with --serve-mass, at most this many experts (0 = "
           "--num-experts)");
   v.SettingFlag("--serve-label-shift", s.serve_label_shift,
-                "fedavg/fedprox: correct each evaluation client's "
-                "predictions for its class prior, estimated without labels "
-                "by EM label-shift correction (the baseline of "
-                "--serve-mass)");
+                "correct each zero-shot client's predictions for its class "
+                "prior, estimated from them without labels by EM "
+                "label-shift correction (fedavg/fedprox: the model's; "
+                "fedjets: the served experts' probabilities, hard or "
+                "mixture)");
   v.Value("--eval-client-examples", s.eval_examples_per_client,
           "test examples per evaluation client");
   v.Value("--finetune-epochs", s.finetune_epochs,

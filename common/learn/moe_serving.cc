@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "common/learn/label_shift.h"
+
 namespace fedjets::common {
 namespace {
 
@@ -150,11 +152,19 @@ JitPrediction JitPredict(GateImpl& gate,
     out.chosen = candidates.index_select(
         0, logits.index_select(1, candidates).argmax(1));
   }
-  if (!serve.mixture) {
+  if (!serve.mixture && !serve.label_shift) {
     out.predictions = PredictByExpert(experts, x, out.chosen);
     return out;
   }
-  out.predictions = MixtureProbabilities(experts, ids, x, w).argmax(1);
+  if (!serve.mixture) {
+    // Hard serving: all of each sample's weight on its chosen candidate.
+    w = candidates.unsqueeze(0).eq(out.chosen.unsqueeze(1)).to(torch::kFloat32);
+  }
+  torch::Tensor probs = MixtureProbabilities(experts, ids, x, w);
+  out.predictions =
+      serve.label_shift
+          ? LabelShiftPredictions(torch::log(probs.clamp_min(1e-30)))
+          : probs.argmax(1);
   return out;
 }
 

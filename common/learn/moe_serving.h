@@ -34,6 +34,11 @@ struct ServeOptions {
   // generalist serves a sample when W exceeds (1 - W) times the best
   // specialist's share.
   double generalist_weight = kGateWeighsGeneralist;
+  // true: the served class probabilities (the chosen candidate's, or the
+  // mixture's) are corrected for the client's class prior, estimated from
+  // them by the same EM (LabelShiftPredictions, common/learn/label_shift.h),
+  // as FedAvg's --serve-label-shift baseline does. No label is used.
+  bool label_shift = false;
 };
 
 // EM label-shift correction (Saerens, Latinne and Decaestecker 2002):

@@ -46,6 +46,7 @@ void FedJetsStrategy::FillWelcome(const SessionInfo& s, proto::Welcome& w) {
   w.mutable_moe()->set_serve_mixture(ctx_.options.serve_mixture);
   w.mutable_moe()->set_serve_mass(ctx_.options.serve_mass);
   w.mutable_moe()->set_serve_max_k(ctx_.options.serve_max_k);
+  w.mutable_moe()->set_serve_label_shift(ctx_.options.serve_label_shift);
   if (ctx_.options.generalist_weight != common::kGateWeighsGeneralist) {
     w.mutable_moe()->set_generalist_weight(ctx_.options.generalist_weight);
   }
@@ -156,7 +157,8 @@ double FedJetsStrategy::NormalGateLr() const {
 
 common::ServeOptions FedJetsStrategy::Serving() const {
   const auto& o = ctx_.options;
-  return {o.serve_mixture, o.serve_mass, o.serve_max_k, o.generalist_weight};
+  return {o.serve_mixture, o.serve_mass, o.serve_max_k, o.generalist_weight,
+          o.serve_label_shift};
 }
 
 int FedJetsStrategy::MaxServedExperts() const {

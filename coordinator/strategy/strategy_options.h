@@ -63,9 +63,10 @@ struct StrategyOptions {
   bool serve_mixture = false;
   double serve_mass = 0;
   int serve_max_k = 0;
-  // FedAvg/FedProx: correct each evaluation client's predictions for its
-  // class prior, estimated from its unlabelled samples by EM
-  // (common/learn/label_shift.h); the baseline of serve_mass.
+  // Correct each evaluation client's predictions for its class prior,
+  // estimated from its unlabelled samples by EM
+  // (common/learn/label_shift.h): FedAvg/FedProx's model, or FedJETs'
+  // served class probabilities (ServeOptions::label_shift).
   bool serve_label_shift = false;
   // Evaluation clients: test examples per client.
   int64_t eval_examples_per_client = 500;

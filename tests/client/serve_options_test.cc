@@ -29,6 +29,12 @@ TEST(ServeOptionsOfTest, TakesTheWelcomesServing) {
   EXPECT_TRUE(on->mixture);
   EXPECT_DOUBLE_EQ(on->mass, 0.9);
   EXPECT_EQ(on->max_k, 5);
+  EXPECT_FALSE(on->label_shift);
+  proto::MoeConfig shift = Moe(true, 0.9, 5);
+  shift.set_serve_label_shift(true);
+  auto with_shift = ServeOptionsOf(shift);
+  ASSERT_TRUE(with_shift.ok()) << with_shift.status().ToString();
+  EXPECT_TRUE(with_shift->label_shift);
 }
 
 TEST(ServeOptionsOfTest, RefusesAMassOutsideZeroToOneOrABadCap) {

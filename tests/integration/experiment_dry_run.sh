@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/experiment.sh with DRY_RUN=1 (prints the fedjets-sim commands,
-# runs nothing): the -gwW setting suffix, the VALIDATION_CLIENTS pass-
+# runs nothing): the -gwW setting suffix, which methods -em gives the
+# class-prior EM, the VALIDATION_CLIENTS pass-
 # through, and the refusal to reuse a finished run cut otherwise.
 #   experiment_dry_run.sh SOURCE_DIR WORK_DIR
 set -euo pipefail
@@ -43,6 +44,15 @@ runs=$(grep -c -- "--run-dir" "$log")
   fail "not every run got the validation flags"
 grep -q "VALIDATION_CLIENTS=3 VALIDATION_FRACTION=0.2" "$work/runs/manifest.txt" ||
   fail "the manifest does not record the validation clients"
+
+# -em: FedJETs' expert prior; FedAvg's class-prior baseline only.
+grid "$work/em.log" SETTINGS="dirichlet-em-30-rounds" || {
+  cat "$work/em.log"; fail "the -em dry run failed"; }
+je=$(command_of "$work/em.log" dirichlet-em-30-rounds/fedjets-seed1)
+[[ $je == *" --serve-mass "* && $je != *--serve-label-shift* ]] ||
+  fail "FedJETs -em: $je"
+fe=$(command_of "$work/em.log" dirichlet-em-30-rounds/fedavg-seed1)
+[[ $fe == *" --serve-label-shift"* ]] || fail "FedAvg -em lacks its baseline: $fe"
 
 grid "$work/plain.log" || { cat "$work/plain.log"; fail "the plain dry run failed"; }
 ! grep -q -- "--validation" "$work/plain.log" ||

@@ -187,6 +187,49 @@ TEST(MoeServingTest, EmCorrectsEachSamplesScoresByTheClientsPrior) {
   EXPECT_TRUE(corrected.chosen.eq(0).all().item<bool>());
 }
 
+// --serve-label-shift for FedJETs: the experts' choice is unchanged, and
+// the served class probabilities (the chosen expert's, or the mixture's)
+// get the same class-prior EM as FedAvg's baseline.
+TEST(MoeServingTest, LabelShiftCorrectsTheServedClassProbabilities) {
+  torch::manual_seed(0);
+  Gate gate(4, 8, 3);
+  Experts experts = MakeExperts(3, /*classes=*/5);
+  ASSERT_EQ(experts.owned.size(), 3u);
+  torch::Tensor x = torch::randn({64, 4});
+  torch::NoGradGuard no_grad;
+  for (bool mixture : {false, true}) {
+    ServeOptions plain;
+    plain.mixture = mixture;
+    ServeOptions shifted = plain;
+    shifted.label_shift = true;
+    auto a = JitPredict(*gate, experts.pointers, x, x, 2, false, plain);
+    auto b = JitPredict(*gate, experts.pointers, x, x, 2, false, shifted);
+    EXPECT_EQ(a.selected, b.selected);
+    EXPECT_TRUE(a.chosen.equal(b.chosen));
+    torch::Tensor probs;
+    if (mixture) {
+      torch::Tensor cols = torch::tensor(
+          std::vector<int64_t>(b.selected.begin(), b.selected.end()));
+      torch::Tensor w =
+          torch::softmax(gate->forward(x).index_select(1, cols), 1);
+      probs = MixtureProbabilities(experts.pointers, b.selected, x, w);
+    } else {
+      std::vector<torch::Tensor> rows;
+      for (int64_t i = 0; i < x.size(0); ++i) {
+        const int64_t q = b.chosen[i].item<int64_t>();
+        rows.push_back(
+            torch::softmax(experts.owned[q]->forward(x.slice(0, i, i + 1)), 1));
+      }
+      probs = torch::cat(rows);
+    }
+    torch::Tensor want = LabelShiftPredictions(torch::log(probs));
+    EXPECT_TRUE(b.predictions.equal(want)) << "mixture " << mixture;
+    // These untrained experts favour some classes: the correction moves
+    // some predictions.
+    EXPECT_FALSE(b.predictions.equal(a.predictions)) << "mixture " << mixture;
+  }
+}
+
 // FedAvg's baseline: the same EM over classes. The samples are near the
 // boundary of classes 0 and 1, leaning to 1, but most of the client's
 // samples are surely 0: the correction moves the undecided ones to 0.

@@ -190,6 +190,7 @@ TEST(FedJetsStrategyTest, TheWelcomeSaysHowZeroShotClientsAreServed) {
   o.serve_mixture = true;
   o.serve_mass = 0.9;
   o.serve_max_k = 3;
+  o.serve_label_shift = true;
   auto s = Make(o, AnchoredSplit());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   proto::Welcome w;
@@ -197,6 +198,7 @@ TEST(FedJetsStrategyTest, TheWelcomeSaysHowZeroShotClientsAreServed) {
   EXPECT_TRUE(w.moe().serve_mixture());
   EXPECT_DOUBLE_EQ(w.moe().serve_mass(), 0.9);
   EXPECT_EQ(w.moe().serve_max_k(), 3);
+  EXPECT_TRUE(w.moe().serve_label_shift());
 
   auto plain = Make(FedJetsOptions(), AnchoredSplit());
   ASSERT_TRUE(plain.ok()) << plain.status().ToString();
@@ -205,6 +207,7 @@ TEST(FedJetsStrategyTest, TheWelcomeSaysHowZeroShotClientsAreServed) {
   EXPECT_FALSE(d.moe().serve_mixture());
   EXPECT_EQ(d.moe().serve_mass(), 0);
   EXPECT_EQ(d.moe().serve_max_k(), 0);
+  EXPECT_FALSE(d.moe().serve_label_shift());
 }
 
 TEST(FedJetsStrategyTest, TheWelcomeCarriesTheGeneralistWeightWhenSet) {
