@@ -40,8 +40,9 @@ void ForEachStrategyFlag(Options& s, Visitor& v) {
   v.Value("--gate-hidden", s.gate_hidden, "gate hidden width");
   v.Value("--gate-lr", s.gate_lr, "gate learning rate (plain SGD)");
   v.Value("--normal-gate-lr", s.normal_gate_lr,
-          "gate learning rate of normal clients (-1: --gate-lr; 0: only "
-          "anchors train the gate and it is averaged over them alone)");
+          "gate learning rate of normal clients (-1: --gate-lr, as the "
+          "paper; 0: only anchors train the gate and it is averaged over "
+          "them alone)");
   v.Value("--anchor-gate-weight", s.anchor_gate_weight,
           "weight of the anchors' gate loss");
   v.ClearingFlag("--no-anchors", s.use_anchors,
@@ -66,20 +67,22 @@ void ForEachStrategyFlag(Options& s, Visitor& v) {
                 "by the routing loss alone (the mixture loss trains their "
                 "experts but not the gate), as the reference gate is "
                 "trained centrally");
-  v.SettingFlag("--serve-mixture", s.serve_mixture,
-                "fedjets: serve zero-shot clients the gate-weighted mixture "
-                "of their experts (softmax of the gate over them), as "
-                "training does, instead of each sample's highest-scoring "
-                "expert");
+  v.DefaultFlag("--serve-mixture", s.serve_mixture,
+                "fedjets (the default): serve zero-shot clients the "
+                "gate-weighted mixture of their experts (softmax of the gate "
+                "over them), as training does");
+  v.ClearingFlag("--serve-hard", s.serve_mixture,
+                 "fedjets: serve each sample by its highest-scoring expert "
+                 "instead of the mixture (the paper)");
   v.Value("--serve-mass", s.serve_mass,
           "fedjets: serve zero-shot clients the fewest experts covering "
           "this share of their expert prior, estimated without labels by "
           "EM label-shift correction of the gate's scores, which are "
           "corrected by that prior (0 = off: the top-K of the mean gate "
-          "score; in (0, 1])");
+          "score, as the paper; in (0, 1])");
   v.Value("--serve-max-k", s.serve_max_k,
-          "fedjets: with --serve-mass, at most this many experts (0 = "
-          "--num-experts)");
+          "fedjets: with --serve-mass, at most this many experts (0, or "
+          "more than --num-experts: all of them)");
   v.SettingFlag("--serve-label-shift", s.serve_label_shift,
                 "correct each zero-shot client's predictions for its class "
                 "prior, estimated from them without labels by EM "
@@ -161,6 +164,14 @@ class FlagAdder {
     app_.add_flag_callback(
         name, [&field] { field = false; }, help);
   }
+  // A flag that sets `field` to true, its default: it keeps older command
+  // lines working. Like a clearing flag it acts only when given, so the
+  // "name=false" a config file holds for it changes nothing.
+  void DefaultFlag(const std::string& name, bool& field,
+                   const std::string& help) {
+    app_.add_flag_callback(
+        name, [&field] { field = true; }, help);
+  }
 
  private:
   CLI::App& app_;
@@ -188,6 +199,8 @@ class ArgWriter {
   void ClearingFlag(const std::string& name, bool field, const std::string&) {
     if (!field) args_.push_back(name);
   }
+  // Its clearing flag writes the other value.
+  void DefaultFlag(const std::string&, bool, const std::string&) {}
 
   std::vector<std::string> Take() { return std::move(args_); }
 

@@ -72,17 +72,23 @@ fi
 
 # Setting -> fedjets-sim flags. A setting is a base, then optional suffixes:
 #   -cnn             the CNN model, CNN_ROUNDS rounds
-#   -anchor-gate     only anchors train the gate (--normal-gate-lr 0)
+#   -paper           the paper's recipe instead of fedjets' defaults:
+#                    normal clients train the gate, hard top-K serving
+#                    (--normal-gate-lr -1 --serve-hard --serve-mass 0)
+#   -anchor-gate     only anchors train the gate (--normal-gate-lr 0, the
+#                    default)
 #   -generalist      a generalist expert (--generalist-expert)
 #   -gwW             instead of -generalist: a generalist expert with the
 #                    fixed mixture weight W (--generalist-expert
 #                    --generalist-weight W), e.g. dirichlet-gw0.2-routing
 #   -routing         normal clients' routing loss (--routing-loss
-#                    $ROUTING_LOSS)
-#   -soft            soft zero-shot serving (--serve-mixture)
+#                    $ROUTING_LOSS; normal clients then train the gate:
+#                    --normal-gate-lr -1)
+#   -soft            soft zero-shot serving (--serve-mixture, the default)
 #   -em              zero-shot experts by EM prior and adaptive K
-#                    (--serve-mass $SERVE_MASS --serve-max-k $SERVE_MAX_K);
-#                    FedAvg/FedProx: their EM baseline (--serve-label-shift)
+#                    (--serve-mass $SERVE_MASS --serve-max-k $SERVE_MAX_K,
+#                    the defaults); FedAvg/FedProx: their EM baseline
+#                    (--serve-label-shift)
 #   -N-rounds        N rounds
 # in that order from the end (e.g. dirichlet-generalist-routing-30-rounds,
 # dirichlet-gw0.2-routing-soft-30-rounds,
@@ -108,6 +114,8 @@ setting_flags() {
   fi
   if [[ $setting == *-routing ]]; then
     extra="$extra --routing-loss $ROUTING_LOSS"
+    [[ $setting == *-anchor-gate* || $setting == *-paper* ]] ||
+      extra="$extra --normal-gate-lr -1"
     setting=${setting%-routing}
   fi
   if [[ $setting == *-generalist ]]; then
@@ -120,6 +128,10 @@ setting_flags() {
   if [[ $setting == *-anchor-gate ]]; then
     extra="$extra --normal-gate-lr 0"
     setting=${setting%-anchor-gate}
+  fi
+  if [[ $setting == *-paper ]]; then
+    extra="$extra --normal-gate-lr -1 --serve-hard --serve-mass 0"
+    setting=${setting%-paper}
   fi
   if [[ $setting == *-cnn ]]; then
     model=cnn
@@ -138,7 +150,9 @@ setting_flags() {
     ablation-anchor-share-0.3) share=0.3 ;;
     ablation-anchor-share-0.7) share=0.7 ;;
     ablation-k1) k=1 ;;
-    ablation-no-anchors) extra="$extra --no-anchors" ;;
+    ablation-no-anchors) [[ $extra == *--normal-gate-lr* ]] ||
+                           extra="$extra --normal-gate-lr -1"
+                         extra="$extra --no-anchors" ;;
     *) echo "experiment.sh: unknown setting '$1'; add it to setting_flags" >&2
        return 1 ;;
   esac
@@ -160,6 +174,7 @@ run_setting() {
       setting=${BASH_REMATCH[1]}${BASH_REMATCH[2]}
     fi
     setting=${setting/-routing/}
+    setting=${setting/-paper/}
     setting=${setting/-soft/}
   fi
   echo "$setting"

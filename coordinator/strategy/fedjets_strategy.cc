@@ -45,7 +45,7 @@ void FedJetsStrategy::FillWelcome(const SessionInfo& s, proto::Welcome& w) {
   w.mutable_moe()->set_generalist_expert(HasGeneralist());
   w.mutable_moe()->set_serve_mixture(ctx_.options.serve_mixture);
   w.mutable_moe()->set_serve_mass(ctx_.options.serve_mass);
-  w.mutable_moe()->set_serve_max_k(ctx_.options.serve_max_k);
+  w.mutable_moe()->set_serve_max_k(ServeMaxK());
   w.mutable_moe()->set_serve_label_shift(ctx_.options.serve_label_shift);
   if (ctx_.options.generalist_weight != common::kGateWeighsGeneralist) {
     w.mutable_moe()->set_generalist_weight(ctx_.options.generalist_weight);
@@ -157,14 +157,19 @@ double FedJetsStrategy::NormalGateLr() const {
 
 common::ServeOptions FedJetsStrategy::Serving() const {
   const auto& o = ctx_.options;
-  return {o.serve_mixture, o.serve_mass, o.serve_max_k, o.generalist_weight,
+  return {o.serve_mixture, o.serve_mass, ServeMaxK(), o.generalist_weight,
           o.serve_label_shift};
+}
+
+int FedJetsStrategy::ServeMaxK() const {
+  const auto& o = ctx_.options;
+  return std::min(o.serve_max_k, o.num_experts);
 }
 
 int FedJetsStrategy::MaxServedExperts() const {
   const auto& o = ctx_.options;
   if (o.serve_mass <= 0) return o.top_k;
-  return o.serve_max_k > 0 ? o.serve_max_k : o.num_experts;
+  return ServeMaxK() > 0 ? ServeMaxK() : o.num_experts;
 }
 
 std::vector<int> FedJetsStrategy::WithGeneralist(std::vector<int> ids) const {
@@ -245,10 +250,9 @@ common::Result<std::unique_ptr<Strategy>> MakeFedJetsStrategy(
     return common::InvalidArgument(
         fmt::format("--serve-mass {} must be in [0, 1]", o.serve_mass));
   }
-  if (o.serve_max_k < 0 || o.serve_max_k > o.num_experts) {
-    return common::InvalidArgument(
-        fmt::format("need 0 <= --serve-max-k ({}) <= --num-experts ({})",
-                    o.serve_max_k, o.num_experts));
+  if (o.serve_max_k < 0) {
+    return common::InvalidArgument(fmt::format(
+        "--serve-max-k {} must be >= 0 (0: --num-experts)", o.serve_max_k));
   }
   if (o.generalist_weight != common::kGateWeighsGeneralist) {
     if (!(o.generalist_weight >= 0 && o.generalist_weight < 1)) {
@@ -264,6 +268,18 @@ common::Result<std::unique_ptr<Strategy>> MakeFedJetsStrategy(
   if (!std::isfinite(o.routing_loss) || o.routing_loss < 0) {
     return common::InvalidArgument(fmt::format(
         "--routing-loss {} must be finite and >= 0", o.routing_loss));
+  }
+  if (o.normal_gate_lr == 0 && !o.use_anchors) {
+    return common::InvalidArgument(
+        "--no-anchors with --normal-gate-lr 0 (the default) leaves no "
+        "client to train the gate: give --normal-gate-lr -1 (normal clients "
+        "train it at --gate-lr) or a rate");
+  }
+  if (o.routing_loss > 0 && o.normal_gate_lr == 0) {
+    return common::InvalidArgument(
+        "--routing-loss trains normal clients' gate, but --normal-gate-lr 0 "
+        "(the default) keeps them from training it: give --normal-gate-lr "
+        "-1 (--gate-lr) or a rate with it");
   }
   if (o.routing_only_gate && o.routing_loss <= 0) {
     return common::InvalidArgument(

@@ -70,6 +70,8 @@ class FedJetsStrategy : public Strategy {
   // How zero-shot clients are served (--serve-mixture, --serve-mass,
   // --serve-max-k), and the most experts a serving client may request.
   common::ServeOptions Serving() const;
+  // --serve-max-k, at most the experts there are (0: all of them).
+  int ServeMaxK() const;
   int MaxServedExperts() const;
   // `ids` and, with a generalist, its id after them: what a client with
   // specialists `ids` trains or is served.

@@ -32,9 +32,10 @@ struct StrategyOptions {
   int top_k = 2;
   int64_t gate_hidden = 64;
   double gate_lr = 0.1;
-  // Gate learning rate of normal clients; < 0: gate_lr. 0: only anchors
-  // train the gate, and it is averaged over them alone.
-  double normal_gate_lr = -1;
+  // Gate learning rate of normal clients; < 0: gate_lr (the paper). 0
+  // (the default, chosen on validation clients: docs/ALGORITHM.md): only
+  // anchors train the gate, and it is averaged over them alone.
+  double normal_gate_lr = 0;
   double anchor_gate_weight = 1.0;
   bool use_anchors = true;  // false: the no-anchor ablation
   // One more expert, trained by every sampled client every round and
@@ -59,10 +60,12 @@ struct StrategyOptions {
   // highest-scoring one; and, with serve_mass > 0, the client's experts
   // are those covering serve_mass of its EM-estimated expert prior (at
   // most serve_max_k, 0 = all M) instead of the top-K
-  // (common/learn/moe_serving.h).
-  bool serve_mixture = false;
-  double serve_mass = 0;
-  int serve_max_k = 0;
+  // (common/learn/moe_serving.h). The defaults are the recipe chosen on
+  // validation clients (docs/ALGORITHM.md); the paper's is hard serving
+  // of the top-K: serve_mixture false, serve_mass 0.
+  bool serve_mixture = true;
+  double serve_mass = 0.9;
+  int serve_max_k = 3;
   // Correct each evaluation client's predictions for its class prior,
   // estimated from its unlabelled samples by EM
   // (common/learn/label_shift.h): FedAvg/FedProx's model, or FedJETs'

@@ -100,6 +100,27 @@ TEST_F(CoordinatorFlagsTest, ConfigFileReproducesTheCommandLine) {
   EXPECT_EQ(b.wait_clients_timeout, 30s);
 }
 
+// Mixture serving is the default; --serve-hard turns it off, and a config
+// file written from either command line (serve-mixture=false,
+// serve-hard=true/false) reads back to the same serving.
+TEST_F(CoordinatorFlagsTest, ServeHardTurnsOffTheDefaultMixtureThroughConfigs) {
+  for (bool hard : {false, true}) {
+    SCOPED_TRACE(hard);
+    CoordinatorCommandLine first;
+    Parse(first, hard ? std::vector<std::string>{"--serve-hard"}
+                      : std::vector<std::string>{});
+    EXPECT_EQ(first.options.strategy.serve_mixture, !hard);
+    const auto path =
+        std::filesystem::temp_directory_path() /
+        ("fedjets-config-" + std::to_string(std::random_device{}()) + ".ini");
+    std::ofstream(path) << config_;
+    CoordinatorCommandLine second;
+    Parse(second, {"--config", path.string()});
+    std::filesystem::remove(path);
+    EXPECT_EQ(second.options.strategy.serve_mixture, !hard);
+  }
+}
+
 TEST_F(CoordinatorFlagsTest, MetricsEndpointIsOffUnlessAPortIsGiven) {
   CoordinatorCommandLine by_default;
   Parse(by_default, {});
@@ -147,16 +168,16 @@ StrategyOptions NonDefaultStrategyOptions() {
   want.top_k = 1;
   want.gate_hidden = 8;
   want.gate_lr = 0.3;
-  want.normal_gate_lr = 0;
+  want.normal_gate_lr = -1;
   want.anchor_gate_weight = 2.5;
   want.use_anchors = false;
   want.generalist_expert = true;
   want.generalist_weight = 0.25;
   want.routing_loss = 0.5;
   want.routing_only_gate = true;
-  want.serve_mixture = true;
-  want.serve_mass = 0.9;
-  want.serve_max_k = 3;
+  want.serve_mixture = false;
+  want.serve_mass = 0.5;
+  want.serve_max_k = 2;
   want.serve_label_shift = true;
   want.eval_examples_per_client = 77;
   want.eval_examples = 1000;
@@ -201,12 +222,14 @@ TEST(StrategyFlagsTest, StrategyArgsWritesEveryStrategyFlag) {
   for (const CLI::Option* opt : app.get_options()) {
     if (opt->get_name() == "--help") continue;
     ++flags;
+    // Restates the default; --serve-hard carries the field.
+    if (opt->get_name() == "--serve-mixture") continue;
     EXPECT_NE(std::find(args.begin(), args.end(), opt->get_name()), args.end())
         << opt->get_name();
   }
   // A new strategy flag belongs in NonDefaultStrategyOptions and in the
   // round trip above too.
-  EXPECT_EQ(flags, 38);
+  EXPECT_EQ(flags, 39);
 }
 
 // An empty cache folder and unset flags are left out; every value is
@@ -215,7 +238,7 @@ TEST(StrategyFlagsTest, DefaultOptionsWriteOnlyValues) {
   const std::vector<std::string> args = StrategyArgs(StrategyOptions{});
   for (const char* unset :
        {"--common-expert-cache", "--no-anchors", "--generalist-expert",
-        "--serve-mixture", "--serve-label-shift", "--baselines",
+        "--serve-mixture", "--serve-hard", "--serve-label-shift", "--baselines",
         "--no-update-checks"}) {
     EXPECT_EQ(std::find(args.begin(), args.end(), unset), args.end()) << unset;
   }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/experiment.sh on a tiny grid: a base setting and its -anchor-gate,
+# scripts/experiment.sh on a tiny grid: a base setting and its -paper,
 # -generalist-routing and -gw0.2 variants, which must reuse the base's
 # FedAvg/FedProx runs, not rerun them; the report must list every setting.
 #   experiment_tiny_grid.sh SOURCE_DIR BIN_DIR WORK_DIR
@@ -7,7 +7,7 @@ set -euo pipefail
 src=$1 bin=$2 work=$3
 rm -rf "$work"
 mkdir -p "$work"
-ROUNDS=2 SEEDS=1 CLIENTS=12 SETTINGS="weak weak-anchor-gate weak-generalist-routing weak-gw0.2" \
+ROUNDS=2 SEEDS=1 CLIENTS=12 SETTINGS="weak weak-paper weak-generalist-routing weak-gw0.2" \
   RUNS_DIR="$work/runs" OUT="$work/out" CACHE="$work/cache" \
   SIM="$bin/fedjets-sim" REPORT="$bin/fedjets-report" \
   "$src/scripts/experiment.sh" --max-examples 200 --eval-client-examples 200 \
@@ -16,14 +16,18 @@ ROUNDS=2 SEEDS=1 CLIENTS=12 SETTINGS="weak weak-anchor-gate weak-generalist-rout
 manifest="$work/runs/manifest.txt"
 fail() { echo "FAIL: $*"; cat "$manifest"; exit 1; }
 grep -qx "weak fedavg weak/fedavg-seed1" "$manifest" || fail "no weak FedAvg run"
-grep -qx "weak-anchor-gate fedjets weak-anchor-gate/fedjets-seed1" "$manifest" ||
-  fail "no weak-anchor-gate FedJETs run"
-grep -qx "weak-anchor-gate fedavg weak/fedavg-seed1" "$manifest" ||
+grep -qx "weak-paper fedjets weak-paper/fedjets-seed1" "$manifest" ||
+  fail "no weak-paper FedJETs run"
+grep -qx "weak-paper fedavg weak/fedavg-seed1" "$manifest" ||
   fail "the variant does not reuse the base's FedAvg run"
-[[ ! -e "$work/runs/weak-anchor-gate/fedavg-seed1" ]] ||
+[[ ! -e "$work/runs/weak-paper/fedavg-seed1" ]] ||
   fail "FedAvg was run again for the variant"
-grep -q "normal-gate-lr=0" "$work/runs/weak-anchor-gate/fedjets-seed1/config.ini" ||
-  fail "the variant's FedJETs run lacks --normal-gate-lr 0"
+config="$work/runs/weak-paper/fedjets-seed1/config.ini"
+grep -q "normal-gate-lr=-1" "$config" && grep -q "serve-mass=0$" "$config" &&
+  grep -q "serve-mixture=false" "$config" ||
+  fail "the -paper run lacks the paper's gate and serving"
+grep -q "normal-gate-lr=0$" "$work/runs/weak/fedjets-seed1/config.ini" ||
+  fail "the default FedJETs run lacks --normal-gate-lr 0"
 grep -qx "weak-generalist-routing fedavg weak/fedavg-seed1" "$manifest" ||
   fail "the -generalist-routing variant does not reuse the base's FedAvg run"
 config="$work/runs/weak-generalist-routing/fedjets-seed1/config.ini"
@@ -38,7 +42,7 @@ grep -q "generalist-expert=true" "$config" && grep -q "generalist-weight=0.2" "$
   fail "the -gw0.2 variant's FedJETs run lacks --generalist-weight 0.2"
 [[ $(ls "$work/cache" | wc -l) -eq 1 ]] ||
   fail "the runs did not share one cached common expert"
-for s in weak weak-anchor-gate weak-generalist-routing weak-gw0.2; do
+for s in weak weak-paper weak-generalist-routing weak-gw0.2; do
   grep -q "^## Setting: $s\$" "$work/out/RESULTS.md" || fail "RESULTS.md lacks $s"
 done
 echo "PASS"

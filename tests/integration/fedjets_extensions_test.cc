@@ -110,6 +110,10 @@ TEST_F(FedJetsTest, GeneralistIsTrainedByEveryClientAndServed) {
   for (double weight : {common::kGateWeighsGeneralist, 0.3}) {
     SCOPED_TRACE(weight);
     auto o = Options("fedjets", 2);
+    // Normal clients train the gate (its generalist output among it), and
+    // clients are served the top-K, so that K and W fix who serves.
+    o.strategy.normal_gate_lr = -1;
+    o.strategy.serve_mass = 0;
     o.strategy.generalist_expert = true;
     o.strategy.generalist_weight = weight;
     o.run_dir = (dir_ / ("generalist-" + std::to_string(weight))).string();
@@ -143,6 +147,7 @@ TEST_F(FedJetsTest, RoutingLossRaisesRoutingAccuracyOfNormalClients) {
   for (double lambda : {0.0, 1.0}) {
     auto o = Options("fedjets", 3);
     o.anchor_share = 0;
+    o.strategy.normal_gate_lr = -1;  // normal clients train the gate
     o.strategy.routing_loss = lambda;
     o.run_dir = (dir_ / ("routing-" + std::to_string(lambda))).string();
     auto s = RunFederation(o);

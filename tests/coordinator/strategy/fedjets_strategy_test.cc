@@ -53,6 +53,7 @@ float FirstValue(const common::ParameterList& params,
 TEST(FedJetsStrategyTest, GeneralistIsTheSampleWeightedMeanOfEveryUpdate) {
   StrategyOptions o = FedJetsOptions();
   o.generalist_expert = true;
+  o.normal_gate_lr = -1;  // normal clients' gates are averaged in too
   auto s = Make(o, AnchoredSplit());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto start = (*s)->MakeSnapshot(0);
@@ -121,6 +122,7 @@ TEST(FedJetsStrategyTest, WithoutTheFlagTheModelsAreTheGateAndTheSpecialists) {
 
 TEST(FedJetsStrategyTest, NormalTasksShipTheAnchorsClassExpertMap) {
   StrategyOptions o = FedJetsOptions();
+  o.normal_gate_lr = -1;  // normal clients train the gate
   o.routing_loss = 0.5;
   auto s = Make(o, AnchoredSplit());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -149,6 +151,7 @@ TEST(FedJetsStrategyTest, NormalTasksShipTheAnchorsClassExpertMap) {
 
 TEST(FedJetsStrategyTest, ARoutingOnlyGateIsAskedOfNormalClientsOnly) {
   StrategyOptions o = FedJetsOptions();
+  o.normal_gate_lr = -1;  // normal clients train the gate
   o.routing_loss = 0.5;
   o.routing_only_gate = true;
   auto s = Make(o, AnchoredSplit());
@@ -166,8 +169,34 @@ TEST(FedJetsStrategyTest, ARoutingOnlyGateIsAskedOfNormalClientsOnly) {
       << without_loss.status().ToString();
 }
 
+// The default --normal-gate-lr 0 leaves the gate to the anchors: a routing
+// loss would train nothing, and without anchors nobody trains the gate.
+TEST(FedJetsStrategyTest, RoutingLossAndNoAnchorsNeedNormalClientsGateSteps) {
+  StrategyOptions o = FedJetsOptions();
+  ASSERT_EQ(o.normal_gate_lr, 0);
+  o.routing_loss = 0.5;
+  auto routing = Make(o, AnchoredSplit());
+  ASSERT_FALSE(routing.ok());
+  EXPECT_NE(routing.status().message().find("--normal-gate-lr 0"),
+            std::string::npos)
+      << routing.status().ToString();
+  o.routing_loss = 0;
+  o.use_anchors = false;
+  auto no_anchors = Make(o, AnchoredSplit());
+  ASSERT_FALSE(no_anchors.ok());
+  EXPECT_NE(no_anchors.status().message().find("--no-anchors"),
+            std::string::npos)
+      << no_anchors.status().ToString();
+  o.normal_gate_lr = -1;
+  EXPECT_TRUE(Make(o, AnchoredSplit()).ok());
+  o.use_anchors = true;
+  o.routing_loss = 0.5;
+  EXPECT_TRUE(Make(o, AnchoredSplit()).ok());
+}
+
 TEST(FedJetsStrategyTest, RoutingLossNeedsAnchorsAndAFiniteNonNegativeWeight) {
   StrategyOptions o = FedJetsOptions();
+  o.normal_gate_lr = -1;  // normal clients train the gate
   o.routing_loss = 1.0;
   auto no_anchors = Make(o, common::FederationSplit{});
   ASSERT_FALSE(no_anchors.ok());
@@ -186,10 +215,8 @@ TEST(FedJetsStrategyTest, RoutingLossNeedsAnchorsAndAFiniteNonNegativeWeight) {
 }
 
 TEST(FedJetsStrategyTest, TheWelcomeSaysHowZeroShotClientsAreServed) {
+  // The defaults: mixture, EM prior covering 0.9, at most 3 experts.
   StrategyOptions o = FedJetsOptions();
-  o.serve_mixture = true;
-  o.serve_mass = 0.9;
-  o.serve_max_k = 3;
   o.serve_label_shift = true;
   auto s = Make(o, AnchoredSplit());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -200,7 +227,12 @@ TEST(FedJetsStrategyTest, TheWelcomeSaysHowZeroShotClientsAreServed) {
   EXPECT_EQ(w.moe().serve_max_k(), 3);
   EXPECT_TRUE(w.moe().serve_label_shift());
 
-  auto plain = Make(FedJetsOptions(), AnchoredSplit());
+  // The paper's serving: each sample's best of the top-K.
+  StrategyOptions paper = FedJetsOptions();
+  paper.serve_mixture = false;
+  paper.serve_mass = 0;
+  paper.serve_max_k = 0;
+  auto plain = Make(paper, AnchoredSplit());
   ASSERT_TRUE(plain.ok()) << plain.status().ToString();
   proto::Welcome d;
   (*plain)->FillWelcome(SessionInfo{}, d);
@@ -249,7 +281,7 @@ TEST(FedJetsStrategyTest, GeneralistWeightIsInZeroToOneWithAGeneralist) {
       << s.status().ToString();
 }
 
-TEST(FedJetsStrategyTest, ServeMassIsAShareAndServeMaxKAtMostTheExperts) {
+TEST(FedJetsStrategyTest, ServeMassIsAShareAndServeMaxKCapsAtTheExperts) {
   for (double bad : {-0.5, 1.5, std::nan("")}) {
     StrategyOptions o = FedJetsOptions();
     o.serve_mass = bad;
@@ -257,14 +289,20 @@ TEST(FedJetsStrategyTest, ServeMassIsAShareAndServeMaxKAtMostTheExperts) {
     ASSERT_FALSE(s.ok()) << bad;
     EXPECT_NE(s.status().message().find("--serve-mass"), std::string::npos);
   }
-  for (int bad : {-1, kExperts + 1}) {
-    StrategyOptions o = FedJetsOptions();
-    o.serve_mass = 0.9;
-    o.serve_max_k = bad;
-    auto s = Make(o, AnchoredSplit());
-    ASSERT_FALSE(s.ok()) << bad;
-    EXPECT_NE(s.status().message().find("--serve-max-k"), std::string::npos);
-  }
+  StrategyOptions o = FedJetsOptions();
+  o.serve_max_k = -1;
+  auto negative = Make(o, AnchoredSplit());
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.status().message().find("--serve-max-k"),
+            std::string::npos);
+  // A cap beyond the experts there are is all of them (the default 3 on a
+  // run of 2 experts), and clients are told so.
+  o.serve_max_k = kExperts + 1;
+  auto beyond = Make(o, AnchoredSplit());
+  ASSERT_TRUE(beyond.ok()) << beyond.status().ToString();
+  proto::Welcome w;
+  (*beyond)->FillWelcome(SessionInfo{}, w);
+  EXPECT_EQ(w.moe().serve_max_k(), kExperts);
 }
 
 }  // namespace
