@@ -22,14 +22,15 @@ demo_packages=(
 )
 # The rest of the build (tests, benchmarks, the examples' CSV data) and of
 # scripts/test.sh (formatting, sanitizers and fuzzing, the Prometheus
-# server, the OCI image, the doc client's Python modules, the PyTorch
-# baseline of bench/compare.sh).
+# server, the OCI image, the single-node Slurm of the Slurm test, the doc
+# client's Python modules, the PyTorch baseline of bench/compare.sh).
 more_packages=(
   pkg-config git clang-format
   libgtest-dev libgmock-dev libbenchmark-dev
   r-cran-palmerpenguins r-cran-mlbench
   prometheus
   mmdebstrap umoci skopeo
+  slurmctld slurmd slurm-client munge
   python3-protobuf python3-yaml python3-torch
   clang-14 libclang-rt-14-dev
 )

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# deploy/slurm/fedjets.sbatch on one host, with stand-ins for srun and
-# scontrol (no Slurm runs here): a job of three "nodes", all localhost, so
-# the coordinator runs as task 0 of one step and two client processes of
-# two virtual clients each as tasks 0 and 1 of another. It checks what the
+# deploy/slurm/fedjets.sbatch on one host with stand-ins for srun and
+# scontrol, for hosts without Slurm (slurm_single_node.sh runs the script
+# under a real Slurm): a job of three "nodes", all localhost, so the
+# coordinator runs as task 0 of one step and two client processes of two
+# virtual clients each as tasks 0 and 1 of another. It checks what the
 # script itself does: the port handed over through the run directory, the
 # certificate and shards each task picks, and that every round gets all
 # four clients. Slurm's own placement of tasks on nodes is not exercised.
@@ -10,6 +11,8 @@
 set -euo pipefail
 src=$1 bin=$2 work=$3
 fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=slurm_job_common.sh
+source "$(dirname "$0")/slurm_job_common.sh"
 rm -rf "$work"
 mkdir -p "$work/shim"
 
@@ -35,22 +38,10 @@ tr , '\n' <<< "$3"
 SHIM
 chmod +x "$work/shim/srun" "$work/shim/scontrol"
 
-"$bin/fedjets-certs" run --dir "$work/pki" --clients 2 --host fedjets-coordinator >/dev/null
-# Client node I hosts clients 2I and 2I+1: its certificate grants both names
-# (docs/PROTOCOL.md, "Identity").
-for i in 0 1; do
-  "$bin/fedjets-certs" node --ca-dir "$work/pki" --out "$work/pki" --name "client-$i" \
-    --role client --client-name "client-$((2 * i))" --client-name "client-$((2 * i + 1))" \
-    --force >/dev/null
-done
-PATH="$work/shim:$PATH" SLURM_JOB_ID=local SLURM_JOB_NODELIST=localhost,localhost,localhost \
-  FEDJETS_BIN="$bin" FEDJETS_PKI="$work/pki" FEDJETS_RUN_DIR="$work/run" \
-  FEDJETS_ROUNDS=2 FEDJETS_CLIENTS_PER_NODE=2 \
-  FEDJETS_COORDINATOR_ARGS="--eval-examples 500" FEDJETS_CLIENT_ARGS="--max-examples 300" \
+make_job_pki "$bin" "$work/pki"
+set_job_settings "$bin" "$work/pki" "$work/run"
+env "${job_settings[@]}" PATH="$work/shim:$PATH" \
+  SLURM_JOB_ID=local SLURM_JOB_NODELIST=localhost,localhost,localhost \
   bash "$src/deploy/slurm/fedjets.sbatch"
-
-metrics=$work/run/metrics.jsonl
-grep -q '"event":"end"' "$metrics" || fail "the federation did not finish ($metrics)"
-rounds=$(grep -c '"clients_reported":4,' "$metrics" || true)
-[[ $rounds == 2 ]] || fail "$rounds of 2 rounds had all 4 clients reporting ($metrics)"
+check_job_metrics "$work/run"
 echo "PASS: fedjets.sbatch ran 2 rounds with 4 clients on 2 client 'nodes'"
