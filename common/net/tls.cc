@@ -59,8 +59,18 @@ Result<std::shared_ptr<ssl::context>> MakeContext(const TlsFiles& f,
 }  // namespace
 
 Result<std::shared_ptr<ssl::context>> MakeServerTlsContext(const TlsFiles& f) {
-  return MakeContext(f, ssl::context::tls_server,
-                     ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  auto ctx = MakeContext(f, ssl::context::tls_server,
+                         ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  if (!ctx.ok()) return ctx;
+  // No TLS 1.3 session tickets: clients keep one connection and do not
+  // resume, and a stateless ticket holds the client's certificate, so the
+  // certificate of a process hosting some 2,500 virtual clients (70 KB of
+  // granted names) overflowed the ticket's 64 KiB and failed every
+  // handshake with "internal error" (construct_stateless_ticket).
+  if (SSL_CTX_set_num_tickets((*ctx)->native_handle(), 0) != 1) {
+    return Internal("OpenSSL refused to turn off session tickets");
+  }
+  return ctx;
 }
 
 Result<std::shared_ptr<ssl::context>> MakeClientTlsContext(const TlsFiles& f) {
