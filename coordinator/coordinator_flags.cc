@@ -225,6 +225,27 @@ std::vector<std::string> StrategyArgs(const StrategyOptions& s) {
   return writer.Take();
 }
 
+void AddQuorumFlags(CLI::App& app, QuorumOptions& q) {
+  using common::AddOptionWithDefault;
+  AddOptionWithDefault(app, "--min-updates", q.min_updates,
+                       "quorum as a count: a round needs at least this many "
+                       "updates, or it is retried with a fresh sample");
+  AddOptionWithDefault(app, "--min-update-fraction", q.min_update_fraction,
+                       "quorum as a share of the clients sampled, in [0, 1]; "
+                       "a round needs max(--min-updates, ceil(F x sampled)) "
+                       "updates (0 = the count alone)");
+  AddOptionWithDefault(app, "--max-failed-rounds", q.max_failed_rounds,
+                       "attempts in a row below quorum after which the run "
+                       "stops with a checkpoint (exit status 3; --resume "
+                       "goes on)");
+}
+
+std::vector<std::string> QuorumArgs(const QuorumOptions& q) {
+  return {"--min-updates",         std::to_string(q.min_updates),
+          "--min-update-fraction", fmt::format("{}", q.min_update_fraction),
+          "--max-failed-rounds",   std::to_string(q.max_failed_rounds)};
+}
+
 void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
   using common::AddOptionWithDefault;
   CoordinatorOptions& o = cl.options;
@@ -241,18 +262,7 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
                        "clients that must join before round 1 starts");
   AddOptionWithDefault(app, "--clients-per-round", o.clients_per_round,
                        "clients sampled per round (0 = all connected)");
-  AddOptionWithDefault(app, "--min-updates", o.quorum.min_updates,
-                       "quorum as a count: a round needs at least this many "
-                       "updates, or it is retried with a fresh sample");
-  AddOptionWithDefault(app, "--min-update-fraction",
-                       o.quorum.min_update_fraction,
-                       "quorum as a share of the clients sampled, in [0, 1]; "
-                       "a round needs max(--min-updates, ceil(F x sampled)) "
-                       "updates (0 = the count alone)");
-  AddOptionWithDefault(app, "--max-failed-rounds", o.quorum.max_failed_rounds,
-                       "attempts in a row below quorum after which the run "
-                       "stops with a checkpoint (exit status 3; --resume "
-                       "goes on)");
+  AddQuorumFlags(app, o.quorum);
   AddStrategyFlags(app, o.strategy);
   AddOptionWithDefault(app, "--anchor-share", o.anchor_share,
                        "share of each round's clients drawn from the anchors");

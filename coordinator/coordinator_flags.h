@@ -29,6 +29,12 @@ std::vector<std::string> StrategyArgs(const StrategyOptions& s);
 
 // Registers every flag of the coordinator on `app`; parsing writes `cl`,
 // which must outlive `app`.
+// --min-updates, --min-update-fraction and --max-failed-rounds (the
+// coordinator's and fedjets-sim's), and the arguments that parse back to
+// `q` (fedjets-sim passes them to the coordinator it starts).
+void AddQuorumFlags(CLI::App& app, QuorumOptions& q);
+std::vector<std::string> QuorumArgs(const QuorumOptions& q);
+
 void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl);
 
 }  // namespace fedjets::coordinator

@@ -62,6 +62,19 @@ TEST_F(CoordinatorFlagsTest, QuorumFlagsLandInTheOptionsAndDefaultToACount) {
   EXPECT_EQ(cl.options.quorum.max_failed_rounds, 3);
 }
 
+// fedjets-sim hands its quorum flags to the coordinator as QuorumArgs.
+TEST_F(CoordinatorFlagsTest, QuorumArgsParseBackToTheSameQuorum) {
+  QuorumOptions want;
+  want.min_updates = 3;
+  want.min_update_fraction = 0.125;
+  want.max_failed_rounds = 2;
+  CoordinatorCommandLine cl;
+  Parse(cl, QuorumArgs(want));
+  EXPECT_EQ(cl.options.quorum.min_updates, 3);
+  EXPECT_EQ(cl.options.quorum.min_update_fraction, 0.125);
+  EXPECT_EQ(cl.options.quorum.max_failed_rounds, 2);
+}
+
 TEST_F(CoordinatorFlagsTest, ClientSilenceTimeoutIsSecondsAndZeroTurnsItOff) {
   CoordinatorCommandLine defaults;
   Parse(defaults, {});

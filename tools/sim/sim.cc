@@ -226,6 +226,7 @@ Status RunSimulation(SimOptions o) {
                                     "--log-level",
                                     "warn"};
   for (auto& a : StrategyArgs(strategy)) cargs.push_back(a);
+  for (auto& a : QuorumArgs(o.quorum)) cargs.push_back(a);
   if (o.validation_clients != 0) {
     cargs.insert(
         cargs.end(),

@@ -9,6 +9,7 @@
 
 #include "common/base/status.h"
 #include "common/data/dataset_source.h"
+#include "coordinator/quorum.h"
 #include "coordinator/strategy/strategy_options.h"
 
 namespace fedjets::coordinator {
@@ -50,6 +51,9 @@ struct SimOptions {
   int threads_per_process = 1;
   bool insecure = false;
   double round_timeout_s = 600;
+  // The coordinator's --min-updates, --min-update-fraction and
+  // --max-failed-rounds.
+  QuorumOptions quorum;
   // How long the coordinator may prepare (load data, pretrain the common
   // expert) before it listens.
   double start_timeout_s = 1800;

@@ -76,6 +76,7 @@ void AddSimFlags(CLI::App& app, SimOptions& o) {
                        "LibTorch threads per process");
   AddOptionWithDefault(app, "--round-timeout", o.round_timeout_s,
                        "seconds a client may take for a round");
+  AddQuorumFlags(app, o.quorum);
   app.add_option("--start-timeout", o.start_timeout_s,
                  "seconds the coordinator may take to load the data and "
                  "pretrain the common expert before it listens")

@@ -124,6 +124,16 @@ TEST_F(SimFlagsTest, ValidationFlagsReachTheOptions) {
   EXPECT_EQ(options_.validation_fraction, 0.2);
 }
 
+TEST_F(SimFlagsTest, QuorumFlagsReachTheOptions) {
+  EXPECT_EQ(SimOptions{}.quorum.min_updates, 1);
+  EXPECT_EQ(SimOptions{}.quorum.max_failed_rounds, 5);
+  Parse({"--min-updates", "3", "--min-update-fraction", "0.5",
+         "--max-failed-rounds", "2"});
+  EXPECT_EQ(options_.quorum.min_updates, 3);
+  EXPECT_EQ(options_.quorum.min_update_fraction, 0.5);
+  EXPECT_EQ(options_.quorum.max_failed_rounds, 2);
+}
+
 TEST_F(SimFlagsTest, FlagsFromTheConfigFileCountAsGiven) {
   const std::string ini = Write("sim.ini",
                                 "algorithm=\"fedjets\"\n"
