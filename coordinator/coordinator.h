@@ -149,6 +149,9 @@ struct RunSummary {
   double final_unseen_accuracy = -1.0;
   double final_validation_accuracy = -1.0;
   int rejected_connections = 0;
+  // Times the accept loop found every --max-pending-handshakes slot taken
+  // and left new connections waiting in the listen backlog.
+  int handshake_slot_waits = 0;
   int served_clients = 0;
   int resumed_after_round = 0;  // the checkpoint's round, 0 if not resumed
   // Stopped (Stop(), SIGINT, SIGTERM) before the last round: the run

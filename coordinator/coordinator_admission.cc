@@ -16,6 +16,9 @@
 namespace fedjets::coordinator {
 namespace {
 
+// How often a full accept loop looks for a free handshake slot.
+constexpr auto kHandshakeSlotPoll = std::chrono::milliseconds(5);
+
 // Whether the peer may use the name its valid Hello gives
 // (docs/PROTOCOL.md, "Identity"): over TLS, its certificate must grant the
 // name; with an allow-list, the list must admit the name and its anchor.
@@ -46,7 +49,27 @@ awaitable<void> Coordinator::Impl::AcceptLoop() {
   AcceptBackoff backoff;
   LogThrottle error_log;
   boost::asio::steady_timer pause(io_);
+  bool slots_full = false;
   while (!stopping_) {
+    // Back-pressure: with every handshake slot taken, accept nothing until
+    // one frees, so new connections wait in the listen backlog instead of
+    // being closed and tried again.
+    if (pending_handshakes_ >= opt_.max_pending_handshakes) {
+      if (!slots_full) {
+        ++summary_.handshake_slot_waits;
+        if (auto held_back = cap_log_.Allow(LogThrottle::Clock::now())) {
+          spdlog::warn(
+              "--max-pending-handshakes {} reached: new connections wait in "
+              "the listen backlog ({} more such waits since the last line)",
+              opt_.max_pending_handshakes, *held_back);
+        }
+      }
+      slots_full = true;
+      pause.expires_after(kHandshakeSlotPoll);
+      co_await pause.async_wait(kTuple);
+      continue;
+    }
+    slots_full = false;
     auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
     if (ec) {
       if (stopping_ || ec == boost::asio::error::operation_aborted) co_return;
@@ -67,7 +90,7 @@ awaitable<void> Coordinator::Impl::AcceptLoop() {
     // the client's delayed ACK, up to 40 ms on Linux. Clients set it too.
     boost::system::error_code no_delay_error;  // a socket without TCP: ignore
     socket.set_option(tcp::no_delay(true), no_delay_error);
-    if (!UnderConnectionCaps()) {
+    if (!UnderConnectionCap()) {
       boost::system::error_code ignored;
       socket.close(ignored);
       ++summary_.rejected_connections;
@@ -83,22 +106,13 @@ awaitable<void> Coordinator::Impl::AcceptLoop() {
   }
 }
 
-bool Coordinator::Impl::UnderConnectionCaps() {
-  const char* cap = nullptr;
-  int limit = 0;
-  if (open_connections_ >= opt_.max_connections) {
-    cap = "--max-connections";
-    limit = opt_.max_connections;
-  } else if (pending_handshakes_ >= opt_.max_pending_handshakes) {
-    cap = "--max-pending-handshakes";
-    limit = opt_.max_pending_handshakes;
-  }
-  if (cap == nullptr) return true;
+bool Coordinator::Impl::UnderConnectionCap() {
+  if (open_connections_ < opt_.max_connections) return true;
   if (auto held_back = cap_log_.Allow(LogThrottle::Clock::now())) {
     spdlog::warn(
-        "closing a new connection: {} {} reached ({} more closed "
-        "since the last such line)",
-        cap, limit, *held_back);
+        "closing a new connection: --max-connections {} reached ({} more "
+        "closed since the last such line)",
+        opt_.max_connections, *held_back);
   }
   return false;
 }

@@ -294,7 +294,7 @@ void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
   AddOptionWithDefault(app, "--max-pending-handshakes",
                        o.max_pending_handshakes,
                        "connections in the TLS handshake or Hello at most; "
-                       "more are closed at once")
+                       "more wait in the listen backlog until one finishes")
       ->check(CLI::PositiveNumber);
   app.add_option("--allow-list", o.allow_list,
                  "file of the client names admitted, one a line, each "

@@ -155,9 +155,10 @@ class Coordinator::Impl {
 
   // Admission (coordinator_admission.cc).
   awaitable<void> AcceptLoop();
-  // Whether a just-accepted connection fits under the caps; if not, logs
-  // (throttled) why it is closed.
-  bool UnderConnectionCaps();
+  // Whether a just-accepted connection fits under --max-connections; if
+  // not, logs (throttled) that it is closed. (--max-pending-handshakes
+  // holds back accepting instead: AcceptLoop.)
+  bool UnderConnectionCap();
   awaitable<void> Admit(tcp::socket socket, Slot connection_slot,
                         Slot handshake_slot);
   // Waits until `needed` sessions are free (alive and not busy).
