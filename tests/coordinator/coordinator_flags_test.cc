@@ -27,6 +27,18 @@ class CoordinatorFlagsTest : public ::testing::Test {
     config_ =
         app.config_to_str(/*default_also=*/true, /*write_description=*/true);
   }
+  // Parses the config file the last Parse would write into a fresh command
+  // line, as --config (and --resume) read it back.
+  CoordinatorCommandLine ParseLastConfig() {
+    const auto path =
+        std::filesystem::temp_directory_path() /
+        ("fedjets-config-" + std::to_string(std::random_device{}()) + ".ini");
+    std::ofstream(path) << config_;
+    CoordinatorCommandLine cl;
+    Parse(cl, {"--config", path.string()});
+    std::filesystem::remove(path);
+    return cl;
+  }
   std::string config_;
 };
 
@@ -95,13 +107,7 @@ TEST_F(CoordinatorFlagsTest, ConfigFileReproducesTheCommandLine) {
   Parse(first, {"--algorithm", "fedprox", "--prox-mu", "0.25", "--rounds", "9",
                 "--partition", "dirichlet:0.1", "--num-clients", "40",
                 "--wait-timeout", "30", "--lr", "0.02"});
-  const auto path =
-      std::filesystem::temp_directory_path() /
-      ("fedjets-config-" + std::to_string(std::random_device{}()) + ".ini");
-  std::ofstream(path) << config_;
-  CoordinatorCommandLine second;
-  Parse(second, {"--config", path.string()});
-  std::filesystem::remove(path);
+  const CoordinatorCommandLine second = ParseLastConfig();
   const auto& a = first.options;
   const auto& b = second.options;
   EXPECT_EQ(b.strategy.algorithm, a.strategy.algorithm);
@@ -123,13 +129,7 @@ TEST_F(CoordinatorFlagsTest, ServeHardTurnsOffTheDefaultMixtureThroughConfigs) {
     Parse(first, hard ? std::vector<std::string>{"--serve-hard"}
                       : std::vector<std::string>{});
     EXPECT_EQ(first.options.strategy.serve_mixture, !hard);
-    const auto path =
-        std::filesystem::temp_directory_path() /
-        ("fedjets-config-" + std::to_string(std::random_device{}()) + ".ini");
-    std::ofstream(path) << config_;
-    CoordinatorCommandLine second;
-    Parse(second, {"--config", path.string()});
-    std::filesystem::remove(path);
+    const CoordinatorCommandLine second = ParseLastConfig();
     EXPECT_EQ(second.options.strategy.serve_mixture, !hard);
   }
 }
@@ -153,13 +153,7 @@ TEST_F(CoordinatorFlagsTest, MetricsEndpointIsOffUnlessAPortIsGiven) {
 TEST_F(CoordinatorFlagsTest, ConfigFileKeepsTheMetricsEndpoint) {
   CoordinatorCommandLine first;
   Parse(first, {"--metrics-port", "9464"});
-  const auto path =
-      std::filesystem::temp_directory_path() /
-      ("fedjets-config-" + std::to_string(std::random_device{}()) + ".ini");
-  std::ofstream(path) << config_;
-  CoordinatorCommandLine second;
-  Parse(second, {"--config", path.string()});
-  std::filesystem::remove(path);
+  const CoordinatorCommandLine second = ParseLastConfig();
   EXPECT_EQ(second.options.metrics_port, std::optional<uint16_t>(9464));
 }
 
