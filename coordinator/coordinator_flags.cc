@@ -130,6 +130,22 @@ void ForEachStrategyFlag(Options& s, Visitor& v) {
                  "checks prevent");
 }
 
+// The quorum options, once, as ForEachStrategyFlag: the coordinator's
+// flags and the arguments fedjets-sim passes it.
+template <class Options, class Visitor>
+void ForEachQuorumFlag(Options& q, Visitor& v) {
+  v.Value("--min-updates", q.min_updates,
+          "quorum as a count: a round needs at least this many updates, or "
+          "it is retried with a fresh sample");
+  v.Value("--min-update-fraction", q.min_update_fraction,
+          "quorum as a share of the clients sampled, in [0, 1]; a round "
+          "needs max(--min-updates, ceil(F x sampled)) updates (0 = the "
+          "count alone)");
+  v.Value("--max-failed-rounds", q.max_failed_rounds,
+          "attempts in a row below quorum after which the run stops with a "
+          "checkpoint (exit status 3; --resume goes on)");
+}
+
 // Registers each strategy option as a CLI11 flag writing its field.
 class FlagAdder {
  public:
@@ -226,24 +242,14 @@ std::vector<std::string> StrategyArgs(const StrategyOptions& s) {
 }
 
 void AddQuorumFlags(CLI::App& app, QuorumOptions& q) {
-  using common::AddOptionWithDefault;
-  AddOptionWithDefault(app, "--min-updates", q.min_updates,
-                       "quorum as a count: a round needs at least this many "
-                       "updates, or it is retried with a fresh sample");
-  AddOptionWithDefault(app, "--min-update-fraction", q.min_update_fraction,
-                       "quorum as a share of the clients sampled, in [0, 1]; "
-                       "a round needs max(--min-updates, ceil(F x sampled)) "
-                       "updates (0 = the count alone)");
-  AddOptionWithDefault(app, "--max-failed-rounds", q.max_failed_rounds,
-                       "attempts in a row below quorum after which the run "
-                       "stops with a checkpoint (exit status 3; --resume "
-                       "goes on)");
+  FlagAdder adder(app);
+  ForEachQuorumFlag(q, adder);
 }
 
 std::vector<std::string> QuorumArgs(const QuorumOptions& q) {
-  return {"--min-updates",         std::to_string(q.min_updates),
-          "--min-update-fraction", fmt::format("{}", q.min_update_fraction),
-          "--max-failed-rounds",   std::to_string(q.max_failed_rounds)};
+  ArgWriter writer;
+  ForEachQuorumFlag(q, writer);
+  return writer.Take();
 }
 
 void AddCoordinatorFlags(CLI::App& app, CoordinatorCommandLine& cl) {
