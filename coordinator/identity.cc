@@ -47,10 +47,10 @@ common::Status CheckNameMatchesCertificate(std::string_view name,
       "Hello names client '{}', but the certificate it connected with (CN "
       "{}) grants {}: a client may only use a name its certificate grants",
       name, common::QuoteForLog(cert.common_name),
-      cert.client_names.empty()
+      cert.GrantedCount() == 0
           ? std::string("only its CN")
           : fmt::format("its CN and {} other client names",
-                        cert.client_names.size())));
+                        cert.GrantedCount())));
 }
 
 common::Result<AllowList> AllowList::Parse(std::string_view text,

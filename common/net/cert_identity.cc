@@ -3,6 +3,8 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -47,10 +49,79 @@ Result<std::string> CommonName(X509* cert) {
 
 }  // namespace
 
+bool ClientNameRange::Contains(std::string_view name) const {
+  if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix)) {
+    return false;
+  }
+  const std::string_view digits = name.substr(prefix.size());
+  // Canonical decimal only: "client-07" is not client-7.
+  if (digits.size() > 15 || (digits.size() > 1 && digits[0] == '0')) {
+    return false;
+  }
+  int64_t value = 0;
+  auto [end, ec] =
+      std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return false;
+  return value >= first && value <= last && (value - first) % step == 0;
+}
+
+std::string ClientNameRange::ToString() const {
+  return prefix + "{" + std::to_string(first) + ".." + std::to_string(last) +
+         ".." + std::to_string(step) + "}";
+}
+
+std::optional<ClientNameRange> ParseClientNameRange(std::string_view grant) {
+  const size_t open = grant.find('{');
+  if (open == std::string_view::npos || grant.empty() || grant.back() != '}') {
+    return std::nullopt;
+  }
+  ClientNameRange r;
+  r.prefix = std::string(grant.substr(0, open));
+  if (r.prefix.size() > 63 ||
+      !std::all_of(r.prefix.begin(), r.prefix.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '-' || c == '.' || c == '_';
+      })) {
+    return std::nullopt;
+  }
+  std::string_view body = grant.substr(open + 1, grant.size() - open - 2);
+  int64_t fields[3] = {0, 0, 1};
+  int n = 0;
+  while (true) {
+    if (n == 3) return std::nullopt;
+    const size_t dots = body.find("..");
+    const std::string_view field = body.substr(0, dots);
+    if (field.empty() || field.size() > 15 ||
+        !std::all_of(field.begin(), field.end(),
+                     [](unsigned char c) { return std::isdigit(c); })) {
+      return std::nullopt;
+    }
+    std::from_chars(field.data(), field.data() + field.size(), fields[n++]);
+    if (dots == std::string_view::npos) break;
+    body = body.substr(dots + 2);
+  }
+  if (n < 2) return std::nullopt;
+  r.first = fields[0];
+  r.last = fields[1];
+  r.step = fields[2];
+  if (r.first > r.last || r.step < 1 ||
+      r.prefix.size() + std::to_string(r.last).size() > 64) {
+    return std::nullopt;
+  }
+  return r;
+}
+
 bool CertIdentity::Grants(std::string_view name) const {
   return name == common_name ||
          std::find(client_names.begin(), client_names.end(), name) !=
-             client_names.end();
+             client_names.end() ||
+         std::any_of(client_ranges.begin(), client_ranges.end(),
+                     [&](const ClientNameRange& r) { return r.Contains(name); });
+}
+
+int64_t CertIdentity::GrantedCount() const {
+  int64_t n = static_cast<int64_t>(client_names.size());
+  for (const ClientNameRange& r : client_ranges) n += r.size();
+  return n;
 }
 
 Result<CertIdentity> ReadCertIdentity(X509* cert) {
@@ -77,7 +148,12 @@ Result<CertIdentity> ReadCertIdentity(X509* cert) {
         uri->compare(0, prefix, kClientNameUriPrefix) != 0) {
       continue;
     }
-    id.client_names.push_back(uri->substr(prefix));
+    std::string grant = uri->substr(prefix);
+    if (grant.find('{') == std::string::npos) {
+      id.client_names.push_back(std::move(grant));
+    } else if (auto range = ParseClientNameRange(grant)) {
+      id.client_ranges.push_back(std::move(*range));
+    }  // a malformed range grants nothing
   }
   return id;
 }

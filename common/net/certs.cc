@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -112,10 +113,12 @@ Status AddExtensions(X509* cert, X509* issuer,
 }
 
 // Turns hosts and granted client names into a subjectAltName value
-// ("DNS:a,IP:10.0.0.1,URI:fedjets-client:c-1"). Every host must be an
-// address inet_pton accepts or a name from [A-Za-z0-9.*_-], every client
-// name 1-64 bytes of [A-Za-z0-9._-]; the checks also keep ',' and ':' out of
-// names, so no entry can inject another.
+// ("DNS:a,IP:10.0.0.1,URI:fedjets-client:c-1,URI:fedjets-client:c-{2..9..1}").
+// Every host must be an address inet_pton accepts or a name from
+// [A-Za-z0-9.*_-], every client name 1-64 bytes of [A-Za-z0-9._-] or a
+// range ParseClientNameRange accepts (written back in its canonical form);
+// the checks also keep ',' and ':' out of grants, so no entry can inject
+// another.
 Result<std::string> SubjectAltNames(
     const std::vector<std::string>& hosts,
     const std::vector<std::string>& client_names) {
@@ -139,20 +142,34 @@ Result<std::string> SubjectAltNames(
     out += host;
   }
   for (const std::string& name : client_names) {
-    const bool ok =
-        !name.empty() && name.size() <= 64 &&
-        std::all_of(name.begin(), name.end(), [](unsigned char c) {
-          return std::isalnum(c) || c == '-' || c == '.' || c == '_';
-        });
-    if (!ok) {
-      return InvalidArgument("client name '" + name +
-                             "' to grant is not 1-64 characters from "
-                             "[A-Za-z0-9._-]");
+    std::string grant = name;
+    if (name.find('{') != std::string::npos) {
+      std::optional<ClientNameRange> range = ParseClientNameRange(name);
+      if (!range) {
+        return InvalidArgument(
+            "client name range '" + name +
+            "' to grant is not PREFIX{FIRST..LAST} or "
+            "PREFIX{FIRST..LAST..STEP} (PREFIX from [A-Za-z0-9._-], 0 <= "
+            "FIRST <= LAST < 10^15, STEP >= 1, names at most 64 "
+            "characters)");
+      }
+      grant = range->ToString();
+    } else {
+      const bool ok =
+          !name.empty() && name.size() <= 64 &&
+          std::all_of(name.begin(), name.end(), [](unsigned char c) {
+            return std::isalnum(c) || c == '-' || c == '.' || c == '_';
+          });
+      if (!ok) {
+        return InvalidArgument("client name '" + name +
+                               "' to grant is not 1-64 characters from "
+                               "[A-Za-z0-9._-]");
+      }
     }
     if (!out.empty()) out += ',';
     out += "URI:";
     out += kClientNameUriPrefix;
-    out += name;
+    out += grant;
   }
   return out;
 }

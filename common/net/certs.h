@@ -57,7 +57,10 @@ Status GenerateNodeCert(const std::filesystem::path& ca_dir,
 // names in `client_names`, each as a subjectAltName URI
 // "fedjets-client:<name>" (common/net/cert_identity.h): a fedjets-client
 // process hosting several virtual clients needs every one of their names
-// granted by its certificate. Each name is 1-64 bytes of [A-Za-z0-9._-].
+// granted by its certificate. Each entry is a name, 1-64 bytes of
+// [A-Za-z0-9._-], or a range of names "PREFIX{FIRST..LAST}" or
+// "PREFIX{FIRST..LAST..STEP}" (ClientNameRange): thousands of names then
+// cost one entry, and the certificate stays small.
 Status GenerateClientCert(const std::filesystem::path& ca_dir,
                           const std::filesystem::path& out_dir,
                           const std::string& name,

@@ -15,7 +15,7 @@ namespace {
 using common::StatusCode;
 
 TEST(CheckNameMatchesCertificateTest, AcceptsTheCnAndGrantedNamesOnly) {
-  common::CertIdentity cert{"client-1", {"client-1", "client-3"}};
+  common::CertIdentity cert{"client-1", {"client-1", "client-3"}, {}};
   EXPECT_TRUE(CheckNameMatchesCertificate("client-1", cert).ok());
   EXPECT_TRUE(CheckNameMatchesCertificate("client-3", cert).ok());
   common::Status st = CheckNameMatchesCertificate("client-0", cert);
@@ -27,8 +27,18 @@ TEST(CheckNameMatchesCertificateTest, AcceptsTheCnAndGrantedNamesOnly) {
       << st.message();
 }
 
+TEST(CheckNameMatchesCertificateTest, ARangeGrantCountsEveryNameItCovers) {
+  common::CertIdentity cert{"client-0", {}, {{"client-", 0, 9998, 2}}};
+  EXPECT_TRUE(CheckNameMatchesCertificate("client-9998", cert).ok());
+  common::Status st = CheckNameMatchesCertificate("client-9999", cert);
+  EXPECT_EQ(st.code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(st.message().find("grants its CN and 5000 other client names"),
+            std::string::npos)
+      << st.message();
+}
+
 TEST(CheckNameMatchesCertificateTest, APrefixOfTheCnIsSomeoneElse) {
-  common::CertIdentity cert{"client-1", {}};
+  common::CertIdentity cert{"client-1", {}, {}};
   for (const char* name : {"client-10", "client-1.x", "client-", "client"}) {
     EXPECT_EQ(CheckNameMatchesCertificate(name, cert).code(),
               StatusCode::kPermissionDenied)

@@ -61,8 +61,11 @@ int main(int argc, char** argv) {
   node->add_option("--client-name", client_names,
                    "a further client name this client certificate grants "
                    "(its CN is always granted); repeatable: a fedjets-client "
-                   "process hosting --shards 0,1 needs client-0 and client-1 "
-                   "(docs/PROTOCOL.md, \"Identity\")");
+                   "process hosting --shards 0,1 needs client-0 and client-1. "
+                   "A range PREFIX{FIRST..LAST[..STEP]} (quote it from the "
+                   "shell) grants PREFIX followed by FIRST, FIRST+STEP, ... "
+                   "<= LAST in one entry: 'client-{0..9999}' keeps the "
+                   "certificate small (docs/PROTOCOL.md, \"Identity\")");
   node->add_option("--days", days, "validity in days")
       ->capture_default_str()
       ->check(CLI::Range(1, 36500));

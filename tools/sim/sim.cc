@@ -163,17 +163,21 @@ Status RunSimulation(SimOptions o) {
     strategy.common_expert = "file:" + warm_model.string();
   }
   // Process p hosts the clients p, p + processes, ...; its certificate
-  // "client-<p>" grants their names, and no other (docs/PROTOCOL.md,
-  // "Identity").
+  // "client-<p>" grants their names, and no other, as one range
+  // "client-{p..last..processes}" so it stays small however many it hosts
+  // (docs/PROTOCOL.md, "Identity").
   const std::string name_prefix = "client-";
   std::vector<std::vector<int>> shards_of(o.processes);
   std::vector<common::ClientCertSpec> client_certs;
   for (int p = 0; p < o.processes; ++p) {
-    client_certs.push_back({common::ClientCertName(p), {}});
     for (int c = p; c < o.clients; c += o.processes) {
       shards_of[p].push_back(c);
+    }
+    client_certs.push_back({common::ClientCertName(p), {}});
+    if (!shards_of[p].empty()) {
       client_certs.back().client_names.push_back(
-          fmt::format("{}{}", name_prefix, c));
+          fmt::format("{}{{{}..{}..{}}}", name_prefix, p, shards_of[p].back(),
+                      o.processes));
     }
   }
   const fs::path certs = run / "certs";

@@ -58,6 +58,54 @@ TEST_F(CertIdentityTest, GrantedClientNamesAreReadBackInOrder) {
   EXPECT_FALSE(id->Grants("client-"));
 }
 
+TEST_F(CertIdentityTest, ARangeGrantsEveryStepAndNothingElse) {
+  ASSERT_TRUE(GenerateClientCert(dir_, dir_, "client-1",
+                                 {"client-{1..9999..4}", "solo"})
+                  .ok());
+  auto id = IdentityOf("client-1");
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(id->client_names, std::vector<std::string>{"solo"});
+  ASSERT_EQ(id->client_ranges.size(), 1u);
+  EXPECT_EQ(id->client_ranges[0].ToString(), "client-{1..9999..4}");
+  EXPECT_EQ(id->GrantedCount(), 1 + 2500);
+  for (const char* yes : {"client-1", "client-5", "client-9997", "solo"}) {
+    EXPECT_TRUE(id->Grants(yes)) << yes;
+  }
+  for (const char* no :
+       {"client-2", "client-10001", "client-01", "client-05", "client-",
+        "client-5x", "client--3", "client-+5", "Client-5", "xclient-5",
+        "client-1000000000000000000000"}) {
+    EXPECT_FALSE(id->Grants(no)) << no;
+  }
+}
+
+TEST_F(CertIdentityTest, ARangeOfTenThousandNamesKeepsTheCertificateSmall) {
+  ASSERT_TRUE(
+      GenerateClientCert(dir_, dir_, "host", {"client-{0..9999}"}).ok());
+  EXPECT_LT(std::filesystem::file_size(dir_ / "host.pem"), 2000u);
+  auto id = IdentityOf("host");
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(id->GrantedCount(), 10000);
+  EXPECT_TRUE(id->Grants("client-0"));
+  EXPECT_TRUE(id->Grants("client-9999"));
+  EXPECT_FALSE(id->Grants("client-10000"));
+}
+
+TEST(ClientNameRangeTest, MalformedRangesAreNotRanges) {
+  for (const std::string& bad : std::vector<std::string>{
+           "c-{}", "c-{5}", "c-{5..1}", "c-{0..x}", "c-{0..9..0}",
+           "c-{1..2..3..4}", "c-{0..9", "c-{-1..9}", "c{0..9}x",
+           "a b{0..9}", "c-{0...9}", "c-{0..1000000000000000}",
+           std::string(60, 'a') + "{0..99999}"}) {
+    EXPECT_FALSE(ParseClientNameRange(bad).has_value()) << bad;
+  }
+  auto r = ParseClientNameRange("{3..7}");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->size(), 5);
+  EXPECT_TRUE(r->Contains("3"));
+  EXPECT_FALSE(r->Contains("8"));
+}
+
 TEST_F(CertIdentityTest, DnsAndIpNamesAreNotClientNames) {
   ASSERT_TRUE(GenerateNodeCert(dir_, dir_, "coordinator", CertRole::kServer,
                                {"localhost", "127.0.0.1"})
@@ -71,7 +119,8 @@ TEST_F(CertIdentityTest, DnsAndIpNamesAreNotClientNames) {
 TEST_F(CertIdentityTest, ANameThatCouldInjectAnEntryIsNotGranted) {
   for (const std::string& bad :
        std::vector<std::string>{"", "a,URI:fedjets-client:b", "a:b",
-                                "with space", std::string(65, 'a')}) {
+                                "with space", std::string(65, 'a'),
+                                "c-{9..0}", "c-{0..9},URI:x", "c-{0..9..0}"}) {
     Status st = GenerateClientCert(dir_, dir_, "c", {bad});
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << bad;
     EXPECT_FALSE(std::filesystem::exists(dir_ / "c.pem")) << bad;
