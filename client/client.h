@@ -41,6 +41,10 @@ struct ClientOptions {
   // Keep retrying the TCP connect this long (the coordinator may start later).
   std::chrono::milliseconds connect_timeout{60'000};
   std::chrono::milliseconds handshake_timeout{10'000};
+  // At most this many of the process's clients join at once (connect, TLS
+  // handshake, Hello, Welcome); the others wait their turn in the process
+  // rather than in the coordinator's listen backlog. >= 1.
+  int max_joining = 64;
   // How long to wait for the next task before giving up on the coordinator.
   std::chrono::milliseconds idle_timeout{1'800'000};
   // After the connection of a joined client breaks (network, a coordinator

@@ -37,7 +37,17 @@ int main(int argc, char** argv) {
   common::AddSecondsFlag(app, "--connect-timeout", connect,
                          "keep retrying the connection this long");
   common::AddSecondsFlag(app, "--handshake-timeout", handshake,
-                         "deadline for the TLS handshake and welcome");
+                         "deadline for the TLS handshake and welcome; "
+                         "while joining, at least until --connect-timeout "
+                         "after the start (a busy coordinator queues new "
+                         "connections)");
+  common::AddOptionWithDefault(
+      app, "--max-joining", o.max_joining,
+      "at most this many of this process's clients join at once (connect, "
+      "TLS handshake, Welcome); the others wait their turn, so thousands "
+      "of clients in one process do not overflow the coordinator's listen "
+      "backlog")
+      ->check(CLI::PositiveNumber);
   common::AddSecondsFlag(app, "--idle-timeout", idle,
                          "give up if no task arrives for this long");
   common::AddDatasetFlags(app, d.data);

@@ -31,13 +31,14 @@ class ClientSession {
   // Everything given must outlive the session.
   ClientSession(const ClientOptions& o, const LocalClient& local,
                 std::shared_ptr<ssl::context> tls, asio::thread_pool& trainer,
-                ModelCache& cache, LeaveRequest& leave)
+                ModelCache& cache, LeaveRequest& leave, JoinGate& joins)
       : opt_(o),
         local_(local),
         tls_(std::move(tls)),
         trainer_(trainer),
         cache_(cache),
-        leave_(leave) {}
+        leave_(leave),
+        joins_(joins) {}
 
   // Joins, trains until the run ends (joining again after a lost
   // connection, with options.reconnect) or the client leaves.
@@ -57,7 +58,9 @@ class ClientSession {
   // round under way finishes first.
   void WakeToLeave();
   // Connects, joins the run and sets up the model; then serves or trains.
-  awaitable<Status> Session();
+  // The handshake and Welcome may take until `join_deadline` (at least
+  // --handshake-timeout).
+  awaitable<Status> Session(common::Clock::time_point join_deadline);
   // Checks that local data fits the federation's model and keeps its spec.
   Status CheckModel(const proto::ModelConfig& m);
   // A broken or timed-out connection, as opposed to a refusal or an error.
@@ -90,6 +93,7 @@ class ClientSession {
   asio::thread_pool& trainer_;
   ModelCache& cache_;
   LeaveRequest& leave_;
+  JoinGate& joins_;
   std::unique_ptr<common::Connection> conn_;
   asio::steady_timer* pause_ = nullptr;  // Run()'s back-off timer
   tcp::socket* connecting_ = nullptr;    // while a TCP connect is under way

@@ -30,7 +30,7 @@ awaitable<ClientResult> ClientSession::Run() {
   for (;;) {
     joined_ = false;
     refusal_ = proto::Error::CODE_UNSPECIFIED;
-    result_.status = co_await Session();
+    result_.status = co_await Session(rejoin_until);
     if (leave_.requested()) {
       result_.left = true;
       result_.status = Status::Ok();
@@ -141,9 +141,19 @@ void ClientSession::WakeToLeave() {
   if (conn_ && (idle_reading_ || !joined_)) conn_->Cancel();
 }
 
-awaitable<Status> ClientSession::Session() {
+awaitable<Status> ClientSession::Session(Clock::time_point join_deadline) {
+  if (leave_.requested()) co_return common::Unavailable("leaving");
+  // Held until the Welcome (or a failure) is in.
+  JoinGate::Slot joining = co_await joins_.Enter(*pause_);
+  if (!joining) co_return common::Unavailable("leaving");
   FEDJETS_CO_RETURN_IF_ERROR(co_await Connect());
-  const auto hs_deadline = Clock::now() + opt_.handshake_timeout;
+  // A busy coordinator leaves new connections in its listen backlog
+  // (back-pressure) and starts the handshake only when it accepts one, so
+  // the wait for the handshake lasts until the join deadline: giving up at
+  // --handshake-timeout would throw away a place in the queue and make the
+  // coordinator do a handshake for nobody.
+  const auto hs_deadline =
+      std::max(Clock::now() + opt_.handshake_timeout, join_deadline);
   FEDJETS_CO_RETURN_IF_ERROR(
       co_await conn_->Handshake(ssl::stream_base::client, hs_deadline));
   proto::Envelope hello = common::MakeEnvelope("", 0);
@@ -158,6 +168,7 @@ awaitable<Status> ClientSession::Session() {
   for (const auto& [hash, params] : cache_) h->add_cached_models(hash);
   FEDJETS_CO_RETURN_IF_ERROR(co_await conn_->Write(hello, hs_deadline));
   auto welcome = co_await conn_->Read(hs_deadline);
+  joining.Release();
   if (!welcome.ok()) co_return welcome.status();
   if (welcome->has_error()) {
     refusal_ = welcome->error().code();
@@ -240,9 +251,48 @@ awaitable<ClientResult> RunSession(const ClientOptions& options,
                                    const LocalClient& local,
                                    std::shared_ptr<ssl::context> tls,
                                    asio::thread_pool& trainer,
-                                   ModelCache& cache, LeaveRequest& leave) {
-  ClientSession session(options, local, std::move(tls), trainer, cache, leave);
+                                   ModelCache& cache, LeaveRequest& leave,
+                                   JoinGate& joins) {
+  ClientSession session(options, local, std::move(tls), trainer, cache, leave,
+                        joins);
   co_return co_await session.Run();
+}
+
+JoinGate::Slot& JoinGate::Slot::operator=(Slot&& o) noexcept {
+  if (this != &o) {
+    Release();
+    gate_ = std::exchange(o.gate_, nullptr);
+  }
+  return *this;
+}
+
+void JoinGate::Slot::Release() {
+  if (gate_ != nullptr) std::exchange(gate_, nullptr)->Leave();
+}
+
+awaitable<JoinGate::Slot> JoinGate::Enter(asio::steady_timer& timer) {
+  if (free_ > 0 && waiting_.empty()) {
+    --free_;
+    co_return Slot(this);
+  }
+  Waiter me{&timer};
+  waiting_.push_back(&me);
+  timer.expires_at(asio::steady_timer::time_point::max());
+  co_await timer.async_wait(kTuple);
+  if (me.granted) co_return Slot(this);  // Leave() handed its slot over
+  waiting_.erase(std::find(waiting_.begin(), waiting_.end(), &me));
+  co_return Slot();
+}
+
+void JoinGate::Leave() {
+  if (waiting_.empty()) {
+    ++free_;
+    return;
+  }
+  Waiter* next = waiting_.front();
+  waiting_.pop_front();
+  next->granted = true;
+  next->timer->cancel();
 }
 
 void LeaveRequest::Request(std::string reason) {

@@ -31,6 +31,13 @@ std::vector<ClientResult> RunClients(const ClientOptions& options,
     for (auto& r : results) r.status = st;
     return results;
   }
+  if (options.max_joining < 1) {
+    for (auto& r : results) {
+      r.status = common::InvalidArgument(fmt::format(
+          "--max-joining must be >= 1, got {}", options.max_joining));
+    }
+    return results;
+  }
   if (!options.insecure) {
     auto ctx = common::MakeClientTlsContext(options.tls);
     if (!ctx.ok()) {
@@ -46,6 +53,7 @@ std::vector<ClientResult> RunClients(const ClientOptions& options,
   asio::post(trainer, [n = at::get_num_threads()] { at::set_num_threads(n); });
   ModelCache cache;
   LeaveRequest leave;
+  JoinGate joins(options.max_joining);
   asio::signal_set signals(io);
   if (options.handle_signals) {
     signals.add(SIGINT);
@@ -69,7 +77,7 @@ std::vector<ClientResult> RunClients(const ClientOptions& options,
   if (running == 0) signals.cancel();
   for (size_t i = 0; i < clients.size(); ++i) {
     asio::co_spawn(io,
-                   RunSession(options, clients[i], tls, trainer, cache, leave),
+                   RunSession(options, clients[i], tls, trainer, cache, leave, joins),
                    [&, i](std::exception_ptr e, ClientResult r) {
                      // The signals no longer keep io running once every
                      // session is over.

@@ -38,14 +38,6 @@ bool ClosedByPeer(asio::ip::tcp::socket& s) {
   return ec == asio::error::eof || ec == asio::error::connection_reset;
 }
 
-size_t CountOf(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos;
-       at = text.find(needle, at + 1)) {
-    ++n;
-  }
-  return n;
-}
 
 // Lowers this process's descriptor limit so the next descriptor it opens
 // fails with EMFILE; Restore() (or the destructor) puts it back.
@@ -107,6 +99,35 @@ TEST_F(ConnectionLimitsTest,
             1u)
       << log_.str();
   EXPECT_EQ(CountOf(log_.str(), "closing a new connection"), 0u) << log_.str();
+}
+
+// A client waiting in the listen backlog of a coordinator at its
+// handshake cap keeps its place past its own --handshake-timeout: while
+// joining, it waits for the handshake until --connect-timeout. Before, it
+// gave up at 0.5 s here and connected again, and at 19,500 clients such
+// retries made the coordinator do handshakes for clients already gone.
+TEST_F(ConnectionLimitsTest, AClientQueuedBehindTheHandshakeCapKeepsItsPlace) {
+  auto o = CoordinatorOpts(/*min_clients=*/1, /*rounds=*/1);
+  o.max_pending_handshakes = 1;
+  o.handshake_timeout = 2s;
+  coordinator::Coordinator c(o);
+  ASSERT_TRUE(c.Prepare().ok());
+  common::Status run_status;
+  std::thread coordinator_thread([&] { run_status = c.Run(); });
+  asio::io_context io;
+  // Accepted first, it holds the one slot until its deadline (2 s).
+  asio::ip::tcp::socket idle = RawConnection(io, c.port());
+  auto opts = ClientOpts(c.port(), "client-0");
+  opts.handshake_timeout = 500ms;
+  auto results = client::RunClients(opts, Shards({0}, 3));
+  EXPECT_TRUE(ClosedByPeer(idle));
+  coordinator_thread.join();
+  ASSERT_TRUE(run_status.ok()) << run_status.ToString();
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_GE(c.summary().handshake_slot_waits, 1);
+  EXPECT_EQ(CountOf(log_.str(), "[client-0] joining failed"), 0u)
+      << log_.str();
+  EXPECT_EQ(c.summary().rejected_connections, 1);  // the idle one only
 }
 
 // A client whose first join breaks (a coordinator at --max-connections

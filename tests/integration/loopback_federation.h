@@ -22,6 +22,16 @@ namespace fedjets {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
+// How often `needle` occurs in `text` (a log).
+inline size_t CountOf(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
 constexpr char kFashionMnist[] = "/usr/share/datasets/fashion-mnist";
 
 class LoopbackFederationTest : public ::testing::Test {
