@@ -26,8 +26,8 @@ RoundDraw DrawRound(const std::vector<Candidate>& candidates,
   const int n = clients_per_round > 0 ? std::min(clients_per_round, all) : all;
   const int have_anchors = static_cast<int>(draw.anchors.size());
   const int have_normal = static_cast<int>(draw.normal.size());
-  int n_anchor =
-      std::min(have_anchors, static_cast<int>(std::lround(n * anchor_share)));
+  draw.anchors_wanted = static_cast<int>(std::lround(n * anchor_share));
+  int n_anchor = std::min(have_anchors, draw.anchors_wanted);
   const int n_normal = std::min(have_normal, n - n_anchor);
   n_anchor = std::min(have_anchors, n - n_normal);  // fill up
   draw.anchors.resize(n_anchor);

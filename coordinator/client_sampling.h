@@ -17,6 +17,9 @@ struct Candidate {
 struct RoundDraw {
   std::vector<size_t> anchors;  // indices into the candidates
   std::vector<size_t> normal;
+  // round(n × anchor_share): the anchors the share asked for, which may be
+  // more than there were.
+  int anchors_wanted = 0;
 };
 
 // Draws min(clients_per_round, all) clients (0 = all): round(n ×

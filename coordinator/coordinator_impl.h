@@ -195,6 +195,7 @@ class Coordinator::Impl {
   void RecordFailedAttempt(int round, int attempt, const Attempt* a, int quorum,
                            const std::string& reason, Clock::time_point start);
   std::vector<Sampled> Sample(std::mt19937_64& rng);
+  bool warned_few_anchors_ = false;  // Sample's --anchor-share warning
   // The updates refused as stale since the last round event, added to the
   // next one's updates_rejected.
   void TakeStaleCount(std::map<std::string, int>& rejected);

@@ -26,6 +26,20 @@ std::vector<Coordinator::Impl::Sampled> Coordinator::Impl::Sample(
   }
   RoundDraw draw =
       DrawRound(candidates, opt_.clients_per_round, opt_.anchor_share, rng);
+  if (strategy_->UsesAnchors() && !warned_few_anchors_ &&
+      static_cast<int>(draw.anchors.size()) < draw.anchors_wanted) {
+    // Once a run: a larger share cannot give the experts more anchor steps.
+    warned_few_anchors_ = true;
+    spdlog::warn(
+        "--anchor-share {} asks for {} anchor clients in a round of {}, but "
+        "only {} are free: the round takes them all and fills up with "
+        "normal clients, so a share above {:.2f} changes nothing here (more "
+        "anchor steps need more anchor clients)",
+        opt_.anchor_share, draw.anchors_wanted,
+        draw.anchors.size() + draw.normal.size(), draw.anchors.size(),
+        static_cast<double>(draw.anchors.size()) /
+            std::max<size_t>(1, draw.anchors.size() + draw.normal.size()));
+  }
   std::vector<Sampled> out;
   for (size_t i : draw.anchors) out.push_back({free[i], Role::kAnchor});
   for (size_t i : draw.normal) out.push_back({free[i], Role::kNormal});

@@ -28,6 +28,7 @@ TEST(DrawRoundTest, TakesTheAnchorShareAndOnlyTheRightKind) {
   auto c = Clients(5, 95);
   std::mt19937_64 rng(1);
   RoundDraw d = DrawRound(c, 10, 0.3, rng);
+  EXPECT_EQ(d.anchors_wanted, 3);
   ASSERT_EQ(d.anchors.size(), 3u);
   ASSERT_EQ(d.normal.size(), 7u);
   for (size_t i : d.anchors) EXPECT_TRUE(c[i].anchor);
@@ -41,6 +42,7 @@ TEST(DrawRoundTest, TheOtherKindFillsUpWhenOneRunsShort) {
   auto c = Clients(2, 20);
   std::mt19937_64 rng(1);
   RoundDraw d = DrawRound(c, 10, 0.5, rng);
+  EXPECT_EQ(d.anchors_wanted, 5);  // more than there are: the warning's case
   EXPECT_EQ(d.anchors.size(), 2u);
   EXPECT_EQ(d.normal.size(), 8u);
 

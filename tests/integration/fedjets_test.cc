@@ -118,6 +118,27 @@ TEST_F(FedJetsTest, AnchorsGetOnlyTheirExpertAndServingTakesNoStep) {
   }
   EXPECT_EQ(anchors, 3 * 5) << "5 anchors in each of 3 rounds (share 0.5)";
   EXPECT_EQ(normals, 3 * 5);
+  EXPECT_EQ(CountOf(log_.str(), "--anchor-share"), 0u) << log_.str();
+}
+
+// A share asking for more anchors than there are cannot give the experts
+// more anchor steps: the run says so once, and the round fills up with
+// normal clients.
+TEST_F(FedJetsTest, AnAnchorShareBeyondTheAnchorsThereAreIsWarnedOnce) {
+  auto o = Options("fedjets", 2);
+  o.anchor_share = 0.8;
+  auto s = RunFederation(o);
+  int anchors = 0;
+  for (const auto& x : s.exchanges) {
+    anchors += x.role == coordinator::Role::kAnchor;
+  }
+  EXPECT_EQ(anchors, 2 * 5) << "every anchor, each round";
+  EXPECT_EQ(s.exchanges.size(), 2u * 10);
+  EXPECT_EQ(CountOf(log_.str(),
+                    "--anchor-share 0.8 asks for 8 anchor clients in a "
+                    "round of 10, but only 5 are free"),
+            1u)
+      << log_.str();
 }
 
 // Just-in-time clients served again and again while the rounds run, and
