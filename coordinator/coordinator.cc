@@ -144,6 +144,8 @@ Status Coordinator::Impl::Prepare() {
     if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    // AcceptLoop drains the backlog with accepts that must not block.
+    if (!ec) acceptor_.non_blocking(true, ec);
     if (ec != asio::error::address_in_use || opt_.port == 0 || attempt == 20) {
       break;
     }

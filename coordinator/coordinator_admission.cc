@@ -85,25 +85,41 @@ awaitable<void> Coordinator::Impl::AcceptLoop() {
       continue;
     }
     backoff.OnSuccess();
-    // A message is often several small writes (an envelope, then tensor
-    // frames); with Nagle's algorithm each one after the first waits for
-    // the client's delayed ACK, up to 40 ms on Linux. Clients set it too.
-    boost::system::error_code no_delay_error;  // a socket without TCP: ignore
-    socket.set_option(tcp::no_delay(true), no_delay_error);
-    if (!UnderConnectionCap()) {
-      boost::system::error_code ignored;
-      socket.close(ignored);
-      ++summary_.rejected_connections;
-      continue;
+    StartAdmission(std::move(socket));
+    // Then every connection already queued, up to the cap, without a trip
+    // through the handler queue each: with thousands of clients joined the
+    // network thread has thousands of handlers queued (heartbeats), and the
+    // listen backlog stayed full while the accept loop waited its turn for
+    // each connection. An error (EMFILE) is left to the next async_accept
+    // and its back-off.
+    while (!stopping_ && pending_handshakes_ < opt_.max_pending_handshakes) {
+      boost::system::error_code queued_ec;
+      tcp::socket queued = acceptor_.accept(queued_ec);
+      if (queued_ec) break;  // would_block: the backlog is empty
+      StartAdmission(std::move(queued));
     }
-    Slot connection_slot(open_connections_);
-    Slot handshake_slot(pending_handshakes_);
-    boost::asio::co_spawn(
-        io_,
-        Admit(std::move(socket), std::move(connection_slot),
-              std::move(handshake_slot)),
-        [](std::exception_ptr e) { LogException("client session", e); });
   }
+}
+
+void Coordinator::Impl::StartAdmission(tcp::socket socket) {
+  // A message is often several small writes (an envelope, then tensor
+  // frames); with Nagle's algorithm each one after the first waits for
+  // the client's delayed ACK, up to 40 ms on Linux. Clients set it too.
+  boost::system::error_code no_delay_error;  // a socket without TCP: ignore
+  socket.set_option(tcp::no_delay(true), no_delay_error);
+  if (!UnderConnectionCap()) {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    ++summary_.rejected_connections;
+    return;
+  }
+  Slot connection_slot(open_connections_);
+  Slot handshake_slot(pending_handshakes_);
+  boost::asio::co_spawn(
+      io_,
+      Admit(std::move(socket), std::move(connection_slot),
+            std::move(handshake_slot)),
+      [](std::exception_ptr e) { LogException("client session", e); });
 }
 
 bool Coordinator::Impl::UnderConnectionCap() {

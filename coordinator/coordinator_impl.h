@@ -159,6 +159,9 @@ class Coordinator::Impl {
   // not, logs (throttled) that it is closed. (--max-pending-handshakes
   // holds back accepting instead: AcceptLoop.)
   bool UnderConnectionCap();
+  // Takes a just-accepted connection: closes it beyond --max-connections,
+  // otherwise starts Admit with a connection and a handshake slot.
+  void StartAdmission(tcp::socket socket);
   awaitable<void> Admit(tcp::socket socket, Slot connection_slot,
                         Slot handshake_slot);
   // Waits until `needed` sessions are free (alive and not busy).
