@@ -267,7 +267,7 @@ JoinGate::Slot& JoinGate::Slot::operator=(Slot&& o) noexcept {
 }
 
 void JoinGate::Slot::Release() {
-  if (gate_ != nullptr) std::exchange(gate_, nullptr)->Leave();
+  if (gate_ != nullptr) std::exchange(gate_, nullptr)->OnSlotFreed();
 }
 
 awaitable<JoinGate::Slot> JoinGate::Enter(asio::steady_timer& timer) {
@@ -279,12 +279,12 @@ awaitable<JoinGate::Slot> JoinGate::Enter(asio::steady_timer& timer) {
   waiting_.push_back(&me);
   timer.expires_at(asio::steady_timer::time_point::max());
   co_await timer.async_wait(kTuple);
-  if (me.granted) co_return Slot(this);  // Leave() handed its slot over
+  if (me.granted) co_return Slot(this);  // OnSlotFreed handed it over
   waiting_.erase(std::find(waiting_.begin(), waiting_.end(), &me));
   co_return Slot();
 }
 
-void JoinGate::Leave() {
+void JoinGate::OnSlotFreed() {
   if (waiting_.empty()) {
     ++free_;
     return;

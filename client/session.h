@@ -84,7 +84,7 @@ class JoinGate {
     asio::steady_timer* timer;
     bool granted = false;
   };
-  void Leave();  // a slot is free: hand it to the first waiter
+  void OnSlotFreed();  // hands the slot to the first waiter, if any
   int free_;
   std::deque<Waiter*> waiting_;
 };
