@@ -1,6 +1,8 @@
 #include "common/net/connection.h"
 
 #include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <array>
 #include <boost/asio/read.hpp>
@@ -23,8 +25,13 @@ std::string Endpoint(const asio::ip::tcp::socket& s) {
 // A TLS error (an alert: a refused certificate, which under TLS 1.3 a
 // client first reads after its handshake) is a refusal; any other (reset,
 // closed) is a loss: the peer may be restarting, and a client may try again.
+// So is an internal_error alert: the peer failed, not our certificate (a
+// coordinator out of memory; before it sent no session tickets, every
+// handshake of a client with a 70 KB certificate).
 Status LossOrRefusal(const boost::system::error_code& ec, std::string what) {
-  if (ec.category() == asio::error::get_ssl_category()) {
+  if (ec.category() == asio::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) !=
+          SSL_R_TLSV1_ALERT_INTERNAL_ERROR) {
     return PermissionDenied(std::move(what));
   }
   return Unavailable(std::move(what));
