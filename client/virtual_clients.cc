@@ -76,22 +76,22 @@ std::vector<ClientResult> RunClients(const ClientOptions& options,
   size_t running = clients.size();
   if (running == 0) signals.cancel();
   for (size_t i = 0; i < clients.size(); ++i) {
-    asio::co_spawn(io,
-                   RunSession(options, clients[i], tls, trainer, cache, leave, joins),
-                   [&, i](std::exception_ptr e, ClientResult r) {
-                     // The signals no longer keep io running once every
-                     // session is over.
-                     if (--running == 0) signals.cancel();
-                     if (e) {
-                       try {
-                         std::rethrow_exception(e);
-                       } catch (const std::exception& ex) {
-                         results[i].status = common::Internal(ex.what());
-                       }
-                       return;
-                     }
-                     results[i] = std::move(r);
-                   });
+    asio::co_spawn(
+        io, RunSession(options, clients[i], tls, trainer, cache, leave, joins),
+        [&, i](std::exception_ptr e, ClientResult r) {
+          // The signals no longer keep io running once every
+          // session is over.
+          if (--running == 0) signals.cancel();
+          if (e) {
+            try {
+              std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+              results[i].status = common::Internal(ex.what());
+            }
+            return;
+          }
+          results[i] = std::move(r);
+        });
   }
   io.run();
   trainer.join();

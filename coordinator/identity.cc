@@ -47,10 +47,9 @@ common::Status CheckNameMatchesCertificate(std::string_view name,
       "Hello names client '{}', but the certificate it connected with (CN "
       "{}) grants {}: a client may only use a name its certificate grants",
       name, common::QuoteForLog(cert.common_name),
-      cert.GrantedCount() == 0
-          ? std::string("only its CN")
-          : fmt::format("its CN and {} other client names",
-                        cert.GrantedCount())));
+      cert.GrantedCount() == 0 ? std::string("only its CN")
+                               : fmt::format("its CN and {} other client names",
+                                             cert.GrantedCount())));
 }
 
 common::Result<AllowList> AllowList::Parse(std::string_view text,

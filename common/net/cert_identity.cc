@@ -114,8 +114,9 @@ bool CertIdentity::Grants(std::string_view name) const {
   return name == common_name ||
          std::find(client_names.begin(), client_names.end(), name) !=
              client_names.end() ||
-         std::any_of(client_ranges.begin(), client_ranges.end(),
-                     [&](const ClientNameRange& r) { return r.Contains(name); });
+         std::any_of(
+             client_ranges.begin(), client_ranges.end(),
+             [&](const ClientNameRange& r) { return r.Contains(name); });
 }
 
 int64_t CertIdentity::GrantedCount() const {

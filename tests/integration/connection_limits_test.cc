@@ -7,10 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
-#include <array>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,7 +39,6 @@ bool ClosedByPeer(asio::ip::tcp::socket& s) {
   s.read_some(asio::buffer(&byte, 1), ec);
   return ec == asio::error::eof || ec == asio::error::connection_reset;
 }
-
 
 // Lowers this process's descriptor limit so the next descriptor it opens
 // fails with EMFILE; Restore() (or the destructor) puts it back.
@@ -127,8 +126,7 @@ TEST_F(ConnectionLimitsTest, AClientQueuedBehindTheHandshakeCapKeepsItsPlace) {
   ASSERT_TRUE(run_status.ok()) << run_status.ToString();
   EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
   EXPECT_GE(c.summary().handshake_slot_waits, 1);
-  EXPECT_EQ(CountOf(log_.str(), "[client-0] joining failed"), 0u)
-      << log_.str();
+  EXPECT_EQ(CountOf(log_.str(), "[client-0] joining failed"), 0u) << log_.str();
   EXPECT_EQ(c.summary().rejected_connections, 1);  // the idle one only
 }
 
@@ -172,7 +170,8 @@ TEST_F(ConnectionLimitsTest, AClientWhoseFirstJoinBreaksTriesAgain) {
 // port first belongs to a listener that answers the ClientHello with that
 // alert (a fatal alert record: type 21, TLS 1.2 record version, length 2,
 // level 2, description 80); then the coordinator takes the port over.
-TEST_F(ConnectionLimitsTest, AClientAnsweredWithAnInternalErrorAlertTriesAgain) {
+TEST_F(ConnectionLimitsTest,
+       AClientAnsweredWithAnInternalErrorAlertTriesAgain) {
   asio::io_context io;
   asio::ip::tcp::acceptor failing(io, {asio::ip::make_address("127.0.0.1"), 0},
                                   /*reuse_addr=*/true);

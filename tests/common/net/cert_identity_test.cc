@@ -94,8 +94,8 @@ TEST_F(CertIdentityTest, ARangeOfTenThousandNamesKeepsTheCertificateSmall) {
 TEST(ClientNameRangeTest, MalformedRangesAreNotRanges) {
   for (const std::string& bad : std::vector<std::string>{
            "c-{}", "c-{5}", "c-{5..1}", "c-{0..x}", "c-{0..9..0}",
-           "c-{1..2..3..4}", "c-{0..9", "c-{-1..9}", "c{0..9}x",
-           "a b{0..9}", "c-{0...9}", "c-{0..1000000000000000}",
+           "c-{1..2..3..4}", "c-{0..9", "c-{-1..9}", "c{0..9}x", "a b{0..9}",
+           "c-{0...9}", "c-{0..1000000000000000}",
            std::string(60, 'a') + "{0..99999}"}) {
     EXPECT_FALSE(ParseClientNameRange(bad).has_value()) << bad;
   }
@@ -117,10 +117,9 @@ TEST_F(CertIdentityTest, DnsAndIpNamesAreNotClientNames) {
 }
 
 TEST_F(CertIdentityTest, ANameThatCouldInjectAnEntryIsNotGranted) {
-  for (const std::string& bad :
-       std::vector<std::string>{"", "a,URI:fedjets-client:b", "a:b",
-                                "with space", std::string(65, 'a'),
-                                "c-{9..0}", "c-{0..9},URI:x", "c-{0..9..0}"}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "", "a,URI:fedjets-client:b", "a:b", "with space",
+           std::string(65, 'a'), "c-{9..0}", "c-{0..9},URI:x", "c-{0..9..0}"}) {
     Status st = GenerateClientCert(dir_, dir_, "c", {bad});
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << bad;
     EXPECT_FALSE(std::filesystem::exists(dir_ / "c.pem")) << bad;
