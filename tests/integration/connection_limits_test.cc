@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,7 +65,40 @@ class DescriptorsExhausted {
   bool ok_ = false;
 };
 
-using ConnectionLimitsTest = LoopbackFederationTest;
+class ConnectionLimitsTest : public LoopbackFederationTest {
+ protected:
+  // A client starts against a port whose first listener fails its first
+  // join (`fail_first_join` takes that connection); then the listener
+  // closes and a coordinator takes the port over. Expects the client to
+  // join it and train its one round.
+  void ExpectAJoinAfterAFailedFirstOne(
+      const std::function<void(asio::ip::tcp::acceptor&)>& fail_first_join) {
+    asio::io_context io;
+    asio::ip::tcp::acceptor listener(
+        io, {asio::ip::make_address("127.0.0.1"), 0}, /*reuse_addr=*/true);
+    const uint16_t port = listener.local_endpoint().port();
+    std::vector<client::ClientResult> results;
+    std::thread client_thread([&] {
+      results =
+          client::RunClients(ClientOpts(port, "client-0"), Shards({0}, 3));
+    });
+    fail_first_join(listener);
+    listener.close();
+    auto o = CoordinatorOpts(/*min_clients=*/1, /*rounds=*/1);
+    o.port = port;
+    coordinator::Coordinator c(o);
+    ASSERT_TRUE(c.Prepare().ok());
+    common::Status run_status;
+    std::thread coordinator_thread([&] { run_status = c.Run(); });
+    client_thread.join();
+    if (!results[0].status.ok()) c.Stop();  // it gave up: nobody will join
+    coordinator_thread.join();
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+    EXPECT_EQ(results[0].rounds_trained, 1);
+    EXPECT_TRUE(run_status.ok()) << run_status.ToString();
+  }
+};
 
 // With every handshake slot taken the coordinator accepts nothing more:
 // new connections wait in the listen backlog (back-pressure) instead of
@@ -138,70 +172,28 @@ TEST_F(ConnectionLimitsTest, AClientQueuedBehindTheHandshakeCapKeepsItsPlace) {
 // belongs to a listener that closes the client's connection unanswered; the
 // coordinator then takes the port over.
 TEST_F(ConnectionLimitsTest, AClientWhoseFirstJoinBreaksTriesAgain) {
-  asio::io_context io;
-  asio::ip::tcp::acceptor closer(io, {asio::ip::make_address("127.0.0.1"), 0},
-                                 /*reuse_addr=*/true);
-  const uint16_t port = closer.local_endpoint().port();
-  std::vector<client::ClientResult> results;
-  std::thread client_thread([&] {
-    results = client::RunClients(ClientOpts(port, "client-0"), Shards({0}, 3));
+  ExpectAJoinAfterAFailedFirstOne([](asio::ip::tcp::acceptor& listener) {
+    listener.accept().close();  // the client's first join breaks here
   });
-  closer.accept().close();  // the client's first join breaks here
-  closer.close();
-  auto o = CoordinatorOpts(/*min_clients=*/1, /*rounds=*/1);
-  o.port = port;
-  coordinator::Coordinator c(o);
-  ASSERT_TRUE(c.Prepare().ok());
-  common::Status run_status;
-  std::thread coordinator_thread([&] { run_status = c.Run(); });
-  client_thread.join();
-  if (!results[0].status.ok()) c.Stop();  // it gave up: nobody will join
-  coordinator_thread.join();
-  ASSERT_EQ(results.size(), 1u);
-  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
-  EXPECT_EQ(results[0].rounds_trained, 1);
-  EXPECT_TRUE(run_status.ok()) << run_status.ToString();
   EXPECT_NE(log_.str().find("[client-0] joining failed"), std::string::npos)
       << log_.str();
 }
 
 // A TLS internal_error alert says the peer failed, not that it refused the
 // client's certificate: the client tries again, as after a reset. Here the
-// port first belongs to a listener that answers the ClientHello with that
-// alert (a fatal alert record: type 21, TLS 1.2 record version, length 2,
-// level 2, description 80); then the coordinator takes the port over.
+// first listener answers the ClientHello with that alert (a fatal alert
+// record: type 21, TLS 1.2 record version, length 2, level 2, description
+// 80).
 TEST_F(ConnectionLimitsTest,
        AClientAnsweredWithAnInternalErrorAlertTriesAgain) {
-  asio::io_context io;
-  asio::ip::tcp::acceptor failing(io, {asio::ip::make_address("127.0.0.1"), 0},
-                                  /*reuse_addr=*/true);
-  const uint16_t port = failing.local_endpoint().port();
-  std::vector<client::ClientResult> results;
-  std::thread client_thread([&] {
-    results = client::RunClients(ClientOpts(port, "client-0"), Shards({0}, 3));
-  });
-  {
-    asio::ip::tcp::socket s = failing.accept();
+  ExpectAJoinAfterAFailedFirstOne([](asio::ip::tcp::acceptor& listener) {
+    asio::ip::tcp::socket s = listener.accept();
     std::array<char, 4096> hello;
     boost::system::error_code ec;
     s.read_some(asio::buffer(hello), ec);  // the ClientHello
     const unsigned char alert[] = {21, 3, 3, 0, 2, 2, 80};
     asio::write(s, asio::buffer(alert), ec);
-  }
-  failing.close();
-  auto o = CoordinatorOpts(/*min_clients=*/1, /*rounds=*/1);
-  o.port = port;
-  coordinator::Coordinator c(o);
-  ASSERT_TRUE(c.Prepare().ok());
-  common::Status run_status;
-  std::thread coordinator_thread([&] { run_status = c.Run(); });
-  client_thread.join();
-  if (!results[0].status.ok()) c.Stop();  // it gave up: nobody will join
-  coordinator_thread.join();
-  ASSERT_EQ(results.size(), 1u);
-  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
-  EXPECT_EQ(results[0].rounds_trained, 1);
-  EXPECT_TRUE(run_status.ok()) << run_status.ToString();
+  });
   EXPECT_NE(log_.str().find("alert internal error (SSL routines)); retrying"),
             std::string::npos)
       << log_.str();
