@@ -8,6 +8,7 @@
 
 #include "common/base/log_quote.h"
 #include "common/learn/update_bounds.h"
+#include "common/net/cert_identity.h"
 #include "coordinator/strategy/strategy_options.h"
 
 namespace fedjets::coordinator {
@@ -15,11 +16,6 @@ namespace {
 
 constexpr char kNameRule[] = "1 to 64 bytes of [A-Za-z0-9._-]";
 static_assert(kMaxClientNameBytes == 64, "update kNameRule");
-
-bool IsNameByte(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-}
 
 // Whether any of the n values of type F (uint32_t for float32, uint64_t for
 // float64 bit patterns) at `data` is NaN or infinite, i.e. has every
@@ -61,7 +57,7 @@ common::Status CheckClientName(std::string_view name) {
                     common::QuoteForLog(name), name.size(), kNameRule));
   }
   for (size_t i = 0; i < name.size(); ++i) {
-    if (!IsNameByte(name[i])) {
+    if (!common::IsClientNameByte(name[i])) {
       return common::InvalidArgument(fmt::format(
           "Hello.client_name {} has byte 0x{:02x} at offset {}; use {}",
           common::QuoteForLog(name), static_cast<unsigned char>(name[i]), i,

@@ -78,9 +78,7 @@ std::optional<ClientNameRange> ParseClientNameRange(std::string_view grant) {
   ClientNameRange r;
   r.prefix = std::string(grant.substr(0, open));
   if (r.prefix.size() > 63 ||
-      !std::all_of(r.prefix.begin(), r.prefix.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '-' || c == '.' || c == '_';
-      })) {
+      !std::all_of(r.prefix.begin(), r.prefix.end(), IsClientNameByte)) {
     return std::nullopt;
   }
   std::string_view body = grant.substr(open + 1, grant.size() - open - 2);

@@ -29,6 +29,13 @@ namespace fedjets::common {
 // subjectAltName URIs with this prefix grant the client name that follows.
 inline constexpr char kClientNameUriPrefix[] = "fedjets-client:";
 
+// Whether `c` may appear in a client name: [A-Za-z0-9._-], ASCII whatever
+// the locale.
+constexpr bool IsClientNameByte(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
 // The client names one range grant covers: `prefix` followed by the
 // decimal, without leading zeros, of first, first + step, ... up to last
 // ("client-{1..9..4}" is client-1, client-5 and client-9).

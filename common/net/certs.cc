@@ -155,11 +155,8 @@ Result<std::string> SubjectAltNames(
       }
       grant = range->ToString();
     } else {
-      const bool ok =
-          !name.empty() && name.size() <= 64 &&
-          std::all_of(name.begin(), name.end(), [](unsigned char c) {
-            return std::isalnum(c) || c == '-' || c == '.' || c == '_';
-          });
+      const bool ok = !name.empty() && name.size() <= 64 &&
+                      std::all_of(name.begin(), name.end(), IsClientNameByte);
       if (!ok) {
         return InvalidArgument("client name '" + name +
                                "' to grant is not 1-64 characters from "
