@@ -105,8 +105,7 @@ awaitable<Status> ClientSession::Connect() {
         Connection::TlsStream stream(std::move(socket), *tls_);
         const std::string& name =
             opt_.server_name.empty() ? opt_.host : opt_.server_name;
-        SSL_set_tlsext_host_name(stream.native_handle(), name.c_str());
-        stream.set_verify_callback(ssl::host_name_verification(name));
+        stream.set_server_name(name);
         conn_ = std::make_unique<Connection>(std::move(stream), opt_.limits);
       } else {
         conn_ = std::make_unique<Connection>(std::move(socket), opt_.limits);

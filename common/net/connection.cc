@@ -75,6 +75,26 @@ Connection::TcpSocket& Connection::socket() {
   return std::get<TcpSocket>(stream_);
 }
 
+awaitable<TlsStream::Result> Connection::ReadExactly(
+    asio::mutable_buffer buffer) {
+  if (auto* tls = std::get_if<TlsStream>(&stream_)) {
+    co_return co_await tls->Read(buffer);
+  }
+  auto [ec, n] =
+      co_await asio::async_read(std::get<TcpSocket>(stream_), buffer, kTuple);
+  co_return TlsStream::Result{ec, n};
+}
+
+awaitable<TlsStream::Result> Connection::WriteAll(
+    std::span<const asio::const_buffer> buffers) {
+  if (auto* tls = std::get_if<TlsStream>(&stream_)) {
+    co_return co_await tls->Write(buffers);
+  }
+  auto [ec, n] =
+      co_await asio::async_write(std::get<TcpSocket>(stream_), buffers, kTuple);
+  co_return TlsStream::Result{ec, n};
+}
+
 SSL* Connection::tls_session() {
   auto* tls = std::get_if<TlsStream>(&stream_);
   return tls != nullptr ? tls->native_handle() : nullptr;
@@ -142,7 +162,7 @@ asio::awaitable<Status> Connection::Handshake(
   auto* tls = std::get_if<TlsStream>(&stream_);
   if (tls == nullptr) co_return Status::Ok();
   ArmWatchdog(deadline);
-  auto [ec] = co_await tls->async_handshake(type, kTuple);
+  const boost::system::error_code ec = co_await tls->Handshake(type);
   if (DisarmWatchdog()) {
     co_return DeadlineExceeded(fmt::format(
         "TLS handshake with {} timed out: {}", peer_, TimeoutCause()));
@@ -167,8 +187,7 @@ asio::awaitable<Status> Connection::WriteBytes(asio::const_buffer first,
                                                Clock::time_point deadline) {
   const std::array<asio::const_buffer, 2> buffers{first, second};
   ArmWatchdog(deadline);
-  auto [ec, n] = co_await std::visit(
-      [&](auto& s) { return asio::async_write(s, buffers, kTuple); }, stream_);
+  auto [ec, n] = co_await WriteAll(buffers);
   if (DisarmWatchdog()) {
     co_return DeadlineExceeded(
         fmt::format("write to {} timed out: {}", peer_, TimeoutCause()));
@@ -185,11 +204,7 @@ asio::awaitable<Result<uint32_t>> Connection::ReadFrameHeader(
     Clock::time_point deadline, uint64_t max_body_bytes) {
   FrameHeader header;
   ArmWatchdog(deadline);
-  auto [ec, n] = co_await std::visit(
-      [&](auto& s) {
-        return asio::async_read(s, asio::buffer(header), kTuple);
-      },
-      stream_);
+  auto [ec, n] = co_await ReadExactly(asio::buffer(header));
   const bool timed_out = DisarmWatchdog();
   CountReceived(n);
   if (timed_out) {
@@ -226,8 +241,7 @@ asio::awaitable<Status> Connection::ReadFrameBody(asio::mutable_buffer part,
                                                   uint64_t offset,
                                                   Clock::time_point deadline) {
   ArmWatchdog(deadline);
-  auto [ec, got] = co_await std::visit(
-      [&](auto& s) { return asio::async_read(s, part, kTuple); }, stream_);
+  auto [ec, got] = co_await ReadExactly(part);
   const bool timed_out = DisarmWatchdog();
   CountReceived(got);
   if (timed_out) {

@@ -25,6 +25,7 @@
 #include "common/net/asio_coro.h"
 #include "common/net/frame.h"
 #include "common/net/tensor_codec.h"
+#include "common/net/tls_stream.h"
 #include "common/net/traffic_observer.h"
 #include "proto/fedjets.pb.h"
 
@@ -51,7 +52,7 @@ Status ValidateLimits(const ConnectionLimits& limits);
 class Connection {
  public:
   using TcpSocket = asio::ip::tcp::socket;
-  using TlsStream = asio::ssl::stream<TcpSocket>;
+  using TlsStream = common::TlsStream;
 
   Connection(TcpSocket socket, ConnectionLimits limits);
   Connection(TlsStream stream, ConnectionLimits limits);
@@ -112,6 +113,10 @@ class Connection {
 
  private:
   TcpSocket& socket();
+  // The stream's read and write of exactly the bytes given, TLS or not.
+  awaitable<TlsStream::Result> ReadExactly(asio::mutable_buffer buffer);
+  awaitable<TlsStream::Result> WriteAll(
+      std::span<const asio::const_buffer> buffers);
   // Arms the deadline watchdog for one operation: `deadline`, or sooner
   // the frame timeout.
   void ArmWatchdog(Clock::time_point deadline);

@@ -112,7 +112,7 @@ AttackOutcome RunAttacker(uint16_t port, const common::TlsFiles& tls,
     return out;
   }
   common::Connection::TlsStream stream(std::move(socket), **ctx);
-  SSL_set_tlsext_host_name(stream.native_handle(), "localhost");
+  stream.set_server_name("localhost");
   common::Connection conn(std::move(stream), common::ConnectionLimits{});
   asio::co_spawn(io, Attack(conn, tamper, out), asio::detached);
   io.run();

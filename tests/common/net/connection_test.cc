@@ -65,8 +65,7 @@ class ConnectionTest : public ::testing::Test {
     if (!client_ctx)
       co_return std::make_unique<Connection>(std::move(s), limits);
     Connection::TlsStream stream(std::move(s), *client_ctx);
-    SSL_set_tlsext_host_name(stream.native_handle(), server_name.c_str());
-    stream.set_verify_callback(ssl::host_name_verification(server_name));
+    stream.set_server_name(server_name);
     co_return std::make_unique<Connection>(std::move(stream), limits);
   }
 

@@ -1,0 +1,254 @@
+// TlsStream against Asio's ssl::stream over real loopback sockets and real
+// TLS 1.3: the bytes on the wire are plain TLS either way round, large
+// writes and reads survive full socket buffers, and a peer that goes away
+// is an error, not a signal that kills the process.
+#include "common/net/tls_stream.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/write.hpp>
+#include <array>
+#include <filesystem>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "common/net/certs.h"
+#include "common/net/tls.h"
+
+namespace fedjets::common {
+namespace {
+
+using namespace std::chrono_literals;
+using boost::system::error_code;
+using AsioTls = ssl::stream<tcp::socket>;
+using Task = std::function<awaitable<void>()>;
+
+std::vector<char> RandomBytes(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<char> out(n);
+  for (auto& c : out) c = static_cast<char>(rng());
+  return out;
+}
+
+class TlsStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("fedjets-tls-" + std::to_string(std::random_device{}()));
+    ASSERT_TRUE(
+        GenerateRunCertificates(dir_, 1, {"localhost", "127.0.0.1"}).ok());
+    auto server = MakeServerTlsContext(Files("coordinator"));
+    auto client = MakeClientTlsContext(Files("client-0"));
+    ASSERT_TRUE(server.ok() && client.ok());
+    server_ctx_ = *server;
+    client_ctx_ = *client;
+    acceptor_.open(tcp::v4());
+    acceptor_.bind({asio::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  TlsFiles Files(const std::string& node) const {
+    return {(dir_ / "ca.pem").string(), (dir_ / (node + ".pem")).string(),
+            (dir_ / (node + ".key")).string()};
+  }
+
+  awaitable<tcp::socket> Accept() {
+    co_return co_await acceptor_.async_accept(asio::use_awaitable);
+  }
+  awaitable<tcp::socket> Connect() {
+    tcp::socket s(io_);
+    co_await s.async_connect(acceptor_.local_endpoint(), asio::use_awaitable);
+    co_return s;
+  }
+
+  void RunBoth(Task server, Task client) {
+    asio::co_spawn(io_, server(), asio::detached);
+    asio::co_spawn(io_, client(), asio::detached);
+    io_.run_for(60s);
+  }
+
+  std::filesystem::path dir_;
+  std::shared_ptr<ssl::context> server_ctx_, client_ctx_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_{io_};
+};
+
+// 8 MiB each way is more than loopback's socket buffers hold, so each side
+// also waits for the socket to drain, and many times the 256 KiB that
+// OpenSSL reads ahead.
+constexpr size_t kBigBytes = size_t{8} << 20;
+
+TEST_F(TlsStreamTest, ServerSideTalksToAsiosSslStreamBothWays) {
+  const auto up = RandomBytes(kBigBytes, 1);
+  const auto down = RandomBytes(kBigBytes, 2);
+  std::vector<char> got_up(kBigBytes), got_down(kBigBytes);
+  error_code hs, read, write, asio_ec;
+  RunBoth(
+      [&]() -> awaitable<void> {
+        TlsStream s(co_await Accept(), *server_ctx_);
+        hs = co_await s.Handshake(ssl::stream_base::server);
+        if (hs) co_return;
+        auto [rec, n] = co_await s.Read(asio::buffer(got_up));
+        read = rec;
+        EXPECT_EQ(n, kBigBytes);
+        const std::array<asio::const_buffer, 2> halves{
+            asio::buffer(down.data(), 1000),
+            asio::buffer(down.data() + 1000, down.size() - 1000)};
+        auto [wec, m] = co_await s.Write(halves);
+        write = wec;
+        EXPECT_EQ(m, kBigBytes);
+      },
+      [&]() -> awaitable<void> {
+        AsioTls s(co_await Connect(), *client_ctx_);
+        auto [h] =
+            co_await s.async_handshake(ssl::stream_base::client, kTuple);
+        asio_ec = h;
+        if (h) co_return;
+        auto [w, n] = co_await asio::async_write(s, asio::buffer(up), kTuple);
+        auto [r, m] =
+            co_await asio::async_read(s, asio::buffer(got_down), kTuple);
+        asio_ec = w ? w : r;
+      });
+  ASSERT_FALSE(hs) << hs.message();
+  ASSERT_FALSE(asio_ec) << asio_ec.message();
+  ASSERT_FALSE(read) << read.message();
+  ASSERT_FALSE(write) << write.message();
+  EXPECT_TRUE(got_up == up);
+  EXPECT_TRUE(got_down == down);
+}
+
+TEST_F(TlsStreamTest, ClientSideTalksToAsiosSslStreamBothWays) {
+  const auto up = RandomBytes(kBigBytes, 3);
+  const auto down = RandomBytes(kBigBytes, 4);
+  std::vector<char> got_up(kBigBytes), got_down(kBigBytes);
+  error_code hs, read, write, asio_ec;
+  RunBoth(
+      [&]() -> awaitable<void> {
+        AsioTls s(co_await Accept(), *server_ctx_);
+        auto [h] =
+            co_await s.async_handshake(ssl::stream_base::server, kTuple);
+        asio_ec = h;
+        if (h) co_return;
+        auto [r, n] = co_await asio::async_read(s, asio::buffer(got_up), kTuple);
+        auto [w, m] = co_await asio::async_write(s, asio::buffer(down), kTuple);
+        asio_ec = r ? r : w;
+      },
+      [&]() -> awaitable<void> {
+        TlsStream s(co_await Connect(), *client_ctx_);
+        s.set_server_name("localhost");
+        hs = co_await s.Handshake(ssl::stream_base::client);
+        if (hs) co_return;
+        const std::array<asio::const_buffer, 1> all{asio::buffer(up)};
+        auto [wec, n] = co_await s.Write(all);
+        write = wec;
+        auto [rec, m] = co_await s.Read(asio::buffer(got_down));
+        read = rec;
+      });
+  ASSERT_FALSE(hs) << hs.message();
+  ASSERT_FALSE(asio_ec) << asio_ec.message();
+  ASSERT_FALSE(write) << write.message();
+  ASSERT_FALSE(read) << read.message();
+  EXPECT_TRUE(got_up == up);
+  EXPECT_TRUE(got_down == down);
+}
+
+TEST_F(TlsStreamTest, AServerCertificateForAnotherHostFailsTheHandshake) {
+  error_code hs;
+  RunBoth(
+      [&]() -> awaitable<void> {
+        AsioTls s(co_await Accept(), *server_ctx_);
+        (void)co_await s.async_handshake(ssl::stream_base::server, kTuple);
+      },
+      [&]() -> awaitable<void> {
+        TlsStream s(co_await Connect(), *client_ctx_);
+        s.set_server_name("coordinator.example.org");
+        hs = co_await s.Handshake(ssl::stream_base::client);
+      });
+  ASSERT_TRUE(hs);
+  EXPECT_EQ(hs.category(), asio::error::get_ssl_category()) << hs.message();
+  EXPECT_NE(hs.message().find("certificate verify failed"), std::string::npos)
+      << hs.message();
+}
+
+TEST_F(TlsStreamTest, APeerThatClosesWithoutCloseNotifyReadsAsTruncated) {
+  error_code read;
+  size_t got = 1;
+  RunBoth(
+      [&]() -> awaitable<void> {
+        AsioTls s(co_await Accept(), *server_ctx_);
+        auto [h] =
+            co_await s.async_handshake(ssl::stream_base::server, kTuple);
+        if (!h) s.next_layer().close();
+      },
+      [&]() -> awaitable<void> {
+        TlsStream s(co_await Connect(), *client_ctx_);
+        if (co_await s.Handshake(ssl::stream_base::client)) co_return;
+        std::array<char, 16> buf{};
+        auto [ec, n] = co_await s.Read(asio::buffer(buf));
+        read = ec;
+        got = n;
+      });
+  EXPECT_EQ(read, ssl::error::stream_truncated) << read.message();
+  EXPECT_EQ(got, 0u);
+}
+
+// Without MSG_NOSIGNAL the write would raise SIGPIPE and end this process.
+TEST_F(TlsStreamTest, WritingToAPeerThatLeftFailsWithoutASignal) {
+  error_code write;
+  const auto big = RandomBytes(kBigBytes, 5);
+  RunBoth(
+      [&]() -> awaitable<void> {
+        AsioTls s(co_await Accept(), *server_ctx_);
+        auto [h] =
+            co_await s.async_handshake(ssl::stream_base::server, kTuple);
+        if (!h) s.next_layer().close();
+      },
+      [&]() -> awaitable<void> {
+        TlsStream s(co_await Connect(), *client_ctx_);
+        if (co_await s.Handshake(ssl::stream_base::client)) co_return;
+        // Keep writing until the kernel has seen the peer's close.
+        for (int i = 0; i < 100 && !write; ++i) {
+          const std::array<asio::const_buffer, 1> all{asio::buffer(big)};
+          auto [ec, n] = co_await s.Write(all);
+          write = ec;
+        }
+      });
+  ASSERT_TRUE(write);
+  EXPECT_TRUE(write == asio::error::broken_pipe ||
+              write == asio::error::connection_reset)
+      << write.message();
+}
+
+TEST_F(TlsStreamTest, CancellingTheSocketEndsAPendingRead) {
+  error_code read;
+  RunBoth(
+      [&]() -> awaitable<void> {
+        AsioTls s(co_await Accept(), *server_ctx_);
+        (void)co_await s.async_handshake(ssl::stream_base::server, kTuple);
+        // Sends nothing and stays open until the client has given up.
+        std::array<char, 1> one{};
+        (void)co_await asio::async_read(s, asio::buffer(one), kTuple);
+      },
+      [&]() -> awaitable<void> {
+        TlsStream s(co_await Connect(), *client_ctx_);
+        if (co_await s.Handshake(ssl::stream_base::client)) co_return;
+        asio::steady_timer timer(co_await asio::this_coro::executor, 50ms);
+        timer.async_wait([&](error_code) { s.next_layer().cancel(); });
+        std::array<char, 16> buf{};
+        auto [ec, n] = co_await s.Read(asio::buffer(buf));
+        read = ec;
+        s.next_layer().close();
+      });
+  EXPECT_EQ(read, asio::error::operation_aborted) << read.message();
+}
+
+}  // namespace
+}  // namespace fedjets::common
