@@ -308,10 +308,13 @@ Result<char*> TensorAssembler::Place(const proto::TensorChunk& c,
     }
     current_ = std::move(t);
     current_total_ = c.total_bytes();
+    current_received_ = 0;
     in_progress_ = true;
     if (static_cast<size_t>(want_index) < spare_.size()) {
       current_.bytes = std::move(spare_[want_index]);
-      current_.bytes.clear();
+      if (current_.bytes.size() > current_total_) {
+        current_.bytes.resize(current_total_);
+      }
     }
     // Address space for the whole tensor, so that it is never copied to
     // grow; pages are only touched, and memory used, as bytes arrive.
@@ -323,31 +326,35 @@ Result<char*> TensorAssembler::Place(const proto::TensorChunk& c,
           fmt::format("cannot reserve {} bytes for tensor {}", current_total_,
                       QuoteForLog(current_.name)));
     }
-  } else if (c.offset() != current_.bytes.size() ||
+  } else if (c.offset() != current_received_ ||
              c.total_bytes() != current_total_) {
     return InvalidArgument(fmt::format(
         "tensor {} chunk at offset {} (total {}) does not continue the {} "
         "bytes received of {}",
         QuoteForLog(current_.name), c.offset(), c.total_bytes(),
-        current_.bytes.size(), current_total_));
+        current_received_, current_total_));
   }
   if (data_bytes == 0 && current_total_ > 0) {
     return InvalidArgument(fmt::format("a chunk of tensor {} carries no data",
                                        QuoteForLog(current_.name)));
   }
-  if (data_bytes > current_total_ - current_.bytes.size()) {
+  if (data_bytes > current_total_ - current_received_) {
     return InvalidArgument(
         fmt::format("tensor {} chunks exceed its declared {} bytes",
                     QuoteForLog(current_.name), current_total_));
   }
-  // Memory grows with bytes actually received, never with what is declared.
-  const size_t at = current_.bytes.size();
-  current_.bytes.resize(at + data_bytes);
+  // Memory grows with bytes actually received, never with what is declared
+  // (a reused tensor's old bytes are overwritten in place, not zeroed).
+  const size_t at = current_received_;
+  if (current_.bytes.size() < at + data_bytes) {
+    current_.bytes.resize(at + data_bytes);
+  }
+  current_received_ += data_bytes;
   return current_.bytes.data() + at;
 }
 
 void TensorAssembler::Commit() {
-  if (in_progress_ && current_.bytes.size() == current_total_) {
+  if (in_progress_ && current_received_ == current_total_) {
     done_.push_back(std::move(current_));
     current_ = WireTensor();
     in_progress_ = false;

@@ -140,6 +140,10 @@ class TensorAssembler {
   bool in_progress_ = false;
   WireTensor current_;
   uint64_t current_total_ = 0;
+  // Bytes of current_ placed so far. current_.bytes may be longer: a
+  // reused tensor's storage keeps its old bytes (up to current_total_)
+  // until chunks overwrite them, so that it is not zeroed first.
+  uint64_t current_received_ = 0;
 };
 
 }  // namespace fedjets::common

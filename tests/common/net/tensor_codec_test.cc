@@ -128,6 +128,39 @@ TEST(TensorCodecTest, PlacedChunkBytesLandInTheTensor) {
   EXPECT_EQ(assembler.Take()[0].bytes, in.bytes);
 }
 
+// Reuse hands over last round's storage: its old bytes are overwritten in
+// place (not zeroed first), so whatever the spare held, longer, shorter or
+// the same size, the tensor is exactly what was sent; same-size storage is
+// kept.
+TEST(TensorCodecTest, ReusedStorageEndsHoldingExactlyTheNewBytes) {
+  const ParameterList in = {FloatTensor("same", {10}, 1.f),
+                            FloatTensor("shorter", {3}, 2.f),
+                            FloatTensor("longer", {9}, 3.f)};
+  ParameterList old = {FloatTensor("same", {10}, 100.f),
+                       FloatTensor("shorter", {8}, 200.f),
+                       FloatTensor("longer", {2}, 300.f)};
+  const char* same_storage = old[0].bytes.data();
+  TensorAssembler assembler(3, 1 << 20);
+  assembler.Reuse(std::move(old));
+  for (size_t i = 0; i < in.size(); ++i) {
+    for (const auto& c : ChunkTensor(static_cast<int32_t>(i), in[i], 8)) {
+      proto::TensorChunk meta = c;
+      meta.clear_data();
+      auto at = assembler.Place(meta, c.data().size());
+      ASSERT_TRUE(at.ok()) << at.status().ToString();
+      std::memcpy(*at, c.data().data(), c.data().size());
+      assembler.Commit();
+    }
+  }
+  ASSERT_TRUE(assembler.complete());
+  ParameterList out = assembler.Take();
+  ASSERT_EQ(out.size(), 3u);
+  for (size_t i = 0; i < in.size(); ++i) {
+    EXPECT_EQ(out[i].bytes, in[i].bytes) << in[i].name;
+  }
+  EXPECT_EQ(out[0].bytes.data(), same_storage);
+}
+
 TEST(TensorCodecTest, PlacingMoreThanTheTensorHoldsIsRefused) {
   proto::TensorChunk meta = ChunkTensor(0, FloatTensor("a", {10}), 64)[0];
   meta.clear_data();
