@@ -207,6 +207,7 @@ class MtlsLoopback {
   // CPU time each end's thread has spent in round trips so far.
   double server_cpu_seconds() const { return server_cpu_seconds_; }
   double client_cpu_seconds() const { return client_cpu_seconds_; }
+  void ResetCpuSeconds() { server_cpu_seconds_ = client_cpu_seconds_ = 0; }
 
   // One round trip of `params`; the status of the first failure.
   Status RoundTrip(const ParameterList& params) {
@@ -241,7 +242,7 @@ class MtlsLoopback {
           tcp::socket s(client_io);
           co_await s.async_connect(endpoint, asio::use_awaitable);
           Connection::TlsStream stream(std::move(s), *client_ctx_);
-          SSL_set_tlsext_host_name(stream.native_handle(), "localhost");
+          stream.set_server_name("localhost");
           Connection conn(std::move(stream), {});
           FEDJETS_CO_RETURN_IF_ERROR(co_await conn.Handshake(
               asio::ssl::stream_base::client, deadline));
@@ -284,6 +285,10 @@ void BM_MtlsRoundTrip(benchmark::State& state) {
   MtlsLoopback loopback;
   if (!loopback.status().ok()) return Check(loopback.status(), state);
   const ParameterList params = {MakeTensor(state.range(0), 3)};
+  // One untimed round trip first: from then on each end receives into the
+  // storage of the last one, as every round after a federation's first.
+  if (Status st = loopback.RoundTrip(params); !st.ok()) return Check(st, state);
+  loopback.ResetCpuSeconds();
   for (auto _ : state) {
     Status st = loopback.RoundTrip(params);
     if (!st.ok()) return Check(st, state);
