@@ -99,7 +99,11 @@ versions() {
 host_versions=$(versions) image_versions=$(versions --admindir="$rootfs/var/lib/dpkg")
 if [[ $host_versions == "$image_versions" ]]; then
   rm -rf "$work/host-run"
-  "$bin/fedjets-sim" "${federation[@]}" --data "$data" --run-dir "$work/host-run" >/dev/null
+  # The image's environment, not the caller's: OPENBLAS_CORETYPE and the
+  # like choose other kernels, and other sums (one CI machine sets
+  # OPENBLAS_CORETYPE=Haswell).
+  /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$work" \
+    "$bin/fedjets-sim" "${federation[@]}" --data "$data" --run-dir "$work/host-run" >/dev/null
   cmp "$work/host-run/model.pt" "$rootfs$run_dir/model.pt" ||
     fail "the image's model differs from the host build's ($work/host-run/model.pt)"
   echo "the image's model.pt equals the host build's, byte for byte"
