@@ -38,8 +38,8 @@ ANCHOR_SHARE=${ANCHOR_SHARE:-0.5}
 PROX_MU=${PROX_MU:-0.01}  # FedProx proximal weight (fedprox runs only)
 ROUTING_LOSS=${ROUTING_LOSS:-1}  # --routing-loss of the *-routing settings
 # --serve-mass and --serve-max-k of the *-em settings.
-SERVE_MASS=${SERVE_MASS:-0.9}
-SERVE_MAX_K=${SERVE_MAX_K:-3}
+SERVE_MASS=${SERVE_MASS:-0.97}
+SERVE_MAX_K=${SERVE_MAX_K:-5}
 # Validation clients of every run (0: none; see the header).
 VALIDATION_CLIENTS=${VALIDATION_CLIENTS:-0}
 VALIDATION_FRACTION=${VALIDATION_FRACTION:-0.1}

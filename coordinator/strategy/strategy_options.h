@@ -64,8 +64,8 @@ struct StrategyOptions {
   // validation clients (docs/ALGORITHM.md); the paper's is hard serving
   // of the top-K: serve_mixture false, serve_mass 0.
   bool serve_mixture = true;
-  double serve_mass = 0.9;
-  int serve_max_k = 3;
+  double serve_mass = 0.97;
+  int serve_max_k = 5;
   // Correct each evaluation client's predictions for its class prior,
   // estimated from its unlabelled samples by EM
   // (common/learn/label_shift.h): FedAvg/FedProx's model, or FedJETs'

@@ -19,5 +19,5 @@ examples/csv/make_satellite_csv.sh "$run/satellite.csv"
   --seed "${SEED:-1}" --validation-clients 20 \
   --algorithm fedjets --num-experts 3 --top-k 2 \
   --common-expert examples:300:epochs:2 \
-  --normal-gate-lr 0 --serve-mixture --serve-mass 0.9 --serve-max-k 3 \
+  --normal-gate-lr 0 --serve-mixture --serve-mass 0.97 --serve-max-k 5 \
   --run-dir "$run/fedjets" "$@"

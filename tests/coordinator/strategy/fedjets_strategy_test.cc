@@ -215,7 +215,8 @@ TEST(FedJetsStrategyTest, RoutingLossNeedsAnchorsAndAFiniteNonNegativeWeight) {
 }
 
 TEST(FedJetsStrategyTest, TheWelcomeSaysHowZeroShotClientsAreServed) {
-  // The defaults: mixture, EM prior covering 0.9, at most 3 experts.
+  // The defaults: mixture, EM prior covering 0.97, at most 5 experts (here
+  // the 3 there are).
   StrategyOptions o = FedJetsOptions();
   o.serve_label_shift = true;
   auto s = Make(o, AnchoredSplit());
@@ -223,8 +224,8 @@ TEST(FedJetsStrategyTest, TheWelcomeSaysHowZeroShotClientsAreServed) {
   proto::Welcome w;
   (*s)->FillWelcome(SessionInfo{}, w);
   EXPECT_TRUE(w.moe().serve_mixture());
-  EXPECT_DOUBLE_EQ(w.moe().serve_mass(), 0.9);
-  EXPECT_EQ(w.moe().serve_max_k(), 3);
+  EXPECT_DOUBLE_EQ(w.moe().serve_mass(), 0.97);
+  EXPECT_EQ(w.moe().serve_max_k(), kExperts);
   EXPECT_TRUE(w.moe().serve_label_shift());
 
   // The paper's serving: each sample's best of the top-K.
