@@ -73,9 +73,9 @@ int BioCreate(BIO* b) {
 
 const BIO_METHOD* SocketBioMethod() {
   static const BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK |
-                                     BIO_TYPE_DESCRIPTOR,
-                                 "fedjets socket");
+    BIO_METHOD* m = BIO_meth_new(
+        BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+        "fedjets socket");
     if (m == nullptr) return m;
     BIO_meth_set_write(m, BioWrite);
     BIO_meth_set_read(m, BioRead);
@@ -100,7 +100,8 @@ error_code ErrorOf(int ssl_error, int saved_errno) {
       if (const unsigned long e = ERR_get_error(); e != 0) {
         return {static_cast<int>(e), asio::error::get_ssl_category()};
       }
-      if (saved_errno != 0) return {saved_errno, boost::system::system_category()};
+      if (saved_errno != 0)
+        return {saved_errno, boost::system::system_category()};
       return ssl::error::stream_truncated;
     }
     default: {
@@ -128,7 +129,7 @@ TlsStream::TlsStream(tcp::socket socket, ssl::context& context)
     return;
   }
   BIO_set_data(bio, reinterpret_cast<void*>(
-                         static_cast<intptr_t>(socket_.native_handle())));
+                        static_cast<intptr_t>(socket_.native_handle())));
   SSL_set_bio(ssl_.get(), bio, bio);
   SSL_set_read_ahead(ssl_.get(), 1);
   SSL_set_default_read_buffer_len(ssl_.get(), kReadAheadBytes);
@@ -185,7 +186,8 @@ awaitable<TlsStream::Result> TlsStream::Read(asio::mutable_buffer buffer) {
     }
     ERR_clear_error();
     size_t n = 0;
-    const int r = SSL_read_ex(ssl_.get(), data + done, buffer.size() - done, &n);
+    const int r =
+        SSL_read_ex(ssl_.get(), data + done, buffer.size() - done, &n);
     const int saved_errno = errno;
     if (r == 1) {
       done += n;
@@ -208,7 +210,8 @@ awaitable<TlsStream::Result> TlsStream::Write(
     const auto* data = static_cast<const char*>(b.data());
     size_t sent = 0;
     while (sent < b.size()) {
-      if (!socket_.is_open()) co_return Result{asio::error::bad_descriptor, done};
+      if (!socket_.is_open())
+        co_return Result{asio::error::bad_descriptor, done};
       ERR_clear_error();
       size_t n = 0;
       const int r = SSL_write_ex(ssl_.get(), data + sent, b.size() - sent, &n);

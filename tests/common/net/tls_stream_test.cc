@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -13,7 +14,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
-#include <array>
 #include <filesystem>
 #include <functional>
 #include <random>
@@ -108,8 +108,7 @@ TEST_F(TlsStreamTest, ServerSideTalksToAsiosSslStreamBothWays) {
       },
       [&]() -> awaitable<void> {
         AsioTls s(co_await Connect(), *client_ctx_);
-        auto [h] =
-            co_await s.async_handshake(ssl::stream_base::client, kTuple);
+        auto [h] = co_await s.async_handshake(ssl::stream_base::client, kTuple);
         asio_ec = h;
         if (h) co_return;
         auto [w, n] = co_await asio::async_write(s, asio::buffer(up), kTuple);
@@ -133,11 +132,11 @@ TEST_F(TlsStreamTest, ClientSideTalksToAsiosSslStreamBothWays) {
   RunBoth(
       [&]() -> awaitable<void> {
         AsioTls s(co_await Accept(), *server_ctx_);
-        auto [h] =
-            co_await s.async_handshake(ssl::stream_base::server, kTuple);
+        auto [h] = co_await s.async_handshake(ssl::stream_base::server, kTuple);
         asio_ec = h;
         if (h) co_return;
-        auto [r, n] = co_await asio::async_read(s, asio::buffer(got_up), kTuple);
+        auto [r, n] =
+            co_await asio::async_read(s, asio::buffer(got_up), kTuple);
         auto [w, m] = co_await asio::async_write(s, asio::buffer(down), kTuple);
         asio_ec = r ? r : w;
       },
@@ -184,8 +183,7 @@ TEST_F(TlsStreamTest, APeerThatClosesWithoutCloseNotifyReadsAsTruncated) {
   RunBoth(
       [&]() -> awaitable<void> {
         AsioTls s(co_await Accept(), *server_ctx_);
-        auto [h] =
-            co_await s.async_handshake(ssl::stream_base::server, kTuple);
+        auto [h] = co_await s.async_handshake(ssl::stream_base::server, kTuple);
         if (!h) s.next_layer().close();
       },
       [&]() -> awaitable<void> {
@@ -207,8 +205,7 @@ TEST_F(TlsStreamTest, WritingToAPeerThatLeftFailsWithoutASignal) {
   RunBoth(
       [&]() -> awaitable<void> {
         AsioTls s(co_await Accept(), *server_ctx_);
-        auto [h] =
-            co_await s.async_handshake(ssl::stream_base::server, kTuple);
+        auto [h] = co_await s.async_handshake(ssl::stream_base::server, kTuple);
         if (!h) s.next_layer().close();
       },
       [&]() -> awaitable<void> {
