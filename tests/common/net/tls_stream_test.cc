@@ -201,6 +201,7 @@ TEST_F(TlsStreamTest, APeerThatClosesWithoutCloseNotifyReadsAsTruncated) {
 // Without MSG_NOSIGNAL the write would raise SIGPIPE and end this process.
 TEST_F(TlsStreamTest, WritingToAPeerThatLeftFailsWithoutASignal) {
   error_code write;
+  std::vector<error_code> after;
   const auto big = RandomBytes(kBigBytes, 5);
   RunBoth(
       [&]() -> awaitable<void> {
@@ -211,17 +212,26 @@ TEST_F(TlsStreamTest, WritingToAPeerThatLeftFailsWithoutASignal) {
       [&]() -> awaitable<void> {
         TlsStream s(co_await Connect(), *client_ctx_);
         if (co_await s.Handshake(ssl::stream_base::client)) co_return;
-        // Keep writing until the kernel has seen the peer's close.
+        // Keep writing until the kernel has seen the peer's reset (the
+        // first send after it fails with ECONNRESET), then write again:
+        // sends to a reset connection fail with EPIPE, which raises
+        // SIGPIPE unless the send says MSG_NOSIGNAL.
+        const std::array<asio::const_buffer, 1> all{asio::buffer(big)};
         for (int i = 0; i < 100 && !write; ++i) {
-          const std::array<asio::const_buffer, 1> all{asio::buffer(big)};
           auto [ec, n] = co_await s.Write(all);
           write = ec;
+        }
+        for (int i = 0; i < 3; ++i) {
+          auto [ec, n] = co_await s.Write(all);
+          after.push_back(ec);
         }
       });
   ASSERT_TRUE(write);
   EXPECT_TRUE(write == asio::error::broken_pipe ||
               write == asio::error::connection_reset)
       << write.message();
+  ASSERT_EQ(after.size(), 3u);
+  for (const error_code& ec : after) EXPECT_TRUE(ec) << "a write succeeded";
 }
 
 TEST_F(TlsStreamTest, CancellingTheSocketEndsAPendingRead) {
