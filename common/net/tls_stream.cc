@@ -149,12 +149,22 @@ void TlsStream::set_server_name(const std::string& host) {
   SSL_set1_host(ssl_.get(), host.c_str());
 }
 
-awaitable<error_code> TlsStream::WaitFor(int ssl_error) {
-  auto [ec] = co_await socket_.async_wait(ssl_error == SSL_ERROR_WANT_WRITE
-                                              ? tcp::socket::wait_write
-                                              : tcp::socket::wait_read,
-                                          kTuple);
-  co_return ec;
+template <typename Call>
+awaitable<error_code> TlsStream::Complete(Call call) {
+  for (;;) {
+    if (!socket_.is_open()) co_return asio::error::bad_descriptor;
+    ERR_clear_error();
+    const int r = call();
+    const int saved_errno = errno;
+    if (r == 1) co_return error_code{};
+    const int e = SSL_get_error(ssl_.get(), r);
+    if (auto ec = ErrorOf(e, saved_errno)) co_return ec;
+    auto [ec] = co_await socket_.async_wait(e == SSL_ERROR_WANT_WRITE
+                                                ? tcp::socket::wait_write
+                                                : tcp::socket::wait_read,
+                                            kTuple);
+    if (ec) co_return ec;
+  }
 }
 
 awaitable<error_code> TlsStream::Handshake(
@@ -165,37 +175,21 @@ awaitable<error_code> TlsStream::Handshake(
   } else {
     SSL_set_accept_state(ssl_.get());
   }
-  for (;;) {
-    if (!socket_.is_open()) co_return asio::error::bad_descriptor;
-    ERR_clear_error();
-    const int r = SSL_do_handshake(ssl_.get());
-    const int saved_errno = errno;
-    if (r == 1) co_return error_code{};
-    const int e = SSL_get_error(ssl_.get(), r);
-    if (auto ec = ErrorOf(e, saved_errno)) co_return ec;
-    if (auto ec = co_await WaitFor(e)) co_return ec;
-  }
+  co_return co_await Complete([&] { return SSL_do_handshake(ssl_.get()); });
 }
 
 awaitable<TlsStream::Result> TlsStream::Read(asio::mutable_buffer buffer) {
   auto* data = static_cast<char*>(buffer.data());
   size_t done = 0;
   while (done < buffer.size()) {
-    if (ssl_ == nullptr || !socket_.is_open()) {
-      co_return Result{asio::error::bad_descriptor, done};
-    }
-    ERR_clear_error();
+    if (ssl_ == nullptr) co_return Result{asio::error::bad_descriptor, done};
     size_t n = 0;
-    const int r =
-        SSL_read_ex(ssl_.get(), data + done, buffer.size() - done, &n);
-    const int saved_errno = errno;
-    if (r == 1) {
-      done += n;
-      continue;
+    if (auto ec = co_await Complete([&] {
+          return SSL_read_ex(ssl_.get(), data + done, buffer.size() - done, &n);
+        })) {
+      co_return Result{ec, done};
     }
-    const int e = SSL_get_error(ssl_.get(), r);
-    if (auto ec = ErrorOf(e, saved_errno)) co_return Result{ec, done};
-    if (auto ec = co_await WaitFor(e)) co_return Result{ec, done};
+    done += n;
   }
   co_return Result{error_code{}, done};
 }
@@ -210,20 +204,14 @@ awaitable<TlsStream::Result> TlsStream::Write(
     const auto* data = static_cast<const char*>(b.data());
     size_t sent = 0;
     while (sent < b.size()) {
-      if (!socket_.is_open())
-        co_return Result{asio::error::bad_descriptor, done};
-      ERR_clear_error();
       size_t n = 0;
-      const int r = SSL_write_ex(ssl_.get(), data + sent, b.size() - sent, &n);
-      const int saved_errno = errno;
-      if (r == 1) {
-        sent += n;
-        done += n;
-        continue;
+      if (auto ec = co_await Complete([&] {
+            return SSL_write_ex(ssl_.get(), data + sent, b.size() - sent, &n);
+          })) {
+        co_return Result{ec, done};
       }
-      const int e = SSL_get_error(ssl_.get(), r);
-      if (auto ec = ErrorOf(e, saved_errno)) co_return Result{ec, done};
-      if (auto ec = co_await WaitFor(e)) co_return Result{ec, done};
+      sent += n;
+      done += n;
     }
   }
   co_return Result{error_code{}, done};

@@ -60,8 +60,11 @@ class TlsStream {
   awaitable<Result> Write(std::span<const asio::const_buffer> buffers);
 
  private:
-  // Waits until the socket is ready for what OpenSSL asked, or fails.
-  awaitable<boost::system::error_code> WaitFor(int ssl_error);
+  // Calls `call` (an OpenSSL operation on this stream, 1 on success)
+  // until it succeeds, waiting for the socket whenever OpenSSL asks to;
+  // otherwise the error, as Asio's ssl::stream reports it.
+  template <typename Call>
+  awaitable<boost::system::error_code> Complete(Call call);
 
   tcp::socket socket_;
   SslPtr ssl_;
