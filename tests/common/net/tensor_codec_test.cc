@@ -113,10 +113,11 @@ TEST(TensorCodecTest, ValidateTensorCatchesByteCountMismatch) {
   EXPECT_FALSE(ValidateTensor(t).ok());
 }
 
-TEST(TensorCodecTest, PlacedChunkBytesLandInTheTensor) {
-  const WireTensor in = FloatTensor("a", {10});  // 40 bytes
-  TensorAssembler assembler(1, 1 << 20);
-  for (const auto& c : ChunkTensor(0, in, 16)) {
+// Streams tensor `index` into `assembler` as a receiver does: each chunk's
+// place from its fields (Place), then its data copied there (Commit).
+void PlaceChunks(TensorAssembler& assembler, int32_t index, const WireTensor& t,
+                 size_t chunk_bytes) {
+  for (const auto& c : ChunkTensor(index, t, chunk_bytes)) {
     proto::TensorChunk meta = c;
     meta.clear_data();
     auto at = assembler.Place(meta, c.data().size());
@@ -124,6 +125,12 @@ TEST(TensorCodecTest, PlacedChunkBytesLandInTheTensor) {
     std::memcpy(*at, c.data().data(), c.data().size());
     assembler.Commit();
   }
+}
+
+TEST(TensorCodecTest, PlacedChunkBytesLandInTheTensor) {
+  const WireTensor in = FloatTensor("a", {10});  // 40 bytes
+  TensorAssembler assembler(1, 1 << 20);
+  ASSERT_NO_FATAL_FAILURE(PlaceChunks(assembler, 0, in, 16));
   ASSERT_TRUE(assembler.complete());
   EXPECT_EQ(assembler.Take()[0].bytes, in.bytes);
 }
@@ -143,14 +150,8 @@ TEST(TensorCodecTest, ReusedStorageEndsHoldingExactlyTheNewBytes) {
   TensorAssembler assembler(3, 1 << 20);
   assembler.Reuse(std::move(old));
   for (size_t i = 0; i < in.size(); ++i) {
-    for (const auto& c : ChunkTensor(static_cast<int32_t>(i), in[i], 8)) {
-      proto::TensorChunk meta = c;
-      meta.clear_data();
-      auto at = assembler.Place(meta, c.data().size());
-      ASSERT_TRUE(at.ok()) << at.status().ToString();
-      std::memcpy(*at, c.data().data(), c.data().size());
-      assembler.Commit();
-    }
+    ASSERT_NO_FATAL_FAILURE(
+        PlaceChunks(assembler, static_cast<int32_t>(i), in[i], 8));
   }
   ASSERT_TRUE(assembler.complete());
   ParameterList out = assembler.Take();

@@ -86,77 +86,87 @@ class TlsStreamTest : public ::testing::Test {
 // OpenSSL reads ahead.
 constexpr size_t kBigBytes = size_t{8} << 20;
 
-TEST_F(TlsStreamTest, ServerSideTalksToAsiosSslStreamBothWays) {
-  const auto up = RandomBytes(kBigBytes, 1);
-  const auto down = RandomBytes(kBigBytes, 2);
-  std::vector<char> got_up(kBigBytes), got_down(kBigBytes);
+// What the two ends of a kBigBytes-each-way exchange sent, got and ran
+// into: `up` goes client to server, `down` back.
+struct BothWays {
+  explicit BothWays(unsigned seed)
+      : up(RandomBytes(kBigBytes, seed)),
+        down(RandomBytes(kBigBytes, seed + 1)),
+        got_up(kBigBytes),
+        got_down(kBigBytes) {}
+
+  // Every step succeeded and each side got exactly what the other sent.
+  void ExpectEachGotTheOthersBytes() const {
+    ASSERT_FALSE(hs) << hs.message();
+    ASSERT_FALSE(asio_ec) << asio_ec.message();
+    ASSERT_FALSE(read) << read.message();
+    ASSERT_FALSE(write) << write.message();
+    EXPECT_TRUE(got_up == up);
+    EXPECT_TRUE(got_down == down);
+  }
+
+  const std::vector<char> up, down;
+  std::vector<char> got_up, got_down;
+  // TlsStream's handshake, read and write; Asio's first error.
   error_code hs, read, write, asio_ec;
+};
+
+TEST_F(TlsStreamTest, ServerSideTalksToAsiosSslStreamBothWays) {
+  BothWays x(1);
   RunBoth(
       [&]() -> awaitable<void> {
         TlsStream s(co_await Accept(), *server_ctx_);
-        hs = co_await s.Handshake(ssl::stream_base::server);
-        if (hs) co_return;
-        auto [rec, n] = co_await s.Read(asio::buffer(got_up));
-        read = rec;
+        x.hs = co_await s.Handshake(ssl::stream_base::server);
+        if (x.hs) co_return;
+        auto [rec, n] = co_await s.Read(asio::buffer(x.got_up));
+        x.read = rec;
         EXPECT_EQ(n, kBigBytes);
         const std::array<asio::const_buffer, 2> halves{
-            asio::buffer(down.data(), 1000),
-            asio::buffer(down.data() + 1000, down.size() - 1000)};
+            asio::buffer(x.down.data(), 1000),
+            asio::buffer(x.down.data() + 1000, x.down.size() - 1000)};
         auto [wec, m] = co_await s.Write(halves);
-        write = wec;
+        x.write = wec;
         EXPECT_EQ(m, kBigBytes);
       },
       [&]() -> awaitable<void> {
         AsioTls s(co_await Connect(), *client_ctx_);
         auto [h] = co_await s.async_handshake(ssl::stream_base::client, kTuple);
-        asio_ec = h;
+        x.asio_ec = h;
         if (h) co_return;
-        auto [w, n] = co_await asio::async_write(s, asio::buffer(up), kTuple);
+        auto [w, n] = co_await asio::async_write(s, asio::buffer(x.up), kTuple);
         auto [r, m] =
-            co_await asio::async_read(s, asio::buffer(got_down), kTuple);
-        asio_ec = w ? w : r;
+            co_await asio::async_read(s, asio::buffer(x.got_down), kTuple);
+        x.asio_ec = w ? w : r;
       });
-  ASSERT_FALSE(hs) << hs.message();
-  ASSERT_FALSE(asio_ec) << asio_ec.message();
-  ASSERT_FALSE(read) << read.message();
-  ASSERT_FALSE(write) << write.message();
-  EXPECT_TRUE(got_up == up);
-  EXPECT_TRUE(got_down == down);
+  x.ExpectEachGotTheOthersBytes();
 }
 
 TEST_F(TlsStreamTest, ClientSideTalksToAsiosSslStreamBothWays) {
-  const auto up = RandomBytes(kBigBytes, 3);
-  const auto down = RandomBytes(kBigBytes, 4);
-  std::vector<char> got_up(kBigBytes), got_down(kBigBytes);
-  error_code hs, read, write, asio_ec;
+  BothWays x(3);
   RunBoth(
       [&]() -> awaitable<void> {
         AsioTls s(co_await Accept(), *server_ctx_);
         auto [h] = co_await s.async_handshake(ssl::stream_base::server, kTuple);
-        asio_ec = h;
+        x.asio_ec = h;
         if (h) co_return;
         auto [r, n] =
-            co_await asio::async_read(s, asio::buffer(got_up), kTuple);
-        auto [w, m] = co_await asio::async_write(s, asio::buffer(down), kTuple);
-        asio_ec = r ? r : w;
+            co_await asio::async_read(s, asio::buffer(x.got_up), kTuple);
+        auto [w, m] =
+            co_await asio::async_write(s, asio::buffer(x.down), kTuple);
+        x.asio_ec = r ? r : w;
       },
       [&]() -> awaitable<void> {
         TlsStream s(co_await Connect(), *client_ctx_);
         s.set_server_name("localhost");
-        hs = co_await s.Handshake(ssl::stream_base::client);
-        if (hs) co_return;
-        const std::array<asio::const_buffer, 1> all{asio::buffer(up)};
+        x.hs = co_await s.Handshake(ssl::stream_base::client);
+        if (x.hs) co_return;
+        const std::array<asio::const_buffer, 1> all{asio::buffer(x.up)};
         auto [wec, n] = co_await s.Write(all);
-        write = wec;
-        auto [rec, m] = co_await s.Read(asio::buffer(got_down));
-        read = rec;
+        x.write = wec;
+        auto [rec, m] = co_await s.Read(asio::buffer(x.got_down));
+        x.read = rec;
       });
-  ASSERT_FALSE(hs) << hs.message();
-  ASSERT_FALSE(asio_ec) << asio_ec.message();
-  ASSERT_FALSE(write) << write.message();
-  ASSERT_FALSE(read) << read.message();
-  EXPECT_TRUE(got_up == up);
-  EXPECT_TRUE(got_down == down);
+  x.ExpectEachGotTheOthersBytes();
 }
 
 TEST_F(TlsStreamTest, AServerCertificateForAnotherHostFailsTheHandshake) {
