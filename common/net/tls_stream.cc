@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstdint>
 
@@ -152,6 +153,12 @@ void TlsStream::set_server_name(const std::string& host) {
 template <typename Call>
 awaitable<error_code> TlsStream::Complete(Call call) {
   for (;;) {
+    // Yield to the executor before each call, as an Asio operation
+    // completes through it: other connections on this thread get their
+    // turn between records, and a deadline timer that has expired runs
+    // (cancelling the socket) before the call, even when the bytes are
+    // already there and OpenSSL would never ask to wait.
+    co_await asio::post(socket_.get_executor(), asio::use_awaitable);
     if (!socket_.is_open()) co_return asio::error::bad_descriptor;
     ERR_clear_error();
     const int r = call();
