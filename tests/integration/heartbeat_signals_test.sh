@@ -145,7 +145,11 @@ coordinator_frozen)
 client_signals)
   # 100 local epochs: a round takes long enough to signal a client while
   # it trains (if the signal comes after, it is a goodbye between rounds).
-  start_coordinator 20 --local-epochs 100
+  # 500 rounds: the run must still be on when client-1 joins a third time
+  # (rounds of the two other clients take about 0.15 s; 20 rounds were
+  # sometimes over before it had loaded its shard). The coordinator is
+  # stopped by SIGTERM at the end.
+  start_coordinator 500 --local-epochs 100
   start_client 0 client-0
   start_client 1 client-1 --log-level debug
   wait_for "$work/coordinator.log" "client 'client-0' joined"
