@@ -74,7 +74,10 @@ fi
 #   -cnn             the CNN model, CNN_ROUNDS rounds
 #   -paper           the paper's recipe instead of fedjets' defaults:
 #                    normal clients train the gate, hard top-K serving
-#                    (--normal-gate-lr -1 --serve-hard --serve-mass 0)
+#                    (--normal-gate-lr -1 --serve-hard --serve-mass 0);
+#                    a suffix after it changes that part alone (e.g.
+#                    weak-paper-anchor-gate, weak-paper-soft,
+#                    weak-paper-em: one of fedjets' defaults on the paper)
 #   -anchor-gate     only anchors train the gate (--normal-gate-lr 0, the
 #                    default)
 #   -generalist      a generalist expert (--generalist-expert)
@@ -130,7 +133,11 @@ setting_flags() {
     setting=${setting%-anchor-gate}
   fi
   if [[ $setting == *-paper ]]; then
-    extra="$extra --normal-gate-lr -1 --serve-hard --serve-mass 0"
+    # The paper's recipe, except what a suffix after -paper set: so
+    # weak-paper-soft is the paper with soft serving alone.
+    [[ $extra == *--normal-gate-lr* ]] || extra="$extra --normal-gate-lr -1"
+    [[ $extra == *--serve-mixture* ]] || extra="$extra --serve-hard"
+    [[ $extra == *--serve-mass* ]] || extra="$extra --serve-mass 0"
     setting=${setting%-paper}
   fi
   if [[ $setting == *-cnn ]]; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/experiment.sh with DRY_RUN=1 (prints the fedjets-sim commands,
-# runs nothing): the -gwW setting suffix, which methods -em gives the
+# runs nothing): the -gwW setting suffix, -paper with suffixes after it, which methods -em gives the
 # class-prior EM, the VALIDATION_CLIENTS pass-
 # through, and the refusal to reuse a finished run cut otherwise.
 #   experiment_dry_run.sh SOURCE_DIR WORK_DIR
@@ -53,6 +53,21 @@ je=$(command_of "$work/em.log" dirichlet-em-30-rounds/fedjets-seed1)
   fail "FedJETs -em: $je"
 fe=$(command_of "$work/em.log" dirichlet-em-30-rounds/fedavg-seed1)
 [[ $fe == *" --serve-label-shift"* ]] || fail "FedAvg -em lacks its baseline: $fe"
+
+# -paper with a suffix after it: that part of fedjets' defaults alone on
+# the paper's recipe, each flag given once (a repeated flag is an error).
+grid "$work/paper.log" SETTINGS="weak-paper weak-paper-soft weak-paper-anchor-gate weak-paper-em" || {
+  cat "$work/paper.log"; fail "the -paper dry run failed"; }
+paper_flags() { command_of "$work/paper.log" "$1/fedjets-seed1" | grep -oE -- \
+  "--(normal-gate-lr [-0-9]+|serve-hard|serve-mixture|serve-mass [0-9.]+)" | sort | tr '\n' ' '; }
+[[ $(paper_flags weak-paper) == "--normal-gate-lr -1 --serve-hard --serve-mass 0 " ]] ||
+  fail "-paper: $(paper_flags weak-paper)"
+[[ $(paper_flags weak-paper-soft) == "--normal-gate-lr -1 --serve-mass 0 --serve-mixture " ]] ||
+  fail "-paper-soft: $(paper_flags weak-paper-soft)"
+[[ $(paper_flags weak-paper-anchor-gate) == "--normal-gate-lr 0 --serve-hard --serve-mass 0 " ]] ||
+  fail "-paper-anchor-gate: $(paper_flags weak-paper-anchor-gate)"
+[[ $(paper_flags weak-paper-em) == "--normal-gate-lr -1 --serve-hard --serve-mass 0.97 " ]] ||
+  fail "-paper-em: $(paper_flags weak-paper-em)"
 
 grid "$work/plain.log" || { cat "$work/plain.log"; fail "the plain dry run failed"; }
 ! grep -q -- "--validation" "$work/plain.log" ||
