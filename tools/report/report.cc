@@ -109,24 +109,48 @@ void Apply(const EndEvent& e, RunMetrics* run, Pending* p) {
 // Kinds this version does not know carry nothing the report shows.
 void Apply(const OtherEvent&, RunMetrics*, Pending*) {}
 
-std::optional<int> ConfigRounds(const fs::path& ini) {
+// The value of `key` in config.ini (the first "key=value" line), blanks
+// around it removed; nullopt when the key is not there.
+std::optional<std::string> ConfigValue(const fs::path& ini,
+                                       const std::string& key) {
   std::ifstream in(ini);
   for (std::string line; std::getline(in, line);) {
     size_t eq = line.find('=');
     if (eq == std::string::npos) continue;
-    std::string key = line.substr(0, eq);
-    key.erase(key.find_last_not_of(" \t") + 1);
-    if (key != "rounds") continue;
-    try {
-      return std::stoi(line.substr(eq + 1));  // skips leading blanks
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
+    std::string name = line.substr(0, eq);
+    name.erase(name.find_last_not_of(" \t") + 1);
+    if (name != key) continue;
+    std::string value = line.substr(eq + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    value.erase(value.find_last_not_of(" \t\r") + 1);
+    return value;
   }
   return std::nullopt;
 }
 
+std::optional<int> ConfigRounds(const fs::path& ini) {
+  std::optional<std::string> v = ConfigValue(ini, "rounds");
+  if (!v) return std::nullopt;
+  try {
+    return std::stoi(*v);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+constexpr std::string_view kEmSuffix = "+em";
+
+bool HasEmSuffix(const std::string& method) {
+  return method.size() > kEmSuffix.size() && method.ends_with(kEmSuffix);
+}
+
 }  // namespace
+
+std::string AlgorithmOf(const std::string& method) {
+  return HasEmSuffix(method)
+             ? method.substr(0, method.size() - kEmSuffix.size())
+             : method;
+}
 
 Result<RunSpec> ParseRunSpec(std::string_view text) {
   size_t a = text.find(':');
@@ -186,6 +210,8 @@ Result<RunMetrics> LoadRun(const RunSpec& spec,
   run.spec = spec;
   if (fs::exists(dir / "config.ini")) {
     run.planned_rounds = ConfigRounds(dir / "config.ini");
+    run.label_shift =
+        ConfigValue(dir / "config.ini", "serve-label-shift") == "true";
   } else {
     warnings->push_back(fmt::format("{}: no config.ini", spec.dir));
   }
@@ -223,10 +249,20 @@ Result<RunMetrics> LoadRun(const RunSpec& spec,
   run.validation_accuracy = pending.eval.validation ? pending.eval.validation
                                                     : pending.end.validation;
 
-  if (!run.algorithm.empty() && run.algorithm != spec.method) {
+  if (!run.algorithm.empty() && run.algorithm != AlgorithmOf(spec.method)) {
     warnings->push_back(fmt::format(
         "{}: labelled method \"{}\" but its start event says algorithm \"{}\"",
         spec.dir, spec.method, run.algorithm));
+  }
+  if (run.label_shift != HasEmSuffix(spec.method)) {
+    warnings->push_back(
+        run.label_shift
+            ? fmt::format("{}: served with --serve-label-shift (config.ini) "
+                          "but labelled \"{}\"; label it \"{}+em\"",
+                          spec.dir, spec.method, spec.method)
+            : fmt::format("{}: labelled \"{}\" but its config.ini does not "
+                          "say serve-label-shift=true",
+                          spec.dir, spec.method));
   }
   if (!run.finished) {
     std::string of = run.planned_rounds

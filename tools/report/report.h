@@ -33,9 +33,15 @@ namespace fedjets::coordinator {
 // One run to include: which setting and method it belongs to, and where.
 struct RunSpec {
   std::string setting;
+  // The algorithm (fedjets, fedavg, fedprox), with "+em" when the run
+  // served its zero-shot clients with --serve-label-shift (a row of its
+  // own: "fedavg+em" is FedAvg with the EM label-shift correction).
   std::string method;
   std::string dir;
 };
+
+// `method` without a "+em" suffix: the algorithm its runs must have.
+std::string AlgorithmOf(const std::string& method);
 
 // Parses "SETTING:METHOD:DIR" (DIR may itself contain ':').
 common::Result<RunSpec> ParseRunSpec(std::string_view text);
@@ -56,6 +62,7 @@ struct RunMetrics {
   // generalist is one expert more (id M) beside the M specialists.
   bool generalist_expert = false;
   std::optional<int> planned_rounds;  // `rounds` in config.ini
+  bool label_shift = false;           // `serve-label-shift=true` in config.ini
   int last_round = 0;                 // highest round seen in any event
   std::optional<int> rounds;          // `end.rounds`
   // Final accuracies: the last `eval` event, else the `end` event.
@@ -123,6 +130,8 @@ struct SettingSummary {
   bool has_validation = false;
   // Unseen-client gaps of FedJETs (differences of means, fractions).
   std::optional<double> gap_over_common, gap_over_fedavg, gap_over_fedprox;
+  // Over FedAvg with the same EM label-shift correction ("fedavg+em").
+  std::optional<double> gap_over_fedavg_em;
   // (fedjets - fedavg) / (oracle - fedavg) on unseen clients.
   std::optional<double> gap_closed;
   Stat routing_accuracy, gate_entropy;  // fedjets, final eval

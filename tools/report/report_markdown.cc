@@ -52,6 +52,11 @@ std::string Label(const MethodRow& r) {
   if (r.method == "fedjets") return "**FedJETs**";
   if (r.method == "fedavg") return "FedAvg";
   if (r.method == "fedprox") return "FedProx";
+  if (r.method != AlgorithmOf(r.method)) {  // served with label-shift EM
+    MethodRow base = r;
+    base.method = AlgorithmOf(r.method);
+    return Label(base) + " + EM (`--serve-label-shift`)";
+  }
   return r.reference ? r.method + " (ref.)" : r.method;
 }
 
@@ -103,8 +108,10 @@ void FedJetsFindings(const SettingSummary& s, std::string& md) {
   }
   md += fmt::format(
       "- **Unseen clients, FedJETs minus:** common expert alone {}, FedAvg "
-      "{}, FedProx {} (differences of means).\n",
-      Pp(s.gap_over_common), Pp(s.gap_over_fedavg), Pp(s.gap_over_fedprox));
+      "{}, FedProx {}{} (differences of means).\n",
+      Pp(s.gap_over_common), Pp(s.gap_over_fedavg), Pp(s.gap_over_fedprox),
+      s.gap_over_fedavg_em ? ", FedAvg + EM " + Pp(s.gap_over_fedavg_em)
+                           : std::string());
   md += s.gap_closed
             ? fmt::format(
                   "- **FedAvg→oracle gap closed by FedJETs:** {:.0f}% "

@@ -11,7 +11,8 @@
 namespace fedjets::coordinator {
 namespace {
 
-constexpr const char* kTrainedOrder[] = {"fedjets", "fedavg", "fedprox"};
+constexpr const char* kTrainedOrder[] = {
+    "fedjets", "fedjets+em", "fedavg", "fedavg+em", "fedprox", "fedprox+em"};
 constexpr const char* kReferenceOrder[] = {"common", "local", "oracle"};
 
 std::optional<double> MeanOf(const MethodRow* row, bool seen) {
@@ -21,8 +22,9 @@ std::optional<double> MeanOf(const MethodRow* row, bool seen) {
   return s.mean;
 }
 
-// Methods of one setting in display order: the paper's three first, then
-// any other label in first-seen order.
+// Methods of one setting in display order: the paper's three first, each
+// followed by its EM-served variant, then any other label in first-seen
+// order.
 std::vector<std::string> TrainedMethods(
     const std::vector<const RunMetrics*>& runs) {
   std::vector<std::string> seen_order;
@@ -127,6 +129,8 @@ void FillFedJetsNumbers(SettingSummary& s, const std::vector<RunMetrics>& all,
     if (auto c = MeanOf(row("common"), false)) s.gap_over_common = *fj_u - *c;
     if (auto a = MeanOf(fa, false)) s.gap_over_fedavg = *fj_u - *a;
     if (auto p = MeanOf(row("fedprox"), false)) s.gap_over_fedprox = *fj_u - *p;
+    if (auto e = MeanOf(row("fedavg+em"), false))
+      s.gap_over_fedavg_em = *fj_u - *e;
     auto a = MeanOf(fa, false);
     auto o = MeanOf(row("oracle"), false);
     if (a && o && std::abs(*o - *a) > 1e-9) {

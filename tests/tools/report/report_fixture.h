@@ -28,7 +28,8 @@ struct RunShape {
   double full_bytes = 5200, bytes = 4000;
   // Validation clients' final accuracy (--validation-clients); none if unset.
   std::optional<double> validation;
-  bool generalist = false;  // fedjets --generalist-expert: generalist_share
+  bool generalist = false;   // fedjets --generalist-expert: generalist_share
+  bool label_shift = false;  // config.ini: serve-label-shift=true
 };
 
 class ReportTest : public ::testing::Test {
@@ -111,7 +112,11 @@ class ReportTest : public ::testing::Test {
     end.bytes_per_client_round = r.bytes;
     end.full_model_bytes = static_cast<uint64_t>(r.full_bytes);
     ev.push_back(end);
-    return Write(name, ev);
+    std::string dir = Write(name, ev);
+    if (r.label_shift)
+      std::ofstream(fs::path(dir) / "config.ini", std::ios::app)
+          << "serve-label-shift = true\n";
+    return dir;
   }
 
   static StartEvent Start(const std::string& method, int seed) {

@@ -262,5 +262,59 @@ TEST_F(ReportTest, MissingGnuplotIsAWarningAndThePageIsStillWritten) {
   EXPECT_TRUE(fs::exists(o.results_path));
 }
 
+// A FedAvg run served with --serve-label-shift is its own row, "fedavg+em"
+// (issue #14's fair baseline), after FedAvg; the FedJETs findings give the
+// gap to it. A label that disagrees with the run's config.ini is a warning.
+TEST_F(ReportTest, LabelShiftRunsAreARowOfTheirOwn) {
+  std::vector<RunSpec> specs = Grid();
+  RunShape em;
+  em.method = "fedavg";
+  em.unseen = 0.7;
+  em.label_shift = true;
+  specs.push_back({"weak", "fedavg+em", WriteRun("weak-fae1", em)});
+  Report report = Load(specs);
+  for (const std::string& w : report.warnings) ADD_FAILURE() << w;
+  const SettingSummary& s = report.settings[0];
+  std::vector<std::string> order;
+  for (const MethodRow& r : s.rows)
+    if (!r.reference) order.push_back(r.method);
+  EXPECT_EQ(order, (std::vector<std::string>{"fedjets", "fedavg", "fedavg+em",
+                                             "fedprox"}));
+  EXPECT_NEAR(Row(s, "fedavg+em").unseen.mean, 0.7, 1e-9);
+  EXPECT_NEAR(Row(s, "fedavg").unseen.mean, 0.5, 1e-9);
+  ASSERT_TRUE(s.gap_over_fedavg_em.has_value());
+  EXPECT_NEAR(*s.gap_over_fedavg_em, 0.85 - 0.7, 1e-9);
+  std::string md = RenderMarkdown(report, {});
+  EXPECT_NE(md.find("| FedAvg + EM (`--serve-label-shift`) |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find(", FedAvg + EM +15.0 pp (differences of means)"),
+            std::string::npos)
+      << md;
+}
+
+TEST_F(ReportTest, ALabelThatDisagreesWithTheRunsServingIsAWarning) {
+  RunShape em;
+  em.method = "fedavg";
+  em.label_shift = true;
+  RunShape plain;
+  plain.method = "fedavg";
+  std::vector<std::string> warnings;
+  ASSERT_TRUE(
+      LoadRun({"weak", "fedavg", WriteRun("em-as-plain", em)}, &warnings).ok());
+  ASSERT_TRUE(
+      LoadRun({"weak", "fedavg+em", WriteRun("plain-as-em", plain)}, &warnings)
+          .ok());
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[0].find("served with --serve-label-shift (config.ini) "
+                             "but labelled \"fedavg\"; label it \"fedavg+em\""),
+            std::string::npos)
+      << warnings[0];
+  EXPECT_NE(warnings[1].find("labelled \"fedavg+em\" but its config.ini does "
+                             "not say serve-label-shift=true"),
+            std::string::npos)
+      << warnings[1];
+}
+
 }  // namespace
 }  // namespace fedjets::coordinator::report_test
