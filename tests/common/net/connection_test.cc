@@ -3,18 +3,15 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <filesystem>
 #include <functional>
 #include <limits>
-#include <random>
 
-#include "common/net/certs.h"
 #include "common/net/tls.h"
+#include "tests/common/net/loopback_tls_fixture.h"
 
 namespace fedjets::common {
 namespace {
@@ -29,24 +26,8 @@ struct ReadWith {
   uint64_t max_body_bytes = std::numeric_limits<uint64_t>::max();
 };
 
-class ConnectionTest : public ::testing::Test {
+class ConnectionTest : public LoopbackTlsTest {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("fedjets-conn-" + std::to_string(std::random_device{}()));
-    ASSERT_TRUE(
-        GenerateRunCertificates(dir_, 1, {"localhost", "127.0.0.1"}).ok());
-    acceptor_.open(tcp::v4());
-    acceptor_.bind({asio::ip::make_address("127.0.0.1"), 0});
-    acceptor_.listen();
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  TlsFiles Files(const std::string& node) const {
-    return {(dir_ / "ca.pem").string(), (dir_ / (node + ".pem")).string(),
-            (dir_ / (node + ".key")).string()};
-  }
-
   // Accepts one connection and wraps it (TLS when server_ctx is set).
   awaitable<std::unique_ptr<Connection>> Accept(
       std::shared_ptr<ssl::context> server_ctx, ConnectionLimits limits) {
@@ -67,13 +48,6 @@ class ConnectionTest : public ::testing::Test {
     Connection::TlsStream stream(std::move(s), *client_ctx);
     stream.set_server_name(server_name);
     co_return std::make_unique<Connection>(std::move(stream), limits);
-  }
-
-  template <typename F>
-  void RunBoth(F server, F client) {
-    asio::co_spawn(io_, server(), asio::detached);
-    asio::co_spawn(io_, client(), asio::detached);
-    io_.run_for(20s);
   }
 
   // Reads one frame on an accepted plain-TCP connection while `peer` writes
@@ -97,10 +71,6 @@ class ConnectionTest : public ::testing::Test {
             }));
     return read_status;
   }
-
-  std::filesystem::path dir_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_{io_};
 };
 
 std::shared_ptr<ssl::context> Must(Result<std::shared_ptr<ssl::context>> ctx) {

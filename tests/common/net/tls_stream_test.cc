@@ -7,20 +7,17 @@
 #include <gtest/gtest.h>
 
 #include <array>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
 #include <filesystem>
-#include <functional>
 #include <random>
 #include <vector>
 
-#include "common/net/certs.h"
 #include "common/net/tls.h"
+#include "tests/common/net/loopback_tls_fixture.h"
 
 namespace fedjets::common {
 namespace {
@@ -28,7 +25,6 @@ namespace {
 using namespace std::chrono_literals;
 using boost::system::error_code;
 using AsioTls = ssl::stream<tcp::socket>;
-using Task = std::function<awaitable<void>()>;
 
 std::vector<char> RandomBytes(size_t n, unsigned seed) {
   std::mt19937 rng(seed);
@@ -37,27 +33,15 @@ std::vector<char> RandomBytes(size_t n, unsigned seed) {
   return out;
 }
 
-class TlsStreamTest : public ::testing::Test {
+class TlsStreamTest : public LoopbackTlsTest {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("fedjets-tls-" + std::to_string(std::random_device{}()));
-    ASSERT_TRUE(
-        GenerateRunCertificates(dir_, 1, {"localhost", "127.0.0.1"}).ok());
+    LoopbackTlsTest::SetUp();
     auto server = MakeServerTlsContext(Files("coordinator"));
     auto client = MakeClientTlsContext(Files("client-0"));
     ASSERT_TRUE(server.ok() && client.ok());
     server_ctx_ = *server;
     client_ctx_ = *client;
-    acceptor_.open(tcp::v4());
-    acceptor_.bind({asio::ip::make_address("127.0.0.1"), 0});
-    acceptor_.listen();
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  TlsFiles Files(const std::string& node) const {
-    return {(dir_ / "ca.pem").string(), (dir_ / (node + ".pem")).string(),
-            (dir_ / (node + ".key")).string()};
   }
 
   awaitable<tcp::socket> Accept() {
@@ -69,16 +53,15 @@ class TlsStreamTest : public ::testing::Test {
     co_return s;
   }
 
-  void RunBoth(Task server, Task client) {
-    asio::co_spawn(io_, server(), asio::detached);
-    asio::co_spawn(io_, client(), asio::detached);
-    io_.run_for(60s);
+  // The server side of a peer that goes away: Asio's ssl::stream accepts,
+  // completes the handshake and closes the socket without close_notify.
+  awaitable<void> HandshakeThenClose() {
+    AsioTls s(co_await Accept(), *server_ctx_);
+    auto [h] = co_await s.async_handshake(ssl::stream_base::server, kTuple);
+    if (!h) s.next_layer().close();
   }
 
-  std::filesystem::path dir_;
   std::shared_ptr<ssl::context> server_ctx_, client_ctx_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_{io_};
 };
 
 // 8 MiB each way is more than loopback's socket buffers hold, so each side
@@ -190,20 +173,15 @@ TEST_F(TlsStreamTest, AServerCertificateForAnotherHostFailsTheHandshake) {
 TEST_F(TlsStreamTest, APeerThatClosesWithoutCloseNotifyReadsAsTruncated) {
   error_code read;
   size_t got = 1;
-  RunBoth(
-      [&]() -> awaitable<void> {
-        AsioTls s(co_await Accept(), *server_ctx_);
-        auto [h] = co_await s.async_handshake(ssl::stream_base::server, kTuple);
-        if (!h) s.next_layer().close();
-      },
-      [&]() -> awaitable<void> {
-        TlsStream s(co_await Connect(), *client_ctx_);
-        if (co_await s.Handshake(ssl::stream_base::client)) co_return;
-        std::array<char, 16> buf{};
-        auto [ec, n] = co_await s.Read(asio::buffer(buf));
-        read = ec;
-        got = n;
-      });
+  RunBoth([&]() { return HandshakeThenClose(); },
+          [&]() -> awaitable<void> {
+            TlsStream s(co_await Connect(), *client_ctx_);
+            if (co_await s.Handshake(ssl::stream_base::client)) co_return;
+            std::array<char, 16> buf{};
+            auto [ec, n] = co_await s.Read(asio::buffer(buf));
+            read = ec;
+            got = n;
+          });
   EXPECT_EQ(read, ssl::error::stream_truncated) << read.message();
   EXPECT_EQ(got, 0u);
 }
@@ -213,29 +191,24 @@ TEST_F(TlsStreamTest, WritingToAPeerThatLeftFailsWithoutASignal) {
   error_code write;
   std::vector<error_code> after;
   const auto big = RandomBytes(kBigBytes, 5);
-  RunBoth(
-      [&]() -> awaitable<void> {
-        AsioTls s(co_await Accept(), *server_ctx_);
-        auto [h] = co_await s.async_handshake(ssl::stream_base::server, kTuple);
-        if (!h) s.next_layer().close();
-      },
-      [&]() -> awaitable<void> {
-        TlsStream s(co_await Connect(), *client_ctx_);
-        if (co_await s.Handshake(ssl::stream_base::client)) co_return;
-        // Keep writing until the kernel has seen the peer's reset (the
-        // first send after it fails with ECONNRESET), then write again:
-        // sends to a reset connection fail with EPIPE, which raises
-        // SIGPIPE unless the send says MSG_NOSIGNAL.
-        const std::array<asio::const_buffer, 1> all{asio::buffer(big)};
-        for (int i = 0; i < 100 && !write; ++i) {
-          auto [ec, n] = co_await s.Write(all);
-          write = ec;
-        }
-        for (int i = 0; i < 3; ++i) {
-          auto [ec, n] = co_await s.Write(all);
-          after.push_back(ec);
-        }
-      });
+  RunBoth([&]() { return HandshakeThenClose(); },
+          [&]() -> awaitable<void> {
+            TlsStream s(co_await Connect(), *client_ctx_);
+            if (co_await s.Handshake(ssl::stream_base::client)) co_return;
+            // Keep writing until the kernel has seen the peer's reset (the
+            // first send after it fails with ECONNRESET), then write again:
+            // sends to a reset connection fail with EPIPE, which raises
+            // SIGPIPE unless the send says MSG_NOSIGNAL.
+            const std::array<asio::const_buffer, 1> all{asio::buffer(big)};
+            for (int i = 0; i < 100 && !write; ++i) {
+              auto [ec, n] = co_await s.Write(all);
+              write = ec;
+            }
+            for (int i = 0; i < 3; ++i) {
+              auto [ec, n] = co_await s.Write(all);
+              after.push_back(ec);
+            }
+          });
   ASSERT_TRUE(write);
   EXPECT_TRUE(write == asio::error::broken_pipe ||
               write == asio::error::connection_reset)
