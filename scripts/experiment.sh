@@ -260,6 +260,12 @@ for setting in $SETTINGS; do
   for method in $methods; do
     runs_as=$(run_setting "$setting" "$method")
     flags=$(setting_flags "$runs_as")
+    # FedAvg and FedProx's EM baseline (--serve-label-shift, below) is a
+    # row of its own in the report: METHOD+em.
+    label=$method
+    if [[ $method != fedjets && $runs_as =~ -em(-[0-9]+-rounds)?$ ]]; then
+      label="$method+em"
+    fi
     for seed in $SEEDS; do
       name="$runs_as/$method-seed$seed"
       dir="$RUNS_DIR/$name"
@@ -273,7 +279,7 @@ for setting in $SETTINGS; do
           exit 1
         fi
         echo "= $dir finished already; skipped (FORCE=1 reruns it)"
-        echo "$setting $method $name" >> "$manifest"
+        echo "$setting $label $name" >> "$manifest"
         continue
       fi
       if [[ -z "${DRY_RUN:-}" ]]; then
@@ -286,9 +292,7 @@ for setting in $SETTINGS; do
       # FedAvg and FedProx's EM baseline; FedJETs' -em is the expert
       # prior above (its class-prior EM, --serve-label-shift, is not part
       # of any setting: docs/ALGORITHM.md measures it).
-      if [[ $method != fedjets && $runs_as =~ -em(-[0-9]+-rounds)?$ ]]; then
-        method_flags="$method_flags --serve-label-shift"
-      fi
+      [[ $label == *+em ]] && method_flags="$method_flags --serve-label-shift"
       # shellcheck disable=SC2086  # $flags is a list of words on purpose
       if ! run "$SIM" --algorithm "$method" --clients "$CLIENTS" \
           --clients-per-round "$CLIENTS_PER_ROUND" --seed "$seed" \
@@ -303,7 +307,7 @@ for setting in $SETTINGS; do
       # A run that wrote no metrics at all cannot be reported, not even as
       # unfinished.
       if [[ -f "$dir/metrics.jsonl" || -n "${DRY_RUN:-}" ]]; then
-        echo "$setting $method $name" >> "$manifest"
+        echo "$setting $label $name" >> "$manifest"
       else
         echo "! $dir wrote no metrics.jsonl; left out of the report" >&2
       fi

@@ -53,6 +53,10 @@ je=$(command_of "$work/em.log" dirichlet-em-30-rounds/fedjets-seed1)
   fail "FedJETs -em: $je"
 fe=$(command_of "$work/em.log" dirichlet-em-30-rounds/fedavg-seed1)
 [[ $fe == *" --serve-label-shift"* ]] || fail "FedAvg -em lacks its baseline: $fe"
+grep -qx "dirichlet-em-30-rounds fedavg+em dirichlet-em-30-rounds/fedavg-seed1" \
+  "$work/runs/manifest.txt" || fail "FedAvg's EM run is not labelled fedavg+em"
+grep -qx "dirichlet-em-30-rounds fedjets dirichlet-em-30-rounds/fedjets-seed1" \
+  "$work/runs/manifest.txt" || fail "FedJETs' -em run is not labelled fedjets"
 
 # -paper with a suffix after it: that part of fedjets' defaults alone on
 # the paper's recipe, each flag given once (a repeated flag is an error).
