@@ -7,10 +7,12 @@
 
 #include "client/client.h"
 #include "client/local_data.h"
+#include "common/base/process_memory.h"
 #include "common/cli/cli_flags.h"
 
 int main(int argc, char** argv) {
   using namespace fedjets;
+  common::RetainFreedMemory();
   client::ClientOptions o;
   client::DataOptions d;
   std::string log_level = "info";

@@ -10,12 +10,14 @@
 #include <vector>
 
 #include "common/base/atomic_file.h"
+#include "common/base/process_memory.h"
 #include "common/cli/cli_flags.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_flags.h"
 
 int main(int argc, char** argv) {
   using namespace fedjets;
+  common::RetainFreedMemory();
   coordinator::CoordinatorCommandLine cl;
   cl.threads =
       static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

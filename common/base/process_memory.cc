@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <fstream>
 #include <sstream>
@@ -29,6 +32,15 @@ Result<uint64_t> ResidentSetBytes() {
   const long page = sysconf(_SC_PAGESIZE);
   if (page <= 0) return Internal("sysconf(_SC_PAGESIZE) failed");
   return ParseStatmResidentBytes(line, static_cast<uint64_t>(page));
+}
+
+void RetainFreedMemory() {
+#if defined(__GLIBC__)
+  // 32 MiB is glibc's largest mmap threshold on 64-bit (HEAP_MAX_SIZE / 2);
+  // setting either value also turns off its dynamic adjustment.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
 }
 
 }  // namespace fedjets::common

@@ -37,7 +37,7 @@ ParameterList ExpertWire(ClassifierImpl& expert, int q);
 
 // Penultimate features of the frozen common expert, without gradients.
 torch::Tensor EmbedAll(ClassifierImpl& common, const torch::Tensor& x,
-                       int64_t batch_size = 1024);
+                       int64_t batch_size = kInferenceBatch);
 
 // With a generalist expert (--generalist-expert) the gate has M + 1
 // outputs: the M specialists, then the generalist (expert id M). The
